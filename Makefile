@@ -1,0 +1,55 @@
+# Two commands for a new user: `make run` (set up, build data and artifacts, start the trio)
+# and `make test`. Everything the project needs is installed from here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= $(or $(MUSICREC_DATA__SCALE),small)
+RAW := data/raw
+ARTIFACTS := data/artifacts
+export OPENBLAS_NUM_THREADS := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup system data pipeline run serve test bench replay clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Debian packages: redis-server for the Redis event store and its tests.
+system:
+	@command -v redis-server >/dev/null || { \
+		echo "Installing redis-server (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+setup: $(VENV)/.installed system
+
+$(RAW)/interactions.parquet: | $(VENV)/.installed
+	$(PY) -m musicrec data --scale $(SCALE) --out $(RAW)
+
+data: $(RAW)/interactions.parquet
+
+$(ARTIFACTS)/manifest.json: $(RAW)/interactions.parquet
+	$(PY) -m musicrec pipeline --raw $(RAW) --artifacts $(ARTIFACTS)
+
+pipeline: $(ARTIFACTS)/manifest.json
+
+run: setup pipeline
+	$(PY) -m musicrec serve
+
+serve: setup
+	$(PY) -m musicrec serve
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench.serving
+
+replay: setup pipeline
+	$(PY) -m musicrec replay
+
+clean:
+	rm -rf $(VENV) data/raw data/artifacts data/artifact_sets data/events.sqlite3*

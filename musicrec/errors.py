@@ -1,0 +1,45 @@
+"""Domain errors that carry their HTTP status.
+
+Logic raises these with a message for people; the API's one exception handler turns them into
+`{"detail": message}` with the status, so no route has its own try/except and nothing becomes a 500.
+"""
+
+from __future__ import annotations
+
+
+class MusicRecError(Exception):
+    """Base of the project's errors; `status_code` is what an HTTP caller gets."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(MusicRecError):
+    """A request argument is out of range or malformed."""
+
+    status_code = 422
+
+
+class NotFound(MusicRecError):
+    """A user, track or resource the caller named does not exist."""
+
+    status_code = 404
+
+
+class ArtifactError(MusicRecError):
+    """An artifact or raw file is missing, corrupt or has the wrong schema.
+
+    Raised at start-up (a service refuses to start) or by the pipeline; the message names the file
+    and the command that makes it.
+    """
+
+    status_code = 503
+
+
+class DependencyUnavailable(MusicRecError):
+    """Another service (events, features) did not answer in time."""
+
+    status_code = 503

@@ -1,0 +1,184 @@
+"""Settings: `config.ini` plus `MUSICREC_<SECTION>__<KEY>` environment overrides, read once.
+
+Precedence, lowest first: defaults below < `config.ini` < environment. One typed object is built at
+start-up, so a wrong or missing value fails at once with the key's name instead of deep inside a
+request. Values may be wrapped in double or single quotes: the course's `config.ini` quoted its
+URLs, and configparser keeps quotes, which made the course services call `"http://..."/get`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Mapping
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "MUSICREC_"
+CONFIG_ENV = "MUSICREC_CONFIG"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.ini"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or wrong; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UrlSettings(_Section):
+    features_store_url: str = "http://127.0.0.1:8010"
+    events_store_url: str = "http://127.0.0.1:8020"
+    recommendations_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("*")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+            raise ValueError(f"expected http://host:port, got {value!r}")
+        return value.rstrip("/")
+
+
+class PathSettings(_Section):
+    raw: Path = Path("data/raw")
+    artifacts: Path = Path("data/artifacts")
+
+
+class DataSettings(_Section):
+    scale: Literal["tiny", "small", "medium", "full"] = "small"
+    seed: int = 42
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    default_k: int = Field(10, ge=1)
+    max_k: int = Field(100, ge=1)
+    online_history: int = Field(3, ge=1)
+    similar_per_listen: int = Field(10, ge=1)
+    blend: Literal["alternate", "weighted"] = "alternate"
+    connect_timeout: float = Field(0.2, gt=0)
+    request_timeout: float = Field(0.5, gt=0)
+
+
+class EventSettings(_Section):
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    sqlite_path: Path = Path("data/events.sqlite3")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_per_user: int = Field(20, ge=1)
+
+
+class PipelineSettings(_Section):
+    test_start: str = ""
+    test_days: int = Field(14, ge=1)
+    target_days: int = Field(14, ge=1)
+    top_popular: int = Field(100, ge=1)
+    als_factors: int = Field(64, ge=1)
+    als_iterations: int = Field(15, ge=1)
+    als_regularization: float = Field(0.05, ge=0)
+    als_weighting: Literal["bm25", "log", "none"] = "bm25"
+    als_alpha: float = Field(1.0, gt=0)
+    candidates_per_user: int = Field(100, ge=1)
+    similar_per_item: int = Field(20, ge=1)
+    ranker_users: int = Field(100_000, ge=1)
+    ranker_iterations: int = Field(300, ge=1)
+    recommendations_per_user: int = Field(50, ge=1)
+    seed: int = 42
+
+
+class S3Settings(_Section):
+    endpoint_url: str = ""
+    bucket: str = "musicrec"
+    prefix: str = "artifacts"
+    region: str = "us-east-1"
+
+
+class Settings(_Section):
+    """Everything configurable, one frozen object per process."""
+
+    urls: UrlSettings = UrlSettings()
+    paths: PathSettings = PathSettings()
+    data: DataSettings = DataSettings()
+    serving: ServingSettings = ServingSettings()
+    events: EventSettings = EventSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    s3: S3Settings = S3Settings()
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def _raw_values(config_path: Path, environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Collect section -> key -> text from the file, then let the environment win."""
+    sections = Settings.model_fields
+    values: dict[str, dict[str, str]] = {name: {} for name in sections}
+    parser = configparser.ConfigParser(interpolation=None)
+    if config_path.exists():
+        parser.read(config_path, encoding="utf-8")
+    for section in parser.sections():
+        if section not in sections:
+            raise SettingsError(f"{config_path}: unknown section [{section}]")
+        for key, value in parser.items(section):
+            values[section][key] = _unquote(value)
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_ENV:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if section not in sections:
+            raise SettingsError(f"{name}: unknown section [{section}]")
+        values[section][key] = _unquote(value)
+    return values
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths in the config are relative to the project root, not the working directory."""
+    def absolute(path: Path) -> Path:
+        return path if path.is_absolute() else base / path
+
+    paths = settings.paths.model_copy(
+        update={"raw": absolute(settings.paths.raw), "artifacts": absolute(settings.paths.artifacts)}
+    )
+    events = settings.events.model_copy(update={"sqlite_path": absolute(settings.events.sqlite_path)})
+    return settings.model_copy(update={"paths": paths, "events": events})
+
+
+def load_settings(
+    config_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from a config file and an environment (both default to the real ones)."""
+    environ = os.environ if environ is None else environ
+    if config_path is None:
+        config_path = Path(environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+    values = _raw_values(config_path, environ)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            section, key = (list(error["loc"]) + ["?"])[:2]
+            env_name = f"{ENV_PREFIX}{str(section).upper()}__{str(key).upper()}"
+            problems.append(f"[{section}] {key} (or {env_name}): {error['msg']}")
+        raise SettingsError(f"{config_path}: " + "; ".join(problems)) from None
+    return _resolve_paths(settings, PROJECT_ROOT)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()
+
+
+def port_of(url: str) -> int:
+    """The port a service URL names, so each service listens where the others look for it."""
+    port = urlsplit(url).port
+    assert port is not None  # guaranteed by UrlSettings validation
+    return port

@@ -1,0 +1,5 @@
+"""Test-wide set-up: tests never read the developer's config.ini values for paths or ports."""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
