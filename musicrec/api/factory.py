@@ -1,0 +1,163 @@
+"""The one way the three services are built: lifespan loading, health, readiness, metrics, errors.
+
+A service supplies what differs (its name, routers, and how to load its data) and gets the rest:
+
+    @asynccontextmanager
+    async def load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+        app.state.index = SimilarIndex.load(settings.paths.artifacts)   # logs rows and files
+        yield
+        # release what was opened (files, connections) here
+
+    app = create_service_app(name="features", title="Similar tracks", load=load, routers=[router])
+
+- Data is loaded in the lifespan (when the server starts), never at import time, so importing the
+  app is cheap and a missing artifact stops start-up with its own message. The factory logs
+  "<name> loaded in X.XX s" and only then does `/ready` answer 200 (503 `{"detail": "loading"}`
+  before); `/health` always answers 200 while the process runs.
+- `/metrics` is Prometheus text from a per-app registry (see `musicrec.api.metrics`): per-route
+  latency and request counts, plus counters a service adds with `service_counter`.
+- One error policy: a `MusicRecError` becomes `{"detail": message}` with its own status; invalid
+  query parameters become 422 with a message naming the parameter; anything else is logged and
+  becomes a 500 without a traceback (a bug, never a response to bad input).
+- `app.state.settings` holds the settings the app was built with; handlers read them from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from musicrec.api.metrics import install_request_metrics
+from musicrec.errors import MusicRecError
+from musicrec.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[FastAPI, Settings], AbstractAsyncContextManager[None]]
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: a message for people."""
+
+    detail: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+# Documented on every service route, so clients (and schemathesis) know the error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Not found"},
+    422: {"model": ErrorResponse, "description": "Invalid input; the message names the parameter"},
+    503: {"model": ErrorResponse, "description": "Loading, or a dependency is unavailable"},
+}
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    load: Loader,
+    routers: Sequence[APIRouter],
+    settings: Settings | None = None,
+) -> FastAPI:
+    """Build a service app; `load(app, settings)` runs at start-up and is exited at shutdown."""
+    settings = settings or get_settings()
+    app = FastAPI(title=title, lifespan=_lifespan(name, load, settings))
+    app.state.settings = settings
+    app.state.ready = False
+    install_request_metrics(app)
+    _add_error_handlers(app)
+    app.include_router(_operations_router())
+    for router in routers:
+        app.include_router(router, responses=ERROR_RESPONSES)
+    return app
+
+
+def _lifespan(name: str, load: Loader, settings: Settings) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        async with load(app, settings):
+            logger.info("%s loaded in %.2f s", name, time.perf_counter() - started)
+            app.state.ready = True
+            try:
+                yield
+            finally:
+                app.state.ready = False
+        logger.info("%s stopped", name)
+
+    return lifespan
+
+
+def _operations_router() -> APIRouter:
+    """Routes every service has, for people and for the supervisor: health, readiness, metrics."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", response_model=HealthResponse)
+    def health() -> HealthResponse:
+        """The process is up (even while loading)."""
+        return HealthResponse(status="ok")
+
+    @router.get(
+        "/ready",
+        response_model=HealthResponse,
+        responses={503: {"model": ErrorResponse, "description": "Still loading"}},
+    )
+    def ready(request: Request) -> Any:
+        """The data is loaded and requests get real answers."""
+        if not request.app.state.ready:
+            return JSONResponse({"detail": "loading"}, status_code=503)
+        return HealthResponse(status="ready")
+
+    @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    def metrics(request: Request) -> Response:
+        """Prometheus text format."""
+        body = generate_latest(request.app.state.metrics_registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MusicRecError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MusicRecError)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One line per problem, e.g. "query parameter 'k': Input should be ... (got 'abc')"."""
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        where = f"{location[0]} parameter" if len(location) > 1 else "request"
+        name = ".".join(location[1:]) or (location[0] if location else "?")
+        problem = f"{where} '{name}': {error.get('msg', 'invalid')}"
+        if error.get("type") != "missing":
+            problem += f" (got {str(error.get('input'))[:100]!r})"
+        problems.append(problem)
+    return "; ".join(problems) or "invalid request"

@@ -1,0 +1,87 @@
+"""Prometheus metrics for one service: a per-app registry, request timing, and service counters.
+
+Each app gets its own `CollectorRegistry` (on `app.state.metrics_registry`) instead of the global
+default one, so several apps can be built in one test process without "duplicated timeseries"
+errors. Requests are labelled by route *template* (`/get`, not `/get?user_id=7`) so the number of
+series stays bounded whatever callers send; requests that match no route share one label.
+
+The timing middleware is a plain ASGI middleware rather than `BaseHTTPMiddleware`: it adds a few
+microseconds per request instead of an extra task and stream per request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNMATCHED_ROUTE = "<unmatched>"
+# Finer than prometheus_client's defaults at the low end: most answers take about a millisecond.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RequestMetricsMiddleware:
+    """Records every HTTP request's latency and status, labelled by route template and method."""
+
+    def __init__(self, app: ASGIApp, latency: Histogram, requests: Counter) -> None:
+        self.app = app
+        self.latency = latency
+        self.requests = requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the caller gets if the app raises before starting a response
+        started = time.perf_counter()
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            # The router stores the matched route in the scope; its path is the template.
+            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+            method = scope["method"]
+            self.latency.labels(route, method).observe(time.perf_counter() - started)
+            self.requests.labels(route, method, str(status)).inc()
+
+
+def install_request_metrics(app: FastAPI) -> CollectorRegistry:
+    """Give `app` its own registry and the timing middleware; returns the registry."""
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Time to answer an HTTP request, by route template and method.",
+        ["route", "method"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    requests = Counter(
+        "http_requests",
+        "HTTP requests answered, by route template, method and status code.",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    app.add_middleware(RequestMetricsMiddleware, latency=latency, requests=requests)
+    return registry
+
+
+def service_counter(
+    app: FastAPI, name: str, documentation: str, labelnames: Sequence[str] = ()
+) -> Counter:
+    """A counter exported on the app's `/metrics`, e.g. degraded answers of the recommendations service.
+
+    Call it once per counter when building the app (before it starts); Prometheus shows the series
+    as `<name>_total`. Registering the same name twice on one app raises ValueError.
+    """
+    registry: CollectorRegistry = app.state.metrics_registry
+    return Counter(name, documentation, list(labelnames), registry=registry)
