@@ -1,0 +1,83 @@
+"""Track id -> name and artists, for answers that people read (`details=true`).
+
+Names stay in Arrow arrays (one buffer of characters plus offsets) sorted by track id instead of a
+dict of a million Python strings: about a third of the memory and no start-up time spent building
+objects. A request converts only the few names it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from musicrec import schema
+from musicrec.serving.indexes import _open_parquet, artifact_error
+
+
+@dataclass(frozen=True)
+class TrackDetails:
+    """What a person needs to recognise a track."""
+
+    item_id: int
+    name: str | None
+    artists: list[str]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Names and artists of tracks, looked up by binary search over sorted ids."""
+
+    item_ids: np.ndarray
+    names: pa.Array
+    artists: pa.Array
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    @classmethod
+    def empty(cls) -> "Catalog":
+        """For an artifact folder without items.parquet: every answer carries ids only."""
+        return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), pa.array([], pa.list_(pa.string())))
+
+    def details(self, item_ids: Sequence[int]) -> list[TrackDetails]:
+        """Name and artists of each track, in the order asked; unknown tracks get no name."""
+        wanted = np.asarray(item_ids, dtype=np.int64)
+        if len(self.item_ids) == 0:
+            return [TrackDetails(int(item), None, []) for item in wanted]
+        positions = np.minimum(np.searchsorted(self.item_ids, wanted), len(self.item_ids) - 1)
+        known = self.item_ids[positions] == wanted
+        taken = pa.array(positions[known])
+        names = iter(self.names.take(taken).to_pylist())
+        artists = iter(self.artists.take(taken).to_pylist())
+        return [
+            TrackDetails(int(item), next(names), next(artists) or [])
+            if is_known
+            else TrackDetails(int(item), None, [])
+            for item, is_known in zip(wanted, known)
+        ]
+
+
+def load_catalog(folder: Path) -> Catalog:
+    """Read items.parquet if present (it is optional: the course's artifact folders lack it)."""
+    path = folder / schema.ITEMS_FILE
+    if not path.exists():
+        return Catalog.empty()
+    parquet = _open_parquet(path, [schema.ITEM_ID, schema.NAME, schema.ARTISTS])
+    try:
+        table = parquet.read(columns=[schema.ITEM_ID, schema.NAME, schema.ARTISTS])
+    except (pa.ArrowException, OSError) as exc:
+        raise artifact_error(path, f"cannot be read ({exc})") from None
+    if table.column(schema.ITEM_ID).null_count:
+        raise artifact_error(path, f"column {schema.ITEM_ID} has null values")
+    order = pc.sort_indices(table.column(schema.ITEM_ID))
+    table = table.take(order)
+    return Catalog(
+        item_ids=table.column(schema.ITEM_ID).to_numpy().astype(np.int32),
+        names=table.column(schema.NAME).combine_chunks(),
+        artists=table.column(schema.ARTISTS).combine_chunks(),
+    )

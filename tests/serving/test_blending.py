@@ -1,0 +1,74 @@
+"""Online merge and blend rules on hand-made lists with exact expected answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from musicrec.serving.blending import (
+    BLENDS,
+    ScoredItems,
+    blend_alternate,
+    blend_named,
+    dedup,
+    merge_similar,
+)
+from musicrec.settings import SettingsError
+
+
+def test_dedup_keeps_first_place() -> None:
+    assert dedup([3, 1, 3, 2, 1]) == [3, 1, 2]
+    assert dedup([]) == []
+
+
+def test_merge_orders_by_score_across_listens() -> None:
+    similar = [([11, 12], [0.9, 0.5]), ([21, 22], [0.95, 0.4])]
+    assert merge_similar(similar, heard=[], k=10) == ScoredItems([21, 11, 12, 22], [0.95, 0.9, 0.5, 0.4])
+
+
+def test_merge_keeps_best_score_of_a_repeated_track() -> None:
+    similar = [([11, 12], [0.3, 0.2]), ([12, 13], [0.8, 0.1])]
+    assert merge_similar(similar, heard=[], k=10) == ScoredItems([12, 11, 13], [0.8, 0.3, 0.1])
+
+
+def test_merge_drops_tracks_just_heard() -> None:
+    similar = [([10, 11], [0.9, 0.8]), ([12, 11], [0.7, 0.6])]
+    assert merge_similar(similar, heard=[10, 12], k=10).items == [11]
+
+
+def test_merge_ties_keep_newest_listen_first() -> None:
+    similar = [([1], [0.5]), ([2], [0.5]), ([3], [0.5])]
+    assert merge_similar(similar, heard=[], k=10).items == [1, 2, 3]
+
+
+def test_merge_honours_k() -> None:
+    similar = [([1, 2, 3, 4], [0.4, 0.3, 0.2, 0.1])]
+    assert merge_similar(similar, heard=[2], k=2).items == [1, 3]
+    assert merge_similar([], heard=[1], k=3) == ScoredItems([], [])
+
+
+def _items(items: list[int]) -> ScoredItems:
+    return ScoredItems(items, [])
+
+
+@pytest.mark.parametrize(
+    ("offline", "online", "k", "expected"),
+    [
+        ([1, 2, 3], [7, 8, 9], 10, [1, 7, 2, 8, 3, 9]),  # offline at even positions, online at odd
+        ([1, 2, 3, 4, 5], [7, 8], 10, [1, 7, 2, 8, 3, 4, 5]),  # rest of the longer (offline) list
+        ([1], [7, 8, 9], 10, [1, 7, 8, 9]),  # rest of the longer (online) list
+        ([1, 2, 3], [2, 1, 4], 10, [1, 2, 3, 4]),  # repeats dropped, first place wins
+        ([1, 2, 3], [7, 8, 9], 3, [1, 7, 2]),  # top k
+        ([1, 2], [], 5, [1, 2]),  # no online history: offline only
+        ([], [7, 8], 5, [7, 8]),
+        ([], [], 5, []),
+    ],
+)
+def test_blend_alternate(offline: list[int], online: list[int], k: int, expected: list[int]) -> None:
+    assert blend_alternate(_items(offline), _items(online), k) == expected
+
+
+def test_blend_named() -> None:
+    assert blend_named("alternate") is blend_alternate
+    assert set(BLENDS) >= {"alternate"}
+    with pytest.raises(SettingsError, match=r"\[serving\] blend .*'nonsense' is not implemented"):
+        blend_named("nonsense")

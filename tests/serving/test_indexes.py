@@ -1,0 +1,119 @@
+"""The compact indexes answer exactly what the tiny artifact set holds, and refuse bad files by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from musicrec import schema
+from musicrec.errors import ArtifactError
+from musicrec.serving.catalog import Catalog, TrackDetails, load_catalog
+from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
+from tests.artifact_factory import write_artifact_set
+
+
+@pytest.fixture(params=[None, 2], ids=["one-row-group", "row-groups-of-2"])
+def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Small row groups split users across groups: the streaming loader must stitch them."""
+    return write_artifact_set(tmp_path, row_group_size=request.param)
+
+
+def _as_lists(pair: tuple[np.ndarray, np.ndarray]) -> tuple[list[int], list[float]]:
+    return pair[0].tolist(), pair[1].tolist()
+
+
+def test_recommendations_by_user(artifacts: Path) -> None:
+    recs = load_recommendations(artifacts)
+    assert recs.keys.tolist() == [1, 2, 5]
+    assert recs.offsets.tolist() == [0, 4, 7, 9]
+    assert recs.rows == 9
+    items, scores = recs.lookup(1, 10)
+    assert items.tolist() == [10, 11, 12, 13]
+    assert scores.tolist() == np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32).tolist()
+    assert recs.lookup(2, 2)[0].tolist() == [20, 10]
+    assert recs.lookup(5, 1)[0].tolist() == [30]
+
+
+def test_unknown_key_gives_empty_arrays(artifacts: Path) -> None:
+    recs = load_recommendations(artifacts)
+    for user in (0, 3, 4, 6, 10**9):
+        items, scores = recs.lookup(user, 10)
+        assert (items.tolist(), scores.tolist()) == ([], [])
+        assert user not in recs
+    assert 5 in recs
+
+
+def test_similar_by_track(artifacts: Path) -> None:
+    similar = load_similar(artifacts)
+    assert similar.keys.tolist() == [10, 11, 20, 40]
+    assert _as_lists(similar.lookup(20, 5)) == ([21, 42], [0.875, 0.625])
+    assert _as_lists(similar.lookup(40, 1)) == ([41], [1.0])
+    assert similar.items.dtype == np.int32 and similar.scores.dtype == np.float32
+
+
+def test_top_popular_is_ordered_by_rank(artifacts: Path) -> None:
+    assert load_top_popular(artifacts).tolist() == [30, 10, 20, 40, 41]
+
+
+def test_catalog_details_in_asked_order(artifacts: Path) -> None:
+    catalog = load_catalog(artifacts)
+    assert len(catalog) == 8
+    assert catalog.details([41, 99, 11, 21]) == [
+        TrackDetails(41, "Track 41", ["Artist E"]),
+        TrackDetails(99, None, []),
+        TrackDetails(11, "Track 11", ["Artist A", "Artist B"]),
+        TrackDetails(21, "Track 21", []),
+    ]
+
+
+def test_catalog_is_optional(tmp_path: Path) -> None:
+    write_artifact_set(tmp_path, with_items=False)
+    catalog = load_catalog(tmp_path)
+    assert len(catalog) == 0
+    assert catalog.details([10]) == [TrackDetails(10, None, [])]
+    assert Catalog.empty().details([]) == []
+
+
+def test_missing_file_names_file_and_command(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError) as caught:
+        load_recommendations(tmp_path)
+    assert str(tmp_path / schema.RECOMMENDATIONS_FILE) in caught.value.message
+    assert "missing" in caught.value.message
+    assert schema.MAKE_ARTIFACTS_COMMAND in caught.value.message
+
+
+def test_corrupt_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / schema.SIMILAR_FILE).write_bytes(b"not parquet at all")
+    with pytest.raises(ArtifactError, match="similar.parquet: not a readable parquet file"):
+        load_similar(tmp_path)
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    pq.write_table(pa.table({schema.ITEM_ID: pa.array([1], pa.int32())}), tmp_path / schema.TOP_POPULAR_FILE)
+    with pytest.raises(ArtifactError, match=r"missing column\(s\) rank"):
+        load_top_popular(tmp_path)
+
+
+def test_rows_not_grouped_by_key_are_refused(tmp_path: Path) -> None:
+    table = pa.Table.from_pydict(
+        {schema.USER_ID: [2, 1, 2], schema.ITEM_ID: [1, 2, 3], schema.SCORE: [0.5, 0.5, 0.5],
+         schema.RANK: [1, 1, 2]},
+        schema=schema.RECOMMENDATIONS_SCHEMA,
+    )
+    pq.write_table(table, tmp_path / schema.RECOMMENDATIONS_FILE, row_group_size=2)
+    with pytest.raises(ArtifactError, match="not sorted by user_id"):
+        load_recommendations(tmp_path)
+
+
+def test_null_items_are_refused(tmp_path: Path) -> None:
+    table = pa.Table.from_pydict(
+        {schema.ITEM_ID_1: [1, 1], schema.ITEM_ID_2: [2, None], schema.SCORE: [0.5, 0.25]},
+        schema=schema.SIMILAR_SCHEMA,
+    )
+    pq.write_table(table, tmp_path / schema.SIMILAR_FILE)
+    with pytest.raises(ArtifactError, match="item_id_2 has 1 null"):
+        load_similar(tmp_path)
