@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -156,3 +157,8 @@ def load_top_popular(folder: Path) -> np.ndarray:
     if len(item_ids) == 0:
         raise artifact_error(path, "has no rows")
     return item_ids[np.argsort(ranks, kind="stable")]
+
+
+def process_rss_mib() -> float:
+    """Resident memory of this process, for the load log that operators size machines by."""
+    return psutil.Process().memory_info().rss / 2**20

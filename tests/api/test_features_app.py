@@ -1,0 +1,86 @@
+"""The features service answers the course contract from the tiny artifact set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from musicrec.api.features_app import create_app
+from musicrec.errors import ArtifactError
+from musicrec.settings import load_settings
+from tests.artifact_factory import write_artifact_set
+
+
+def _settings(artifacts: Path):
+    return load_settings(environ={"MUSICREC_PATHS__ARTIFACTS": str(artifacts), "MUSICREC_SERVING__MAX_K": "50"})
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    artifacts = write_artifact_set(tmp_path_factory.mktemp("artifacts"))
+    with TestClient(create_app(_settings(artifacts))) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_similar_items_honours_k(client: TestClient, method: str) -> None:
+    answer = client.request(method, "/similar_items", params={"item_id": 10, "k": 2})
+    assert answer.status_code == 200
+    assert answer.json() == {"item_id_2": [11, 12], "score": [0.8999999761581421, 0.5]}
+
+
+def test_similar_items_default_k_returns_all_when_fewer(client: TestClient) -> None:
+    assert client.post("/similar_items", params={"item_id": 20}).json() == {
+        "item_id_2": [21, 42], "score": [0.875, 0.625]
+    }
+
+
+def test_unknown_track_gets_empty_lists(client: TestClient) -> None:
+    assert client.post("/similar_items", params={"item_id": 99, "k": 5}).json() == {"item_id_2": [], "score": []}
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [({"item_id": -1}, "item_id"), ({"item_id": 10, "k": 0}, "k"), ({"item_id": 10, "k": 51}, "k"),
+     ({}, "item_id"), ({"item_id": "x"}, "item_id"), ({"item_id": 2**31}, "item_id")],
+)
+def test_bad_input_is_422_naming_the_parameter(client: TestClient, params: dict, named: str) -> None:
+    answer = client.post("/similar_items", params=params)
+    assert answer.status_code == 422
+    assert f"'{named}'" in answer.json()["detail"]
+
+
+def test_batch_answers_in_order_asked(client: TestClient) -> None:
+    answer = client.post("/similar_items_batch", json={"item_ids": [40, 99, 11], "k": 1})
+    assert answer.status_code == 200
+    assert answer.json() == {"items": [
+        {"item_id_2": [41], "score": [1.0], "item_id": 40},
+        {"item_id_2": [], "score": [], "item_id": 99},
+        {"item_id_2": [10], "score": [0.75], "item_id": 11},
+    ]}
+
+
+@pytest.mark.parametrize(
+    "body", [{"item_ids": [1], "k": 51}, {"item_ids": [-1], "k": 1}, {"item_ids": "1"}, {"k": 1},
+             {"item_ids": list(range(1001))}],
+)
+def test_bad_batch_is_422(client: TestClient, body: dict) -> None:
+    answer = client.post("/similar_items_batch", json=body)
+    assert answer.status_code == 422
+    assert answer.json()["detail"]
+
+
+def test_missing_artifact_stops_start_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"similar\.parquet.*python -m musicrec pipeline"):
+        with TestClient(create_app(_settings(tmp_path))):
+            pass
+
+
+def test_start_is_logged_with_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    with TestClient(create_app(_settings(write_artifact_set(tmp_path)))) as test_client:
+        assert test_client.get("/ready").status_code == 200
+    assert "4 tracks, 9 similar pairs" in caplog.text
