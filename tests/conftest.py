@@ -3,3 +3,6 @@
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# A real redis-server, started only for tests that ask for the `redis_url` fixture.
+pytest_plugins = ["tests.redis_server"]

@@ -1,0 +1,55 @@
+"""Where the events service keeps each user's latest listens, and how to open the configured one.
+
+Two backends keep the same promise: `put` returns only once the listen is stored durably (SQLite:
+committed and synced; Redis: accepted by the server, durable per its own persistence settings), and
+each user keeps exactly the latest `[events] max_per_user` listens, newest first. SQLite is the
+default (one process, no server to run); Redis lets several replicas share one store.
+
+The interface is synchronous on purpose: routes are plain `def` functions run in FastAPI's thread
+pool, so a store only has to be thread-safe, not async.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from musicrec.settings import EventSettings
+
+
+@dataclass(frozen=True)
+class Listen:
+    """One listen: which track, and when (unix seconds)."""
+
+    item_id: int
+    listened_at: float
+
+
+class EventStore(Protocol):
+    """A user's recent listens. Implementations must be safe to call from many threads at once."""
+
+    def put(self, user_id: int, item_id: int, listened_at: float | None = None) -> None:
+        """Store a listen (now, if no time is given); durable when this returns."""
+
+    def get(self, user_id: int, k: int) -> list[Listen]:
+        """At most `k` latest listens of the user, newest first; `[]` for an unknown user or `k < 1`."""
+
+    def describe(self) -> str:
+        """What was opened and what it holds, for the start-up log (may scan: call it once)."""
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+
+def open_event_store(settings: EventSettings) -> EventStore:
+    """The backend `[events] backend` names, opened with its settings.
+
+    Backends are imported here, not at the top: they import `Listen` from this module.
+    """
+    if settings.backend == "redis":
+        from musicrec.serving.redis_events import RedisEventStore
+
+        return RedisEventStore(settings.redis_url, max_per_user=settings.max_per_user)
+    from musicrec.serving.sqlite_events import SqliteEventStore
+
+    return SqliteEventStore(settings.sqlite_path, max_per_user=settings.max_per_user)

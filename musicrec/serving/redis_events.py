@@ -1,0 +1,87 @@
+"""The shared event store: one Redis list per user, for several events-service replicas.
+
+Each user's listens are a list at `musicrec:listens:<user_id>`, newest at the head. `put` sends
+LPUSH and LTRIM in one MULTI/EXEC transaction, so no reader ever sees more than N listens and no
+concurrent put can slip between the push and the trim. An element is the text
+"<item_id>:<listened_at>", readable with `redis-cli LRANGE`.
+
+Durability is the Redis server's: `put` returns once the server has applied the write; with
+`appendonly yes` it survives a server restart (within `appendfsync`'s window). Clients share one
+thread-safe connection pool.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import redis
+
+from musicrec.errors import DependencyUnavailable
+from musicrec.serving.event_store import Listen
+
+KEY_PREFIX = "musicrec:listens:"
+CONNECT_TIMEOUT_SECONDS = 2.0
+SOCKET_TIMEOUT_SECONDS = 5.0
+
+
+def encode_listen(item_id: int, listened_at: float) -> str:
+    return f"{item_id}:{listened_at!r}"
+
+
+def decode_listen(value: bytes) -> Listen:
+    item_id, _, listened_at = value.partition(b":")
+    return Listen(item_id=int(item_id), listened_at=float(listened_at))
+
+
+class RedisEventStore:
+    """Latest `max_per_user` listens per user in the Redis server at `url`."""
+
+    def __init__(self, url: str, max_per_user: int) -> None:
+        self.url = url
+        self.max_per_user = max_per_user
+        self._pool = redis.ConnectionPool.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS
+        )
+        self._client = redis.Redis(connection_pool=self._pool)
+        with self._guard("reach"):
+            self._client.ping()  # fail at start-up, not at the first request
+
+    def put(self, user_id: int, item_id: int, listened_at: float | None = None) -> None:
+        value = encode_listen(item_id, time.time() if listened_at is None else listened_at)
+        key = f"{KEY_PREFIX}{user_id}"
+        with self._guard("store a listen in"):
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, value)
+                pipe.ltrim(key, 0, self.max_per_user - 1)
+                pipe.execute()
+
+    def get(self, user_id: int, k: int) -> list[Listen]:
+        if k < 1:
+            return []  # LRANGE 0 -1 would mean "everything"
+        with self._guard("read listens from"):
+            values = self._client.lrange(f"{KEY_PREFIX}{user_id}", 0, k - 1)
+        return [decode_listen(value) for value in values]
+
+    def describe(self) -> str:
+        with self._guard("count users in"):
+            users = sum(1 for _ in self._client.scan_iter(match=f"{KEY_PREFIX}*", count=10_000))
+        return f"redis {self._safe_url()}: {users} users (keeping {self.max_per_user} listens per user)"
+
+    def close(self) -> None:
+        self._client.close()
+        self._pool.disconnect()
+
+    def _safe_url(self) -> str:
+        """The URL without a password, for logs."""
+        kwargs = self._pool.connection_kwargs
+        return f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn an unreachable or failing server into a 503 with a message, not a 500."""
+        try:
+            yield
+        except redis.RedisError as error:
+            raise DependencyUnavailable(f"cannot {action} the Redis event store at {self._safe_url()}: {error}") from error

@@ -1,0 +1,125 @@
+"""The default event store: an embedded SQLite database that survives restarts and kill -9.
+
+Layout: one `WITHOUT ROWID` table keyed by `(user_id, seq)`, where `seq` numbers a user's listens
+1, 2, 3... in the order they were put. The rows of one user are therefore stored together and in
+order, so `get` reads `k` rows from the end of one key range (O(k), no sort, no extra index), and
+trimming to the latest N is one range delete: a user's `seq` values stay contiguous because only
+the oldest are ever deleted.
+
+Durability: WAL journal with `synchronous=FULL`, so a commit is on disk when `put` returns, and the
+insert and the trim happen in one transaction. Each thread gets its own connection (SQLite
+connections must not be shared while in use); readers then run in parallel with the one writer,
+and writers wait for each other through SQLite's busy timeout.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from musicrec.errors import DependencyUnavailable
+from musicrec.serving.event_store import Listen
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS listens (
+    user_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    listened_at REAL NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) WITHOUT ROWID
+"""
+_INSERT = """
+INSERT INTO listens (user_id, seq, item_id, listened_at)
+SELECT :user_id, COALESCE(MAX(seq), 0) + 1, :item_id, :listened_at FROM listens WHERE user_id = :user_id
+"""
+_TRIM = """
+DELETE FROM listens
+WHERE user_id = :user_id AND seq <= (SELECT MAX(seq) FROM listens WHERE user_id = :user_id) - :keep
+"""
+_LATEST = "SELECT item_id, listened_at FROM listens WHERE user_id = ? ORDER BY seq DESC LIMIT ?"
+
+
+class SqliteEventStore:
+    """Latest `max_per_user` listens per user in the SQLite file at `path` (created if missing)."""
+
+    def __init__(self, path: Path, max_per_user: int) -> None:
+        self.path = Path(path)
+        self.max_per_user = max_per_user
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._guard("open"):
+            self._connection().execute(_CREATE_TABLE)
+
+    def put(self, user_id: int, item_id: int, listened_at: float | None = None) -> None:
+        values = {
+            "user_id": user_id,
+            "item_id": item_id,
+            "listened_at": time.time() if listened_at is None else listened_at,
+            "keep": self.max_per_user,
+        }
+        with self._guard("store a listen in"):
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
+            try:
+                connection.execute(_INSERT, values)
+                connection.execute(_TRIM, values)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    def get(self, user_id: int, k: int) -> list[Listen]:
+        if k < 1:
+            return []
+        with self._guard("read listens from"):
+            rows = self._connection().execute(_LATEST, (user_id, k)).fetchall()
+        return [Listen(item_id=item_id, listened_at=listened_at) for item_id, listened_at in rows]
+
+    def describe(self) -> str:
+        with self._guard("count listens in"):
+            rows, users = self._connection().execute(
+                "SELECT COUNT(*), COUNT(DISTINCT user_id) FROM listens"
+            ).fetchone()
+        return f"sqlite {self.path}: {rows} listens of {users} users (keeping {self.max_per_user} per user)"
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # only so close() can close it from another thread
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            with self._connections_lock:
+                self._connections.append(connection)
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn SQLite failures (disk full, locked too long, unreadable file) into a 503 with a message."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise DependencyUnavailable(f"cannot {action} the event store {self.path}: {error}") from error

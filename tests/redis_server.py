@@ -1,0 +1,68 @@
+"""A real `redis-server` for the tests, on a free loopback port, with its files in a temp dir.
+
+Loaded as a pytest plugin from `tests/conftest.py`; the server starts only when a test asks for
+`redis_url`, once per session, and is stopped at the end. Persistence is the append-only file, as a
+replicated deployment would use, and no RDB snapshots (they would only slow the tests).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+
+START_TIMEOUT_SECONDS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_ping(url: str, server: subprocess.Popen[bytes], log_file: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start:\n{log_file.read_text()}") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a running redis-server owned by this test session."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; `make setup` installs it (Debian package redis-server)")
+    data_dir: Path = tmp_path_factory.mktemp("redis")
+    log_file = data_dir / "redis.log"
+    log_file.touch()
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+               "--save", "", "--appendonly", "yes", "--logfile", str(log_file)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_ping(url, server, log_file)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
