@@ -1,0 +1,159 @@
+"""The recommendations service: default, offline, online and blended recommendations (course API).
+
+Routes translate HTTP into `Recommender` calls and answers into `{"recs": [...], "degraded": ...}`;
+they also count default, empty-online and degraded answers for Prometheus. With `details=true`
+each answer also names every track and its artists (from items.parquet when the set has it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, AsyncIterator
+
+import httpx
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel
+
+from musicrec import schema
+from musicrec.api.clients import EventsClient, FeaturesClient
+from musicrec.api.factory import create_service_app
+from musicrec.api.metrics import service_counter
+from musicrec.api.params import TopK, UserId, post_and_get
+from musicrec.artifacts import current_set, verify_artifact_set
+from musicrec.serving.blending import blend_named
+from musicrec.serving.catalog import Catalog, load_catalog
+from musicrec.serving.indexes import load_recommendations, load_top_popular, process_rss_mib
+from musicrec.serving.recommender import Answer, Recommender
+from musicrec.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Details = Annotated[bool, Query(description="Add each track's name and artists to the answer.")]
+
+
+class TrackInfo(BaseModel):
+    item_id: int
+    name: str | None
+    artists: list[str]
+
+
+class RecsResponse(BaseModel):
+    """The course answer `recs`, plus `degraded` (a dependency failed) and optional `details`."""
+
+    recs: list[int]
+    degraded: bool = False
+    details: list[TrackInfo] | None = None
+
+
+router = APIRouter(tags=["recommendations"])
+ROUTE_OPTIONS = {"response_model": RecsResponse, "response_model_exclude_unset": True}
+
+
+def _respond(request: Request, route: str, answer: Answer, details: bool) -> RecsResponse:
+    """Count what the answer was made of and shape it for the caller."""
+    state = request.app.state
+    if answer.used_default:
+        state.default_answers.labels(route).inc()
+    if answer.online_empty:
+        state.online_empty_answers.labels(route).inc()
+    for dependency in answer.failed:
+        state.degraded_answers.labels(route, dependency).inc()
+    if not details:
+        return RecsResponse(recs=answer.recs, degraded=answer.degraded)
+    catalog: Catalog = state.catalog
+    tracks = [TrackInfo(**vars(track)) for track in catalog.details(answer.recs)]
+    return RecsResponse(recs=answer.recs, degraded=answer.degraded, details=tracks)
+
+
+def _recommender(request: Request) -> Recommender:
+    return request.app.state.recommender
+
+
+@post_and_get(router, "/recommendations_default", **ROUTE_OPTIONS)
+def recommendations_default(request: Request, k: TopK, details: Details = False) -> RecsResponse:
+    """Top popular tracks: for a new visitor."""
+    return _respond(request, "default", _recommender(request).default(k), details)
+
+
+@post_and_get(router, "/recommendations_offline", **ROUTE_OPTIONS)
+def recommendations_offline(request: Request, user_id: UserId, k: TopK, details: Details = False) -> RecsResponse:
+    """Personal recommendations computed offline; top popular for an unknown user."""
+    return _respond(request, "offline", _recommender(request).offline(user_id, k), details)
+
+
+@post_and_get(router, "/recommendations_online", **ROUTE_OPTIONS)
+async def recommendations_online(
+    request: Request, user_id: UserId, k: TopK, details: Details = False
+) -> RecsResponse:
+    """Tracks similar to the user's latest listens (empty without listens)."""
+    return _respond(request, "online", await _recommender(request).online(user_id, k), details)
+
+
+@post_and_get(router, "/recommendations", **ROUTE_OPTIONS)
+async def recommendations(request: Request, user_id: UserId, k: TopK, details: Details = False) -> RecsResponse:
+    """Offline and online blended by `[serving] blend` (the course rule by default)."""
+    return _respond(request, "blended", await _recommender(request).blended(user_id, k), details)
+
+
+def _add_counters(app: FastAPI) -> None:
+    state = app.state
+    state.default_answers = service_counter(
+        app, "recommendations_default_answers", "Answers from top popular for a user without personal "
+        "recommendations.", ["route"])
+    state.online_empty_answers = service_counter(
+        app, "recommendations_online_empty_answers", "Answers whose online part was empty.", ["route"])
+    state.degraded_answers = service_counter(
+        app, "recommendations_degraded_answers", "Answers made without a dependency that failed.",
+        ["route", "dependency"])
+
+
+def _loader(events_transport: httpx.AsyncBaseTransport | None, features_transport: httpx.AsyncBaseTransport | None):
+    @asynccontextmanager
+    async def load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        folder = current_set(settings.paths.artifacts)
+        loaded = [schema.RECOMMENDATIONS_FILE, schema.TOP_POPULAR_FILE, schema.ITEMS_FILE]
+        verify_artifact_set(folder, required=loaded[:2], checksums=loaded)
+        personal = load_recommendations(folder)
+        popular = load_top_popular(folder)
+        app.state.catalog = catalog = load_catalog(folder)
+        logger.info(
+            "recommendations: %s: %d users, %d recommendations; %d top popular; %d named tracks; "
+            "%.0f MiB of arrays, %.2f s; process RSS %.0f MiB",
+            folder, len(personal), personal.rows, len(popular), len(catalog), personal.nbytes / 2**20,
+            time.perf_counter() - started, process_rss_mib(),
+        )
+        serving = settings.serving
+        events = EventsClient(settings.urls.events_store_url, serving, events_transport)
+        features = FeaturesClient(settings.urls.features_store_url, serving, features_transport)
+        app.state.recommender = Recommender(
+            personal=personal, popular=popular, listens=events, similar=features,
+            blend=blend_named(serving.blend), online_history=serving.online_history,
+            similar_per_listen=serving.similar_per_listen,
+        )
+        try:
+            yield
+        finally:
+            await events.aclose()
+            await features.aclose()
+
+    return load
+
+
+def create_app(
+    settings: Settings | None = None,
+    events_transport: httpx.AsyncBaseTransport | None = None,
+    features_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The recommendations app; data is loaded when the server starts, not here.
+
+    The transports replace the network in unit tests (httpx.MockTransport); services leave them None.
+    """
+    app = create_service_app(
+        name="recommendations", title="Recommendations: default, offline, online, blended",
+        load=_loader(events_transport, features_transport), routers=[router], settings=settings,
+    )
+    _add_counters(app)
+    return app

@@ -1,0 +1,106 @@
+"""The recommendations "data plane": default, offline, online and blended answers.
+
+The HTTP app only translates requests into these calls. The two dependencies (recent listens,
+similar tracks) are plain async interfaces, so the rules here — unknown user gets top popular, no
+history means offline only, a failed dependency means a degraded answer instead of an error — are
+tested with fakes, and the app plugs in the real HTTP clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from musicrec.errors import DependencyUnavailable
+from musicrec.serving.blending import BlendFunction, ScoredItems, merge_similar
+from musicrec.serving.indexes import RankedLists
+
+logger = logging.getLogger(__name__)
+
+
+class RecentListens(Protocol):
+    async def recent(self, user_id: int, k: int) -> list[int]:
+        """The user's latest `k` listens, newest first; DependencyUnavailable when it cannot say."""
+        ...
+
+
+class SimilarTracks(Protocol):
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
+        """Per track: similar tracks and scores, best first; DependencyUnavailable when it cannot say."""
+        ...
+
+
+@dataclass
+class Answer:
+    """Recommended track ids plus what the service needs to count and to tell the caller."""
+
+    recs: list[int]
+    used_default: bool = False  # the user had no personal recommendations: top popular instead
+    online_empty: bool = False  # online part asked for and empty (no history, or a dependency failed)
+    failed: list[str] = field(default_factory=list)  # dependencies that did not answer
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.failed)
+
+
+@dataclass
+class Recommender:
+    """Answers from the loaded indexes and the two dependencies.
+
+    `online_history` recent listens are used for online answers; each is asked for at least
+    `similar_per_listen` similar tracks (more when `k` is larger, so a long list can be filled).
+    """
+
+    personal: RankedLists
+    popular: np.ndarray
+    listens: RecentListens
+    similar: SimilarTracks
+    blend: BlendFunction
+    online_history: int
+    similar_per_listen: int
+
+    def default(self, k: int) -> Answer:
+        return Answer(self.popular[:k].tolist())
+
+    def offline(self, user_id: int, k: int) -> Answer:
+        """Personal recommendations, or top popular for a user the pipeline did not know."""
+        items, _ = self.personal.lookup(user_id, k)
+        if len(items) == 0:
+            return Answer(self.popular[:k].tolist(), used_default=True)
+        return Answer(items.tolist())
+
+    async def online(self, user_id: int, k: int) -> Answer:
+        online, failed = await self._online_scored(user_id, k)
+        return Answer(online.items, online_empty=not online.items, failed=failed)
+
+    async def blended(self, user_id: int, k: int) -> Answer:
+        """Offline (or top popular) blended with online; offline alone when there is no online part."""
+        offline_items, offline_scores = self.personal.lookup(user_id, k)
+        used_default = len(offline_items) == 0
+        if used_default:
+            offline = ScoredItems(self.popular[:k].tolist(), [])
+        else:
+            offline = ScoredItems(offline_items.tolist(), offline_scores.tolist())
+        online, failed = await self._online_scored(user_id, k)
+        recs = self.blend(offline, online, k) if online.items else offline.items[:k]
+        return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed)
+
+    async def _online_scored(self, user_id: int, k: int) -> tuple[ScoredItems, list[str]]:
+        """Recent listens -> one batched similar-tracks call -> merged; names the failed dependency."""
+        try:
+            heard = await self.listens.recent(user_id, self.online_history)
+        except DependencyUnavailable as exc:
+            logger.warning("answering without online part: %s", exc.message)
+            return ScoredItems([], []), ["events"]
+        if not heard:
+            return ScoredItems([], []), []
+        try:
+            similar = await self.similar.similar_batch(heard, max(self.similar_per_listen, k))
+        except DependencyUnavailable as exc:
+            logger.warning("answering without online part: %s", exc.message)
+            return ScoredItems([], []), ["features"]
+        return merge_similar(similar, heard, k), []
