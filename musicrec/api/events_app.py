@@ -1,0 +1,77 @@
+"""The events service: each user's latest listens, on the course API (`/put`, `/get`), port 8020.
+
+The routes only translate HTTP into calls on the configured `EventStore` (SQLite by default, Redis
+with `[events] backend = redis`); `/put` answers only after the store made the listen durable, so
+an acknowledged listen survives a restart or a kill. The store is opened in the lifespan and
+closed at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Literal
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, Field
+
+from musicrec.api.factory import create_service_app
+from musicrec.api.params import ItemId, TopK, UserId, post_and_get
+from musicrec.serving.event_store import EventStore, open_event_store
+from musicrec.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["events"])
+
+
+class PutResponse(BaseModel):
+    result: Literal["ok"] = Field(description="The listen is stored durably.")
+
+
+class EventsResponse(BaseModel):
+    events: list[int] = Field(description="Track ids of the user's latest listens, newest first.")
+    listened_at: list[float] = Field(description="When each of them was stored, unix seconds.")
+
+
+def _store(request: Request) -> EventStore:
+    return request.app.state.event_store
+
+
+@post_and_get(router, "/put", response_model=PutResponse)
+def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutResponse:
+    """Record that the user just listened to the track."""
+    _store(request).put(user_id, item_id)
+    return PutResponse(result="ok")
+
+
+@post_and_get(router, "/get", response_model=EventsResponse)
+def get_listens(request: Request, user_id: UserId, k: TopK) -> EventsResponse:
+    """The user's latest listens, newest first (empty for a user with none)."""
+    listens = _store(request).get(user_id, k)
+    return EventsResponse(
+        events=[listen.item_id for listen in listens],
+        listened_at=[listen.listened_at for listen in listens],
+    )
+
+
+@asynccontextmanager
+async def open_store(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """Open the configured store for the app's lifetime and log what it holds."""
+    store = open_event_store(settings.events)
+    try:
+        logger.info("events store opened: %s", store.describe())
+        app.state.event_store = store
+        yield
+    finally:
+        store.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        name="events",
+        title="Events service: recent listens per user",
+        load=open_store,
+        routers=[router],
+        settings=settings,
+    )

@@ -1,0 +1,107 @@
+"""The events service over HTTP (TestClient, so the lifespan opens a temp SQLite store), and a fuzz run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis import GenerationMode
+from fastapi.testclient import TestClient
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from musicrec.api.events_app import create_app
+from musicrec.settings import Settings, load_settings
+
+
+def _settings(tmp_path: Path, max_per_user: int = 3) -> Settings:
+    return load_settings(
+        environ={
+            "MUSICREC_EVENTS__BACKEND": "sqlite",
+            "MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3"),
+            "MUSICREC_EVENTS__MAX_PER_USER": str(max_per_user),
+        }
+    )
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(tmp_path))) as test_client:
+        yield test_client
+
+
+def test_put_then_get_newest_first_with_post_and_get(client: TestClient) -> None:
+    assert client.post("/put", params={"user_id": 1, "item_id": 10}).json() == {"result": "ok"}
+    assert client.get("/put", params={"user_id": 1, "item_id": 11}).json() == {"result": "ok"}
+    for call in (client.post, client.get):
+        answer = call("/get", params={"user_id": 1, "k": 5}).json()
+        assert answer["events"] == [11, 10]
+        assert len(answer["listened_at"]) == 2 and answer["listened_at"][0] >= answer["listened_at"][1]
+
+
+def test_keeps_the_latest_max_per_user_and_honours_k(client: TestClient) -> None:
+    for item in range(1, 6):
+        client.post("/put", params={"user_id": 2, "item_id": item})
+    assert client.post("/get", params={"user_id": 2, "k": 10}).json()["events"] == [5, 4, 3]
+    assert client.post("/get", params={"user_id": 2, "k": 1}).json()["events"] == [5]
+
+
+def test_unknown_user_gets_an_empty_list(client: TestClient) -> None:
+    assert client.post("/get", params={"user_id": 99}).json() == {"events": [], "listened_at": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "fragment"),
+    [
+        ("/put", {"user_id": -1, "item_id": 1}, "'user_id'"),
+        ("/put", {"user_id": 1, "item_id": 2**31}, "'item_id'"),
+        ("/put", {"user_id": 1}, "'item_id': Field required"),
+        ("/get", {"user_id": 1, "k": 0}, "'k'"),
+        ("/get", {"user_id": 1, "k": 101}, "'k': must be between 1 and 100"),
+        ("/get", {"user_id": "x"}, "'user_id': Input should be a valid integer"),
+    ],
+)
+def test_bad_input_is_422_and_stores_nothing(
+    client: TestClient, path: str, params: dict[str, object], fragment: str
+) -> None:
+    response = client.post(path, params=params)
+    assert response.status_code == 422
+    assert fragment in response.json()["detail"]
+    assert client.post("/get", params={"user_id": 1}).json()["events"] == []
+
+
+def test_listens_survive_a_restart_of_the_app(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    with TestClient(create_app(settings)) as first:
+        first.post("/put", params={"user_id": 4, "item_id": 40})
+    with TestClient(create_app(settings)) as second:
+        assert second.post("/get", params={"user_id": 4}).json()["events"] == [40]
+
+
+def test_start_up_logs_what_it_opened(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="musicrec.api"):
+        with TestClient(create_app(_settings(tmp_path))):
+            pass
+    assert any("events store opened: sqlite" in message for message in caplog.messages)
+
+
+def test_metrics_show_the_event_routes(client: TestClient) -> None:
+    client.post("/put", params={"user_id": 1, "item_id": 1})
+    assert 'route="/put",status="200"' in client.get("/metrics").text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path, mode: GenerationMode) -> None:
+    """Schemathesis: valid and invalid requests from the OpenAPI spec; no 5xx, answers match the spec."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings(tmp_path)))
+
+    @hypothesis.given(case=schema.as_strategy(mode))
+    @hypothesis.settings(max_examples=150, deadline=None, database=None)
+    def call(case: schemathesis.Case) -> None:
+        case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+
+    call()
