@@ -1,0 +1,16 @@
+"""What every stage receives: where the raw files are, the work folder and the parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from musicrec.pipeline.workspace import Workspace
+from musicrec.settings import PipelineSettings
+
+
+@dataclass(frozen=True)
+class StageContext:
+    raw_dir: Path
+    work: Workspace
+    params: PipelineSettings

@@ -1,0 +1,103 @@
+"""Features of (user, candidate track) pairs for the ranker, all known at the end of train.
+
+Every feature is computed from the train period only, both when the ranker learns (labels from the
+target window) and when it scores for the test period and for serving, so training and use see
+the same distribution and nothing leaks from the periods being predicted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from musicrec.pipeline.content import NONE, ItemContent
+from musicrec.pipeline.ids import IdIndex
+from musicrec.pipeline.workspace import TrainData
+
+FEATURE_NAMES = (
+    "als_score",
+    "als_rank",
+    "item_listens",
+    "item_listeners",
+    "item_recent_listens",
+    "item_recent_share",
+    "item_age_days",
+    "user_listens",
+    "user_tracks",
+    "user_days_since_last",
+    "user_artist_share",
+    "user_album_share",
+    "user_genre_share",
+)
+
+
+def _user_key_counts(matrix: sp.csr_matrix, item_keys: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """users x keys listen counts (e.g. per artist) and the dense key column of each item.
+
+    Items without a key share one extra column that is never looked up with a real key.
+    """
+    has_key = item_keys != NONE
+    index = IdIndex.from_ids(item_keys[has_key])
+    column = np.full(item_keys.size, len(index), dtype=np.int32)
+    column[has_key] = index.encode(item_keys[has_key])
+    one_hot = sp.csr_matrix(
+        (np.ones(item_keys.size, dtype=np.float32), (np.arange(item_keys.size), column)),
+        shape=(item_keys.size, len(index) + 1),
+    )
+    return (matrix @ one_hot).tocsr(), column
+
+
+@dataclass
+class FeatureBuilder:
+    """Holds the per-user, per-item and user x content arrays; builds feature rows in batches."""
+
+    data: TrainData
+    content: ItemContent
+    cutoff_day: int  # first day after train
+
+    def __post_init__(self) -> None:
+        data = self.data
+        self.item_listens = data.item_listens.astype(np.float32)
+        self.item_listeners = data.item_listeners.astype(np.float32)
+        self.item_recent = data.item_recent_listens.astype(np.float32)
+        first = data.item_first_day
+        self.item_age = np.where(first >= 0, self.cutoff_day - first, -1).astype(np.float32)
+        self.user_listens = data.user_listens.astype(np.float32)
+        self.user_tracks = np.diff(data.matrix.indptr).astype(np.float32)
+        last = data.user_last_day
+        self.user_idle = np.where(last >= 0, self.cutoff_day - last, -1).astype(np.float32)
+        self.by_key = {
+            name: _user_key_counts(data.matrix, keys)
+            for name, keys in (("artist", self.content.artist), ("album", self.content.album),
+                               ("genre", self.content.genre))
+        }
+
+    def _share(self, name: str, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Share of the user's train listens that went to the item's artist / album / genre."""
+        counts, column = self.by_key[name]
+        looked_up = np.asarray(counts[users, column[items]]).ravel().astype(np.float32)
+        looked_up[self.content.of_name(name)[items] == NONE] = 0.0
+        return looked_up / np.maximum(self.user_listens[users], 1.0)
+
+    def build(self, users: np.ndarray, items: np.ndarray, als_scores: np.ndarray,
+              als_ranks: np.ndarray) -> np.ndarray:
+        """Feature matrix (rows x FEATURE_NAMES) for candidate pairs, float32."""
+        listens = self.item_listens[items]
+        columns = [
+            als_scores.astype(np.float32),
+            als_ranks.astype(np.float32),
+            listens,
+            self.item_listeners[items],
+            self.item_recent[items],
+            self.item_recent[items] / np.maximum(listens, 1.0),
+            self.item_age[items],
+            self.user_listens[users],
+            self.user_tracks[users],
+            self.user_idle[users],
+            self._share("artist", users, items),
+            self._share("album", users, items),
+            self._share("genre", users, items),
+        ]
+        return np.column_stack(columns).astype(np.float32, copy=False)

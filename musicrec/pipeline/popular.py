@@ -1,0 +1,63 @@
+"""Stage `popular`: the most listened tracks of the train period, for new and unknown users.
+
+Ranked by listens, ties broken by distinct listeners, then by track id so the order is stable.
+Only the train period counts, so the list evaluated on the test period never saw it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from musicrec import schema
+from musicrec.pipeline.context import StageContext
+from musicrec.pipeline.workspace import TrainData
+
+log = logging.getLogger(__name__)
+
+
+def top_popular(listens: np.ndarray, listeners: np.ndarray, n: int) -> np.ndarray:
+    """Dense indexes of the `n` most popular items with at least one listen, most popular first."""
+    played = np.flatnonzero(listens > 0)
+    # lexsort sorts by the last key first: listens desc, then listeners desc, then index asc.
+    order = np.lexsort((played, -listeners[played], -listens[played]))
+    return played[order[:n]]
+
+
+def item_names(items_path, item_ids: np.ndarray) -> list[str | None]:
+    """Names of the given raw track ids from items.parquet (None where a track has no name)."""
+    table = pq.read_table(items_path, columns=[schema.ITEM_ID, schema.NAME])
+    all_ids = table.column(schema.ITEM_ID).to_numpy()
+    order = np.argsort(all_ids)
+    position = order[np.searchsorted(all_ids, item_ids, sorter=order)]
+    return table.column(schema.NAME).take(pa.array(position)).to_pylist()
+
+
+def popular_table(data: TrainData, n: int, items_path) -> pa.Table:
+    """The top_popular.parquet table (TOP_POPULAR_SCHEMA)."""
+    listens, listeners = data.item_listens, data.item_listeners
+    top = top_popular(listens, listeners, n)
+    raw_ids = data.items.decode(top)
+    return pa.table(
+        {
+            schema.ITEM_ID: raw_ids.astype(np.int32),
+            schema.RANK: np.arange(1, top.size + 1, dtype=np.int32),
+            schema.LISTENS: listens[top],
+            schema.LISTENERS: listeners[top],
+            schema.NAME: item_names(items_path, raw_ids),
+        },
+        schema=schema.TOP_POPULAR_SCHEMA,
+    )
+
+
+def run(context: StageContext) -> dict[str, Any]:
+    work = context.work
+    table = popular_table(work.load_train(), context.params.top_popular,
+                          work.require(schema.ITEMS_FILE, "prepare"))
+    pq.write_table(table, work.path(schema.TOP_POPULAR_FILE))
+    log.info("popular: %d tracks", table.num_rows)
+    return {"tracks": table.num_rows}

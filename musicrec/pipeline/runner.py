@@ -1,0 +1,101 @@
+"""Runs the pipeline's stages in order, timing each, then publishes the artifact set atomically.
+
+Each stage is a module with `run(context) -> summary`; stages read and write the work folder, so any
+suffix of the pipeline can be re-run. `publish` copies the artifacts from the work folder into a new
+set (ArtifactSetWriter): the services' current set changes only when the whole set is complete.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import resource
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from musicrec import schema
+from musicrec.artifacts import ArtifactSetWriter
+from musicrec.pipeline.context import StageContext
+from musicrec.pipeline.workspace import PUBLISHED_FILES, Workspace
+from musicrec.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+STAGES = ("prepare", "split", "popular", "als", "ranker", "evaluate", "publish")
+_GIB = 1024**3
+
+
+def _reset_peak_rss() -> None:
+    """Let the kernel restart the peak-RSS count, so each stage reports its own peak (Linux)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory since the last reset (VmHWM), else since the process started."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_prepare(context: StageContext) -> dict[str, Any]:
+    from musicrec.pipeline.prepare import prepare
+
+    report = prepare(context.raw_dir, context.work.root)
+    return {"report": str(report)}
+
+
+def publish(context: StageContext, artifacts_path: Path) -> dict[str, Any]:
+    """Copy the published files into a new artifact set and switch to it."""
+    sources = [context.work.require(name, "the stage that makes it") for name in PUBLISHED_FILES]
+    writer = ArtifactSetWriter(artifacts_path, inputs=context.raw_dir,
+                               parameters=context.params.model_dump(mode="json"))
+    with writer as folder:
+        for source in sources:
+            shutil.copyfile(source, folder / source.name)
+    return {"set": str(writer.folder)}
+
+
+def run_stage(name: str, context: StageContext, artifacts_path: Path) -> dict[str, Any]:
+    if name == "prepare":
+        return run_prepare(context)
+    if name == "publish":
+        return publish(context, artifacts_path)
+    return importlib.import_module(f"musicrec.pipeline.{name}").run(context)
+
+
+def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: PipelineSettings,
+                 stages: Iterable[str] = STAGES) -> list[dict[str, Any]]:
+    """Run the chosen stages (in pipeline order); returns one timing record per stage."""
+    chosen = [name for name in STAGES if name in set(stages)]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    context = StageContext(Path(raw_dir), Workspace(Path(work_dir)), params)
+    timings = []
+    for name in chosen:
+        _reset_peak_rss()
+        started = time.perf_counter()
+        summary = run_stage(name, context, Path(artifacts_path))
+        seconds = time.perf_counter() - started
+        peak = peak_rss_bytes() / _GIB
+        log.info("stage %s: %.1f s, peak RSS %.2f GiB", name, seconds, peak)
+        timings.append({"stage": name, "seconds": round(seconds, 1), "peak_rss_gib": round(peak, 2),
+                        "summary": summary})
+    return timings
+
+
+def metrics_table(work_dir: Path) -> str | None:
+    """The metrics table of the last evaluation in the work folder, if there is one."""
+    from musicrec.pipeline.evaluate import format_table
+
+    path = Workspace(work_dir).path(schema.METRICS_FILE)
+    if not path.exists():
+        return None
+    return format_table(json.loads(path.read_text()))

@@ -1,0 +1,159 @@
+"""Stage `split`: a global time split of the event log into train, target window and test period.
+
+    train: day < target_start      target: target_start <= day < test_start      test: day >= test_start
+
+A global split (one date for everybody) is what serving faces: the models know the past and are
+judged on the future. The ranker learns on the target window with features from train; every metric
+is computed on the test period, which no model sees. This stage is also the only pass over the full
+event log: it leaves a users x items count matrix and small per-user and per-item arrays, so later
+stages never touch the 222M listens again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from musicrec import schema
+from musicrec.errors import ArtifactError
+from musicrec.pipeline.context import StageContext
+from musicrec.pipeline.ids import MISSING, IdIndex
+from musicrec.pipeline.workspace import Pairs, TrainData
+
+log = logging.getLogger(__name__)
+EPOCH = date(1970, 1, 1)
+SPLIT_FILE = "split.json"
+TARGET_PAIRS = "target_pairs.npz"
+TEST_PAIRS = "test_pairs.npz"
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01: how parquet date32 stores a date."""
+    return (day - EPOCH).days
+
+
+def day_of(number: int) -> date:
+    return EPOCH + timedelta(days=int(number))
+
+
+@dataclass(frozen=True)
+class SplitDates:
+    first_day: date
+    target_start: date
+    test_start: date
+    last_day: date
+
+    def as_json(self) -> dict[str, str]:
+        return {key: value.isoformat() for key, value in asdict(self).items()}
+
+
+def choose_split(
+    first_day: date, last_day: date, test_days: int, target_days: int, test_start: str = ""
+) -> SplitDates:
+    """The split dates: test = the last `test_days` days unless `test_start` (YYYY-MM-DD) is given."""
+    start = date.fromisoformat(test_start) if test_start else last_day - timedelta(days=test_days - 1)
+    target_start = start - timedelta(days=target_days)
+    if not first_day < target_start < start <= last_day:
+        raise ArtifactError(
+            f"cannot split events from {first_day} to {last_day}: test from {start} with a "
+            f"{target_days}-day target window leaves no train period; lower "
+            "[pipeline] test_days / target_days or set test_start"
+        )
+    return SplitDates(first_day, target_start, start, last_day)
+
+
+@dataclass(frozen=True)
+class Listens:
+    """The event log as dense arrays: one row per listen."""
+
+    users: np.ndarray  # int32 dense user index
+    items: np.ndarray  # int32 dense item index
+    days: np.ndarray  # int32 days since epoch
+
+
+def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, Listens, int]:
+    """Read events.parquet into dense arrays; returns the user index, listens, dropped count.
+
+    Listens of tracks outside the catalog cannot be named or served, so they are dropped (prepare
+    normally leaves none) and counted.
+    """
+    table = pq.read_table(events_path, columns=[schema.USER_ID, schema.ITEM_ID, schema.STARTED_AT])
+    raw_users = table.column(schema.USER_ID).to_numpy()
+    item_index = items.encode(table.column(schema.ITEM_ID).to_numpy())
+    days = table.column(schema.STARTED_AT).cast(pa.int32()).to_numpy()
+    del table
+    known = item_index != MISSING
+    dropped = int(known.size - known.sum())
+    if dropped:
+        raw_users, item_index, days = raw_users[known], item_index[known], days[known]
+    users = IdIndex.from_ids(raw_users)
+    return users, Listens(users.encode(raw_users), item_index, days.astype(np.int32)), dropped
+
+
+def train_data(listens: Listens, users: IdIndex, items: IdIndex, dates: SplitDates,
+               recent_days: int) -> TrainData:
+    """Count matrix and per-user / per-item arrays of the train period."""
+    target_start = day_number(dates.target_start)
+    train = listens.days < target_start
+    u, i, d = listens.users[train], listens.items[train], listens.days[train]
+    n_users, n_items = len(users), len(items)
+    matrix = sp.csr_matrix(
+        (np.ones(u.size, dtype=np.float32), (u, i)), shape=(n_users, n_items), dtype=np.float32
+    )
+    matrix.sum_duplicates()
+    item_first_day = np.full(n_items, np.iinfo(np.int32).max, dtype=np.int32)
+    np.minimum.at(item_first_day, i, d)
+    item_first_day[item_first_day == np.iinfo(np.int32).max] = -1
+    user_last_day = np.full(n_users, -1, dtype=np.int32)
+    np.maximum.at(user_last_day, u, d)
+    recent = d >= target_start - recent_days
+    item_recent = np.bincount(i[recent], minlength=n_items).astype(np.int32)
+    return TrainData(users, items, matrix, item_first_day, item_recent, user_last_day)
+
+
+def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) -> Pairs:
+    """Distinct (user, item) pairs listened from `start` up to (not including) `end`."""
+    mask = listens.days >= day_number(start)
+    if end is not None:
+        mask &= listens.days < day_number(end)
+    return Pairs.from_listens(listens.users[mask], listens.items[mask], n_items)
+
+
+def run(context: StageContext) -> dict[str, Any]:
+    """Split events.parquet and leave the train matrix, target and test pairs in the work folder."""
+    work, params = context.work, context.params
+    items = IdIndex.from_ids(
+        pq.read_table(work.require(schema.ITEMS_FILE, "prepare"), columns=[schema.ITEM_ID])
+        .column(schema.ITEM_ID).to_numpy()
+    )
+    users, listens, dropped = read_listens(work.require(schema.EVENTS_FILE, "prepare"), items)
+    if not listens.days.size:
+        raise ArtifactError("events.parquet has no listens of catalog tracks: nothing to train on")
+    dates = choose_split(day_of(listens.days.min()), day_of(listens.days.max()),
+                         params.test_days, params.target_days, params.test_start)
+    work.save_train(train_data(listens, users, items, dates, params.target_days))
+    target = period_pairs(listens, dates.target_start, dates.test_start, len(items))
+    test = period_pairs(listens, dates.test_start, None, len(items))
+    work.save_pairs(TARGET_PAIRS, target)
+    work.save_pairs(TEST_PAIRS, test)
+    summary = {
+        **dates.as_json(),
+        "listens": int(listens.days.size),
+        "train_listens": int((listens.days < day_number(dates.target_start)).sum()),
+        "dropped_unknown_track_listens": dropped,
+        "users": len(users),
+        "items": len(items),
+        "target_pairs": int(target.users.size),
+        "test_pairs": int(test.users.size),
+    }
+    work.save_json(SPLIT_FILE, summary)
+    log.info("split: %s", summary)
+    return summary
