@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -48,7 +49,10 @@ def _set_files(folder: Path) -> list[Path]:
 def _describe_file(path: Path, progress: tqdm) -> dict[str, Any]:
     entry: dict[str, Any] = {"bytes": path.stat().st_size, "sha256": file_sha256(path, progress)}
     if path.suffix == ".parquet":
-        entry["rows"] = pq.ParquetFile(path).metadata.num_rows
+        try:
+            entry["rows"] = pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise ArtifactError(f"{path} is not a readable parquet file: {exc}") from None
     return entry
 
 

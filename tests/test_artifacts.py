@@ -211,3 +211,12 @@ def test_an_unreadable_manifest_is_an_artifact_error(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="manifest.json is unreadable"):
         read_manifest(tmp_path)
     assert read_manifest(tmp_path / "elsewhere") is None
+
+
+def test_a_broken_parquet_file_stops_the_writer_naming_it(artifacts: Path) -> None:
+    first = write_set(artifacts, "good")
+    with pytest.raises(ArtifactError, match=rf"{schema.SIMILAR_FILE} is not a readable parquet file"):
+        with ArtifactSetWriter(artifacts) as folder:
+            (folder / schema.SIMILAR_FILE).write_bytes(b"not parquet")
+    assert not folder.exists()
+    assert current_set(artifacts) == first.resolve()
