@@ -1,0 +1,67 @@
+"""The real trio for end-to-end tests: three uvicorn processes on free ports, tiny artifacts, temp SQLite.
+
+Everything a process needs is passed as `MUSICREC_*` environment overrides, exactly as a deployment
+would configure it; the same environment is given to `test_service.py` and to the notebook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from musicrec.api.launcher import RunningService, running, trio
+from musicrec.settings import Settings, load_settings
+from tests.artifact_factory import write_artifact_set
+from tests.redis_server import free_port
+
+
+@dataclass
+class Trio:
+    """A running trio: the overrides that configure it, its settings, and its processes by name."""
+
+    env: dict[str, str]
+    settings: Settings
+    services: dict[str, RunningService]
+    log_dir: Path
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+
+def trio_environment(folder: Path) -> dict[str, str]:
+    """Free ports, the tiny artifact set and a fresh SQLite file under `folder`."""
+    return {
+        "MUSICREC_URLS__EVENTS_STORE_URL": f"http://127.0.0.1:{free_port()}",
+        "MUSICREC_URLS__FEATURES_STORE_URL": f"http://127.0.0.1:{free_port()}",
+        "MUSICREC_URLS__RECOMMENDATIONS_URL": f"http://127.0.0.1:{free_port()}",
+        "MUSICREC_PATHS__ARTIFACTS": str(write_artifact_set(folder / "artifacts")),
+        "MUSICREC_EVENTS__BACKEND": "sqlite",
+        "MUSICREC_EVENTS__SQLITE_PATH": str(folder / "events.sqlite3"),
+    }
+
+
+@contextlib.contextmanager
+def started_trio(folder: Path) -> Iterator[Trio]:
+    env = trio_environment(folder)
+    settings = load_settings(environ={**os.environ, **env})
+    with running(trio(settings), "127.0.0.1", env, log_dir=folder) as services:
+        yield Trio(env, settings, {service.spec.name: service for service in services}, folder)
+
+
+@pytest.fixture(scope="session")
+def shared_trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
+    """One trio for the tests that only read or add listens of their own users."""
+    with started_trio(tmp_path_factory.mktemp("trio")) as running_trio:
+        yield running_trio
+
+
+@pytest.fixture()
+def own_trio(tmp_path: Path) -> Iterator[Trio]:
+    """A trio of the test's own, for tests that stop one of its services."""
+    with started_trio(tmp_path) as running_trio:
+        yield running_trio
