@@ -43,3 +43,13 @@ class DependencyUnavailable(MusicRecError):
     """Another service (events, features) did not answer in time."""
 
     status_code = 503
+
+
+class RawDataError(ArtifactError):
+    """A raw input file (tracks, catalog_names, interactions) is missing or has the wrong schema.
+
+    The data came from the user, not from our pipeline, so it is a client-side problem (422); the
+    message names the file and the column.
+    """
+
+    status_code = 422
