@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI, Request
@@ -87,7 +87,12 @@ def _lifespan(name: str, load: Loader, settings: Settings) -> Callable[[FastAPI]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
-        async with load(app, settings):
+        async with AsyncExitStack() as resources:
+            try:
+                await resources.enter_async_context(load(app, settings))
+            except MusicRecError as error:  # e.g. a missing artifact: one clear line, then the traceback
+                logger.error("%s cannot start: %s", name, error.message)
+                raise
             logger.info("%s loaded in %.2f s", name, time.perf_counter() - started)
             app.state.ready = True
             try:

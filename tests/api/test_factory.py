@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from musicrec.api.factory import create_service_app
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import INT32_MAX, ItemId, TopK, UserId, post_and_get
-from musicrec.errors import NotFound
+from musicrec.errors import ArtifactError, NotFound
 from musicrec.settings import load_settings
 
 
@@ -88,6 +88,18 @@ def test_lifespan_loads_once_then_ready_and_closes_at_shutdown(
     assert events == ["load", "close"]
     assert app.state.ready is False
     assert any("demo loaded in" in message for message in caplog.messages)
+
+
+def test_a_failed_load_stops_start_up_with_its_message(caplog: pytest.LogCaptureFixture) -> None:
+    @asynccontextmanager
+    async def load(app: FastAPI, settings: object) -> AsyncIterator[None]:
+        raise ArtifactError("recommendations.parquet is missing; make it with: make pipeline")
+        yield  # pragma: no cover
+
+    app = create_service_app(name="demo", title="Demo", load=load, routers=[], settings=load_settings(environ={}))
+    with pytest.raises(ArtifactError), TestClient(app):
+        pass  # pragma: no cover
+    assert "demo cannot start: recommendations.parquet is missing; make it with: make pipeline" in caplog.messages
 
 
 def test_post_and_get_answer_the_same(client: TestClient) -> None:
