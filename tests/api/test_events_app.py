@@ -7,6 +7,7 @@ from typing import Iterator
 
 import hypothesis
 import pytest
+import redis
 import schemathesis
 from schemathesis import GenerationMode
 from fastapi.testclient import TestClient
@@ -79,6 +80,16 @@ def test_listens_survive_a_restart_of_the_app(tmp_path: Path) -> None:
         first.post("/put", params={"user_id": 4, "item_id": 40})
     with TestClient(create_app(settings)) as second:
         assert second.post("/get", params={"user_id": 4}).json()["events"] == [40]
+
+
+def test_redis_backend_serves_the_same_api(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as server:
+        server.flushdb()
+    settings = load_settings(environ={"MUSICREC_EVENTS__BACKEND": "redis", "MUSICREC_EVENTS__REDIS_URL": redis_url})
+    with TestClient(create_app(settings)) as client:
+        client.post("/put", params={"user_id": 8, "item_id": 80})
+        client.get("/put", params={"user_id": 8, "item_id": 81})
+        assert client.post("/get", params={"user_id": 8}).json()["events"] == [81, 80]
 
 
 def test_start_up_logs_what_it_opened(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
