@@ -32,7 +32,7 @@ from boto3.s3.transfer import TransferConfig
 from tqdm import tqdm
 
 from musicrec import schema
-from musicrec.artifacts import discard, new_set_folder, prune_sets, switch_current, verify_artifact_set
+from musicrec.artifacts import current_set, discard, new_set_folder, prune_sets, switch_current, verify_artifact_set
 from musicrec.errors import ArtifactError, DependencyUnavailable, InvalidInput, NotFound
 from musicrec.manifest import build_manifest
 from musicrec.settings import S3Settings
@@ -147,7 +147,7 @@ def publish(folder: Path, s3: S3Settings, version: str | None = None,
     refused, because versions are immutable for the readers that already fetched them.
     """
     started = time.perf_counter()
-    folder = Path(folder).resolve()
+    folder = current_set(Path(folder))
     manifest, manifest_bytes = _manifest_to_publish(folder)
     version = _check_version(version or str(manifest.get("version") or folder.name))
     client = s3_client(s3)

@@ -163,6 +163,8 @@ def test_versions_are_immutable_and_republishing_the_same_set_is_a_no_op(
         publish(tmp_path / "made", s3, version="v1")
     with pytest.raises(InvalidInput, match="version '../x'"):
         publish(tmp_path / "made", s3, version="../x")
+    with pytest.raises(ArtifactError, match="no artifact set at .*missing"):
+        publish(tmp_path / "missing", s3)
 
 
 def test_a_course_folder_without_manifest_is_published_with_one_made_on_the_fly(
