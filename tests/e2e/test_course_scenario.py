@@ -53,17 +53,6 @@ def test_answers_name_tracks_and_artists(shared_trio: Trio) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [(["--offline"], "--user_id is required"), (["--add_online", "--user_id", "1"], "--item_id is required"),
-     (["--online", "--blended", "--user_id", "1"], "not allowed with"), (["--k", "x"], "invalid int value")],
-)
-def test_wrong_arguments_exit_non_zero(shared_trio: Trio, args: list[str], message: str) -> None:
-    done = client(shared_trio, *args)
-    assert done.returncode == 2
-    assert message in done.stderr
-
-
 def test_refused_request_exits_non_zero_with_the_reason(shared_trio: Trio) -> None:
     done = client(shared_trio, "--offline", "--user_id", "1", "--k", "1000")
     assert done.returncode == 1
