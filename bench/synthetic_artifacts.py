@@ -61,7 +61,9 @@ def descending_scores(rng: np.random.Generator, rows: int, width: int) -> np.nda
     return (1.0 / (np.arange(width, dtype=np.float32)[None, :] + offsets)).ravel()
 
 
-def write_recommendations(path: Path, rng: np.random.Generator, ids: np.ndarray, users: int, per_user: int) -> int:
+def write_recommendations(
+    path: Path, rng: np.random.Generator, ids: np.ndarray, users: int, per_user: int
+) -> int:
     """Written in chunks of users, so memory stays small at 68M rows."""
     ranks = np.arange(1, per_user + 1, dtype=np.int32)
     with pq.ParquetWriter(path, schema.RECOMMENDATIONS_SCHEMA) as writer:
@@ -135,7 +137,8 @@ def generate(out: Path, users: int, items: int, similar_items: int, recommendati
         schema.ITEMS_FILE: lambda path: write_items(path, rng, ids),
         schema.TOP_POPULAR_FILE: lambda path: write_top_popular(path, rng, ids, top),
         schema.SIMILAR_FILE: lambda path: write_similar(path, rng, ids, similar_items, similar),
-        schema.RECOMMENDATIONS_FILE: lambda path: write_recommendations(path, rng, ids, users, recommendations),
+        schema.RECOMMENDATIONS_FILE:
+            lambda path: write_recommendations(path, rng, ids, users, recommendations),
     }
     rows = {}
     for name, write in steps.items():
@@ -154,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder to write the artifacts into")
     parser.add_argument("--users", type=int, default=1_370_000)
     parser.add_argument("--items", type=int, default=1_000_000)
-    parser.add_argument("--similar-items", type=int, default=None, help="tracks with neighbours (default 96%%)")
+    parser.add_argument("--similar-items", type=int, default=None,
+                        help="tracks with neighbours (default 96%%)")
     parser.add_argument("--recommendations", type=int, default=50, help="per user")
     parser.add_argument("--similar", type=int, default=10, help="neighbours per track")
     parser.add_argument("--top", type=int, default=100)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--no-manifest", action="store_true", help="a course-style folder without manifest.json")
+    parser.add_argument("--no-manifest", action="store_true",
+                        help="a course-style folder without manifest.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()

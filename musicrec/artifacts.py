@@ -212,7 +212,8 @@ class ArtifactSetWriter:
     ) -> None:
         assert self.folder is not None, "use ArtifactSetWriter in a with statement"
         if exc_type is not None:
-            log.warning("artifact set %s abandoned (%s); current set unchanged", self.folder.name, exc_type.__name__)
+            log.warning("artifact set %s abandoned (%s); current set unchanged",
+                        self.folder.name, exc_type.__name__)
             discard(self.folder)
             return
         try:

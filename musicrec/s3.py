@@ -32,7 +32,9 @@ from boto3.s3.transfer import TransferConfig
 from tqdm import tqdm
 
 from musicrec import schema
-from musicrec.artifacts import current_set, discard, new_set_folder, prune_sets, switch_current, verify_artifact_set
+from musicrec.artifacts import (
+    current_set, discard, new_set_folder, prune_sets, switch_current, verify_artifact_set,
+)
 from musicrec.errors import ArtifactError, DependencyUnavailable, InvalidInput, NotFound
 from musicrec.manifest import build_manifest
 from musicrec.settings import S3Settings
@@ -40,7 +42,9 @@ from musicrec.settings import S3Settings
 log = logging.getLogger(__name__)
 
 LATEST = "LATEST"
-DEFAULT_TRANSFER = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20, max_concurrency=4)
+DEFAULT_TRANSFER = TransferConfig(
+    multipart_threshold=64 << 20, multipart_chunksize=64 << 20, max_concurrency=4
+)
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
@@ -58,7 +62,9 @@ def s3_client(s3: S3Settings) -> Any:
         connect_timeout=5,
         read_timeout=60,
     )
-    return boto3.session.Session().client("s3", endpoint_url=s3.endpoint_url or None, region_name=s3.region, config=config)
+    return boto3.session.Session().client(
+        "s3", endpoint_url=s3.endpoint_url or None, region_name=s3.region, config=config
+    )
 
 
 def _where(s3: S3Settings, key: str = "") -> str:
@@ -118,15 +124,15 @@ def _check_version(version: str) -> str:
 
 
 # --- publish -------------------------------------------------------------------------------------
-def _manifest_to_publish(folder: Path) -> tuple[dict[str, Any], bytes]:
-    """The set's verified manifest; a course folder without one gets one made now (not written)."""
+def _manifest_to_publish(folder: Path) -> tuple[dict[str, Any], bytes | None]:
+    """The set's verified manifest and its bytes; a course folder without one gets one made now
+    (not written into the user's folder; bytes None until its version is known)."""
     manifest = verify_artifact_set(folder)
     if manifest is not None:
         return manifest, (folder / schema.MANIFEST_FILE).read_bytes()
     if not any(folder.iterdir()):
         raise ArtifactError(f"{folder} is empty; make a set with: {schema.MAKE_ARTIFACTS_COMMAND}")
-    manifest = build_manifest(folder, parameters={"made_at_publish": "the folder had no manifest.json"})
-    return manifest, json.dumps(manifest, indent=2, sort_keys=True).encode()
+    return build_manifest(folder, parameters={"made_at_publish": "the folder had no manifest.json"}), None
 
 
 def _upload_files(client: Any, s3: S3Settings, folder: Path, version: str,
@@ -150,6 +156,9 @@ def publish(folder: Path, s3: S3Settings, version: str | None = None,
     folder = current_set(Path(folder))
     manifest, manifest_bytes = _manifest_to_publish(folder)
     version = _check_version(version or str(manifest.get("version") or folder.name))
+    if manifest_bytes is None:
+        manifest["version"] = version
+        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
     client = s3_client(s3)
     with _s3_errors(s3):
         _ensure_bucket(client, s3)
@@ -175,7 +184,8 @@ def latest_version(s3: S3Settings) -> str:
     with _s3_errors(s3):
         text = _read_object(s3_client(s3), s3, _key(s3, LATEST))
     if text is None:
-        raise NotFound(f"nothing published at {_where(s3, _key(s3, LATEST))}; run: python -m musicrec publish")
+        raise NotFound(
+            f"nothing published at {_where(s3, _key(s3, LATEST))}; run: python -m musicrec publish")
     return _check_version(text.decode().strip())
 
 
@@ -224,7 +234,8 @@ def fetch(s3: S3Settings, dest: Path, version: str | None = None,
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True, exist_ok=True)
         raise
-    log.info("fetched %s into %s, checksums verified, in %.1f s", version, dest, time.perf_counter() - started)
+    log.info("fetched %s into %s, checksums verified, in %.1f s",
+             version, dest, time.perf_counter() - started)
     return dest
 
 

@@ -180,6 +180,7 @@ def test_a_course_folder_without_manifest_is_published_with_one_made_on_the_fly(
     manifest = json.loads((fetched / schema.MANIFEST_FILE).read_text())
     assert sorted(manifest["files"]) == sorted(p.name for p in course.iterdir())
     assert manifest["files"][schema.SIMILAR_FILE]["rows"] == 2
+    assert manifest["version"] == "course-1"
 
 
 def test_publish_and_fetch_commands(s3: S3Settings, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
