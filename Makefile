@@ -18,11 +18,14 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# Debian packages: redis-server for the Redis event store and its tests.
+# Debian packages: redis-server for the Redis event store and its tests; wrk for `make bench`.
 system:
 	@command -v redis-server >/dev/null || { \
 		echo "Installing redis-server (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v wrk >/dev/null || { \
+		echo "Installing wrk (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 setup: $(VENV)/.installed system
 
