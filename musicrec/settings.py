@@ -62,6 +62,9 @@ class ServingSettings(_Section):
     online_history: int = Field(3, ge=1)
     similar_per_listen: int = Field(10, ge=1)
     blend: Literal["alternate", "weighted"] = "alternate"
+    online_weight: float = Field(0.5, ge=0, le=1)
+    online_merge: Literal["max", "sum"] = "max"
+    filter_heard: bool = False
     connect_timeout: float = Field(0.2, gt=0)
     request_timeout: float = Field(0.5, gt=0)
 

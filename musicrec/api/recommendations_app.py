@@ -22,10 +22,9 @@ from musicrec.api.factory import create_service_app
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get
 from musicrec.artifacts import current_set, verify_artifact_set
-from musicrec.serving.blending import blend_named
 from musicrec.serving.catalog import Catalog, load_catalog
 from musicrec.serving.indexes import load_recommendations, load_top_popular, process_rss_mib
-from musicrec.serving.recommender import Answer, Recommender
+from musicrec.serving.recommender import Answer, Recommender, build_recommender
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -128,11 +127,7 @@ def _loader(events_transport: httpx.AsyncBaseTransport | None, features_transpor
         serving = settings.serving
         events = EventsClient(settings.urls.events_store_url, serving, events_transport)
         features = FeaturesClient(settings.urls.features_store_url, serving, features_transport)
-        app.state.recommender = Recommender(
-            personal=personal, popular=popular, listens=events, similar=features,
-            blend=blend_named(serving.blend), online_history=serving.online_history,
-            similar_per_listen=serving.similar_per_listen,
-        )
+        app.state.recommender = build_recommender(personal, popular, events, features, settings)
         try:
             yield
         finally:

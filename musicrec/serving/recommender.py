@@ -15,8 +15,16 @@ from typing import Protocol
 import numpy as np
 
 from musicrec.errors import DependencyUnavailable
-from musicrec.serving.blending import BlendFunction, ScoredItems, merge_similar
+from musicrec.serving.blending import (
+    BlendFunction,
+    MergeFunction,
+    ScoredItems,
+    configured_blend,
+    merge_named,
+    merge_similar,
+)
 from musicrec.serving.indexes import RankedLists
+from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +61,9 @@ class Recommender:
 
     `online_history` recent listens are used for online answers; each is asked for at least
     `similar_per_listen` similar tracks (more when `k` is larger, so a long list can be filled).
+    `merge` combines those lists (best score by default). With `filter_heard`, the latest
+    `heard_window` listens are dropped from online AND offline parts: a recommendation of a track the
+    user has just played is a wasted slot, and offline lists were made before those listens.
     """
 
     personal: RankedLists
@@ -62,6 +73,9 @@ class Recommender:
     blend: BlendFunction
     online_history: int
     similar_per_listen: int
+    merge: MergeFunction = merge_similar
+    filter_heard: bool = False
+    heard_window: int = 0
 
     def default(self, k: int) -> Answer:
         return Answer(self.popular[:k].tolist())
@@ -74,33 +88,66 @@ class Recommender:
         return Answer(items.tolist())
 
     async def online(self, user_id: int, k: int) -> Answer:
-        online, failed = await self._online_scored(user_id, k)
+        online, _, failed = await self._online_scored(user_id, k)
         return Answer(online.items, online_empty=not online.items, failed=failed)
 
     async def blended(self, user_id: int, k: int) -> Answer:
         """Offline (or top popular) blended with online; offline alone when there is no online part."""
-        offline_items, offline_scores = self.personal.lookup(user_id, k)
+        online, heard, failed = await self._online_scored(user_id, k)
+        excluded = set(heard) if self.filter_heard else set()
+        wanted = k + len(excluded)  # enough offline items left after dropping the heard ones
+        offline_items, offline_scores = self.personal.lookup(user_id, wanted)
         used_default = len(offline_items) == 0
         if used_default:
-            offline = ScoredItems(self.popular[:k].tolist(), [])
+            offline = ScoredItems(self.popular[:wanted].tolist(), [])
         else:
             offline = ScoredItems(offline_items.tolist(), offline_scores.tolist())
-        online, failed = await self._online_scored(user_id, k)
+        if excluded:
+            offline = _without(offline, excluded)
         recs = self.blend(offline, online, k) if online.items else offline.items[:k]
         return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed)
 
-    async def _online_scored(self, user_id: int, k: int) -> tuple[ScoredItems, list[str]]:
-        """Recent listens -> one batched similar-tracks call -> merged; names the failed dependency."""
+    async def _online_scored(self, user_id: int, k: int) -> tuple[ScoredItems, list[int], list[str]]:
+        """Recent listens -> one batched similar-tracks call -> merged.
+
+        Returns the online list, the recent listens it excluded, and the failed dependency if any.
+        """
+        window = max(self.online_history, self.heard_window) if self.filter_heard else self.online_history
         try:
-            heard = await self.listens.recent(user_id, self.online_history)
+            heard = await self.listens.recent(user_id, window)
         except DependencyUnavailable as exc:
             logger.warning("answering without online part: %s", exc.message)
-            return ScoredItems([], []), ["events"]
+            return ScoredItems([], []), [], ["events"]
         if not heard:
-            return ScoredItems([], []), []
+            return ScoredItems([], []), [], []
+        seeds = heard[: self.online_history]
         try:
-            similar = await self.similar.similar_batch(heard, max(self.similar_per_listen, k))
+            similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, k))
         except DependencyUnavailable as exc:
             logger.warning("answering without online part: %s", exc.message)
-            return ScoredItems([], []), ["features"]
-        return merge_similar(similar, heard, k), []
+            return ScoredItems([], []), heard, ["features"]
+        return self.merge(similar, heard, k), heard, []
+
+
+def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
+    """`scored` without the `excluded` items (scores kept aligned when there are any)."""
+    keep = [position for position, item in enumerate(scored.items) if item not in excluded]
+    scores = [scored.scores[position] for position in keep] if scored.scores else []
+    return ScoredItems([scored.items[position] for position in keep], scores)
+
+
+def build_recommender(
+    personal: RankedLists, popular: np.ndarray, listens: RecentListens, similar: SimilarTracks, settings: Settings
+) -> Recommender:
+    """A Recommender configured by `[serving]`: the one place settings become blending options.
+
+    The service and the replay's in-process mode both build theirs here, so they run the same rules.
+    """
+    serving = settings.serving
+    return Recommender(
+        personal=personal, popular=popular, listens=listens, similar=similar,
+        blend=configured_blend(serving.blend, serving.online_weight),
+        online_history=serving.online_history, similar_per_listen=serving.similar_per_listen,
+        merge=merge_named(serving.online_merge), filter_heard=serving.filter_heard,
+        heard_window=settings.events.max_per_user,
+    )

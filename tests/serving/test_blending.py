@@ -9,8 +9,13 @@ from musicrec.serving.blending import (
     ScoredItems,
     blend_alternate,
     blend_named,
+    blend_weighted,
+    configured_blend,
     dedup,
+    merge_named,
     merge_similar,
+    merge_similar_sum,
+    normalized_scores,
 )
 from musicrec.settings import SettingsError
 
@@ -72,3 +77,43 @@ def test_blend_named() -> None:
     assert set(BLENDS) >= {"alternate"}
     with pytest.raises(SettingsError, match=r"\[serving\] blend .*'nonsense' is not implemented"):
         blend_named("nonsense")
+
+
+# --- options added for the replay tuning (issue 5) ------------------------------------------------
+def test_merge_sum_adds_scores_across_listens() -> None:
+    similar = [([11, 12], [0.5, 0.4]), ([12, 13], [0.3, 0.6]), ([10], [0.9])]
+    merged = merge_similar_sum(similar, heard=[10], k=10)
+    assert merged.items == [12, 13, 11]
+    assert merged.scores == pytest.approx([0.7, 0.6, 0.5])
+    assert merge_similar_sum(similar, heard=[], k=2).items == [10, 12]
+
+
+def test_merge_named() -> None:
+    assert merge_named("max") is merge_similar
+    assert merge_named("sum") is merge_similar_sum
+    with pytest.raises(SettingsError, match=r"\[serving\] online_merge .*'mean' is not implemented"):
+        merge_named("mean")
+
+
+def test_normalized_scores() -> None:
+    assert normalized_scores(ScoredItems([1, 2, 3], [4.0, 2.0, 0.0])) == [1.0, 0.5, 0.0]
+    assert normalized_scores(ScoredItems([1, 2, 3, 4], [])) == [1.0, 0.75, 0.5, 0.25]  # by rank
+    assert normalized_scores(ScoredItems([1], [0.3])) == [1.0]
+    assert normalized_scores(ScoredItems([], [])) == []
+
+
+def test_blend_weighted() -> None:
+    offline = ScoredItems([1, 2, 3], [3.0, 2.0, 1.0])  # normalized 1, 0.5, 0
+    online = ScoredItems([7, 2, 8], [0.9, 0.5, 0.1])  # normalized 1, 0.5, 0
+    # equal weights: 1, 2 (0.25 + 0.25) and 7 tie at 0.5, 3 and 8 at 0; ties keep offline's order first
+    assert blend_weighted(offline, online, 10) == [1, 2, 7, 3, 8]
+    assert blend_weighted(offline, online, 10, online_weight=0.8) == [7, 2, 1, 3, 8]
+    assert blend_weighted(offline, online, 2, online_weight=0.2) == [1, 2]
+    assert blend_weighted(offline, ScoredItems([], []), 5) == [1, 2, 3]
+
+
+def test_configured_blend() -> None:
+    assert configured_blend("alternate", 0.9) is blend_alternate
+    weighted = configured_blend("weighted", 0.8)
+    offline, online = ScoredItems([1, 2, 3], [3.0, 2.0, 1.0]), ScoredItems([7, 2, 8], [0.9, 0.5, 0.1])
+    assert weighted(offline, online, 10) == blend_weighted(offline, online, 10, online_weight=0.8)

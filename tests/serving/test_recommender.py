@@ -1,0 +1,70 @@
+"""Recommender options added for the replay tuning: merge by sum, filtering heard tracks, the builder.
+
+Indexes come from tests/artifact_factory.py: user 1's offline list is 10, 11, 12, 13; similar:
+10 -> 11 (0.9), 12 (0.5), 40 (0.25); 11 -> 10 (0.75), 41 (0.5); 40 -> 41 (1.0), 10 (0.125).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.blending import blend_alternate, merge_similar_sum
+from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
+from musicrec.serving.recommender import Recommender, build_recommender
+from musicrec.settings import load_settings
+from tests.artifact_factory import write_artifact_set
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_artifact_set(tmp_path_factory.mktemp("artifacts"))
+
+
+def _recommender(folder: Path, history: list[int], **options: object) -> Recommender:
+    listens = InMemoryListens(20)
+    for item in reversed(history):  # history is newest first
+        listens.put(1, item)
+    return Recommender(
+        personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
+        similar=InMemorySimilar(load_similar(folder)), blend=blend_alternate, online_history=2,
+        similar_per_listen=10, **options,  # type: ignore[arg-type]
+    )
+
+
+def test_defaults_keep_the_course_behaviour(folder: Path) -> None:
+    recommender = _recommender(folder, [40, 10, 11])
+    assert asyncio.run(recommender.online(1, 10)).recs == [41, 11, 12]  # seeds 40, 10; both dropped
+    assert asyncio.run(recommender.blended(1, 10)).recs == [10, 41, 11, 12, 13]  # 10 heard, still offered
+
+
+def test_filter_heard_drops_recent_listens_from_both_parts(folder: Path) -> None:
+    recommender = _recommender(folder, [40, 10, 11], filter_heard=True, heard_window=5)
+    # seeds are still the latest two (40, 10); 11, heard three listens ago, is dropped too
+    assert asyncio.run(recommender.online(1, 10)).recs == [41, 12]
+    assert asyncio.run(recommender.blended(1, 10)).recs == [12, 41, 13]
+    assert asyncio.run(recommender.blended(1, 2)).recs == [12, 41]
+
+
+def test_merge_by_sum(folder: Path) -> None:
+    recommender = _recommender(folder, [11, 40], merge=merge_similar_sum)
+    # 41: 0.5 + 1.0; 10: 0.75 + 0.125 -- max would give 41, 10 as well, but with scores 1.0 and 0.75
+    answer = asyncio.run(recommender._online_scored(1, 10))
+    assert answer[0].items == [41, 10]
+    assert answer[0].scores == pytest.approx([1.5, 0.875])
+
+
+def test_build_recommender_reads_the_serving_settings(folder: Path) -> None:
+    settings = load_settings(environ={
+        "MUSICREC_SERVING__ONLINE_MERGE": "sum", "MUSICREC_SERVING__FILTER_HEARD": "true",
+        "MUSICREC_SERVING__BLEND": "weighted", "MUSICREC_SERVING__ONLINE_WEIGHT": "0.25",
+        "MUSICREC_SERVING__ONLINE_HISTORY": "4", "MUSICREC_EVENTS__MAX_PER_USER": "7",
+    })
+    recommender = build_recommender(load_recommendations(folder), load_top_popular(folder), InMemoryListens(7),
+                                    InMemorySimilar(load_similar(folder)), settings)
+    assert recommender.merge is merge_similar_sum
+    assert (recommender.filter_heard, recommender.heard_window, recommender.online_history) == (True, 7, 4)
+    assert recommender.blend.keywords == {"online_weight": 0.25}  # type: ignore[attr-defined]
