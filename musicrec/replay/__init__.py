@@ -1,0 +1,1 @@
+"""Replay evaluation: test-period listens replayed through the recommender, hit rates measured."""

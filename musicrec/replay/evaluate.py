@@ -1,0 +1,84 @@
+"""One replay evaluation from start to end: sample, replay (HTTP or in process), score, tune, report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from musicrec.artifacts import current_set
+from musicrec.replay.http import http_target, trio_urls
+from musicrec.replay.inprocess import LoadedArtifacts
+from musicrec.replay.report import RunInfo, write_report
+from musicrec.replay.runner import ReplayResult, replay
+from musicrec.replay.sample import ReplaySample, load_sample
+from musicrec.replay.scores import GroupScores, score
+from musicrec.replay.tuning import TuningRow, Variant, grid, tune
+from musicrec.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    artifacts: Path
+    users: int
+    mode: Literal["http", "inprocess"]
+    ks: tuple[int, ...]
+    max_listens: int
+    seed: int
+    concurrency: int
+    resamples: int
+    tune: bool
+    out: Path
+    command: str
+    test_start: date | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: ReplayResult
+    groups: list[GroupScores]
+    tuning: list[TuningRow] | None
+    plot: Path
+
+
+async def _over_http(sample: ReplaySample, recommendations_url: str, events_url: str, concurrency: int,
+                     depth: int) -> ReplayResult:
+    async with http_target(recommendations_url, events_url) as target:
+        return await replay(sample, target, "http", depth=depth, concurrency=concurrency)
+
+
+def replay_http(sample: ReplaySample, settings: Settings, artifacts: Path, concurrency: int,
+                depth: int) -> ReplayResult:
+    """Replay through the running trio, or through a private one started for the purpose."""
+    with trio_urls(settings, artifacts) as (recommendations_url, events_url):
+        return asyncio.run(_over_http(sample, recommendations_url, events_url, concurrency, depth))
+
+
+def replay_inprocess(loaded: LoadedArtifacts, sample: ReplaySample, settings: Settings, depth: int) -> ReplayResult:
+    return asyncio.run(replay(sample, loaded.target(settings), "inprocess", depth=depth))
+
+
+def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
+    folder = current_set(options.artifacts)
+    sample = load_sample(folder, options.users, options.seed, options.max_listens, options.test_start)
+    depth = max(options.ks)
+    loaded = LoadedArtifacts(folder) if options.mode == "inprocess" or options.tune else None
+    if options.mode == "http":
+        result = replay_http(sample, settings, options.artifacts, options.concurrency, depth)
+    else:
+        assert loaded is not None
+        result = replay_inprocess(loaded, sample, settings, depth)
+    groups = score(result, options.ks, options.resamples, options.seed)
+    tuning = tune(loaded, sample, settings, grid(), options.resamples, options.seed) if loaded and options.tune \
+        else None
+    info = RunInfo(command=options.command, artifacts=folder,
+                   when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                   settings=Variant.of(settings), max_listens=options.max_listens, seed=options.seed)
+    plot = write_report(options.out, info, result, groups, options.ks, tuning)
+    logger.info("wrote %s and %s", options.out, plot)
+    return Outcome(result, groups, tuning, plot)

@@ -1,0 +1,89 @@
+"""The in-process replay target: the service's own `Recommender`, with its two dependencies in memory.
+
+The recommendations service answers through `Recommender`, which asks an events store for recent
+listens and the features service for similar tracks. Here those two are a dict of short deques
+and the similar-tracks index itself, so a replay of thousands of users runs without HTTP, yet
+every blending rule is exactly the service's code, built from the same settings.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from musicrec.replay.runner import Reply
+from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
+from musicrec.serving.recommender import Answer, Recommender, build_recommender
+from musicrec.settings import Settings
+
+
+class InMemoryListens:
+    """Each user's latest `max_per_user` listens, newest first, as the events service keeps them."""
+
+    def __init__(self, max_per_user: int) -> None:
+        self._latest: defaultdict[int, deque[int]] = defaultdict(partial(deque, maxlen=max_per_user))
+
+    def put(self, user_id: int, item_id: int) -> None:
+        self._latest[user_id].appendleft(item_id)
+
+    async def recent(self, user_id: int, k: int) -> list[int]:
+        latest = self._latest.get(user_id)
+        return list(latest)[:k] if latest else []
+
+
+class InMemorySimilar:
+    """Similar tracks straight from the index the features service would load."""
+
+    def __init__(self, similar: RankedLists) -> None:
+        self._similar = similar
+
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
+        answers = []
+        for item_id in item_ids:
+            items, scores = self._similar.lookup(item_id, k)
+            answers.append((items.tolist(), scores.tolist()))
+        return answers
+
+
+class InProcessTarget:
+    """A `ReplayTarget` calling `Recommender` directly; a fresh, empty listen store per target."""
+
+    def __init__(self, recommender: Recommender, listens: InMemoryListens) -> None:
+        self.recommender = recommender
+        self._listens = listens
+
+    async def recommend(self, strategy: str, user_id: int, k: int) -> Reply:
+        recommender = self.recommender
+        if strategy == "default":
+            answer: Answer = recommender.default(k)
+        elif strategy == "offline":
+            answer = recommender.offline(user_id, k)
+        elif strategy == "online":
+            answer = await recommender.online(user_id, k)
+        elif strategy == "blended":
+            answer = await recommender.blended(user_id, k)
+        else:
+            raise ValueError(f"unknown strategy {strategy!r}")
+        return Reply(answer.recs, answer.degraded)
+
+    async def put(self, user_id: int, item_id: int) -> None:
+        self._listens.put(user_id, item_id)
+
+
+class LoadedArtifacts:
+    """The three indexes a replay needs, loaded once and shared by every configuration tried."""
+
+    def __init__(self, folder: Path) -> None:
+        self.personal: RankedLists = load_recommendations(folder)
+        self.popular: np.ndarray = load_top_popular(folder)
+        self.similar: RankedLists = load_similar(folder)
+
+    def target(self, settings: Settings) -> InProcessTarget:
+        """A target with the blending options in `settings` and no listens recorded yet."""
+        listens = InMemoryListens(settings.events.max_per_user)
+        recommender = build_recommender(self.personal, self.popular, listens, InMemorySimilar(self.similar),
+                                        settings)
+        return InProcessTarget(recommender, listens)

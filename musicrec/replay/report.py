@@ -1,0 +1,167 @@
+"""Write the replay report: markdown tables (bench/results/replay.md) and a HitRate@k plot (PNG).
+
+A plain replay (for example `make replay`) rewrites the results but keeps the tuning section of
+the previous report, since tuning is a separate, longer run (`--tune`) and its table is the
+evidence behind the defaults in config.ini.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from musicrec.replay.metrics import METRICS, Estimate  # noqa: E402
+from musicrec.replay.runner import ReplayResult  # noqa: E402
+from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms  # noqa: E402
+from musicrec.replay.tuning import TuningRow, Variant  # noqa: E402
+
+TUNING_HEADER = "## Tuning"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How the report was made, printed at its top so a reader can reproduce it."""
+
+    command: str
+    artifacts: Path
+    when: str
+    settings: Variant
+    max_listens: int
+    seed: int
+
+
+def _fmt(estimate: Estimate, digits: int = 4) -> str:
+    return f"{estimate.value:.{digits}f} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
+
+
+def _lift_line(group: GroupScores) -> str:
+    offline = group.values[("offline", "HitRate", LIFT_K)]
+    blended = group.values[("blended", "HitRate", LIFT_K)]
+    lift = group.lift
+    assert lift is not None
+    verdict = "yes" if lift.low > 0 else ("no: worse" if lift.high < 0 else "no: within the interval")
+    return (f"| {group.group} | {group.users} | {group.listens} | {_fmt(offline)} | {_fmt(blended)} | "
+            f"{lift.value:+.4f} [{lift.low:+.4f}, {lift.high:+.4f}] | {verdict} |")
+
+
+def lift_table(groups: list[GroupScores]) -> list[str]:
+    lines = [f"| group | users | listens | offline HitRate@{LIFT_K} | blended HitRate@{LIFT_K} | "
+             "blended − offline (paired) | blended better? |", "|---|---:|---:|---:|---:|---:|---|"]
+    return lines + [_lift_line(group) for group in groups if group.lift is not None and group.users]
+
+
+def metrics_table(group: GroupScores, strategies: tuple[str, ...], ks: tuple[int, ...]) -> list[str]:
+    lines = ["| strategy | metric | " + " | ".join(f"@{k}" for k in ks) + " |",
+             "|---|---|" + "---:|" * len(ks)]
+    for strategy in strategies:
+        for metric in METRICS:
+            cells = " | ".join(_fmt(group.values[(strategy, metric, k)]) for k in ks)
+            lines.append(f"| {strategy} | {metric} | {cells} |")
+    return lines
+
+
+def latency_table(result: ReplayResult) -> list[str]:
+    lines = ["| strategy | mean ms | p50 ms | p95 ms | p99 ms | degraded answers |", "|---|---:|---:|---:|---:|---:|"]
+    for column, (strategy, row) in enumerate(latency_ms(result).items()):
+        lines.append(f"| {strategy} | {row['mean']:.2f} | {row['p50']:.2f} | {row['p95']:.2f} | "
+                     f"{row['p99']:.2f} | {int(result.degraded[column])} |")
+    return lines
+
+
+def tuning_table(rows: list[TuningRow], sample_note: str) -> list[str]:
+    lines = [TUNING_HEADER, "", sample_note, "",
+             "| recent listens | merge | blend | filter heard | blended HitRate@10 | blended NDCG@10 | "
+             "online HitRate@10 | blended − offline HitRate@10 |",
+             "|---:|---|---|---|---:|---:|---:|---:|"]
+    for row in rows:
+        v = row.variant
+        lines.append(
+            f"| {v.online_history} | {v.online_merge} | {v.blend_label} | {'yes' if v.filter_heard else 'no'} | "
+            f"{_fmt(row.blended)} | {_fmt(row.blended_ndcg)} | {_fmt(row.online)} | "
+            f"{row.lift.value:+.4f} [{row.lift.low:+.4f}, {row.lift.high:+.4f}] |")
+    return lines
+
+
+def previous_tuning(path: Path) -> list[str]:
+    """The tuning section of an existing report, to carry over into a report made without --tune."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    start = text.find(TUNING_HEADER)
+    return text[start:].rstrip("\n").splitlines() if start >= 0 else []
+
+
+def render(
+    info: RunInfo, result: ReplayResult, groups: list[GroupScores], ks: tuple[int, ...], plot_name: str,
+    tuning: list[str],
+) -> str:
+    sample, v = result.sample, info.settings
+    lines = [
+        "# Replay evaluation: what online blending adds", "",
+        f"Made {info.when} by `{info.command}` ({result.mode} mode, {result.seconds:.0f} s).",
+        f"Artifacts: `{info.artifacts}`; test period from {sample.test_start}. Sample (seed {info.seed}): "
+        f"{len(sample)} users with test listens, their first {info.max_listens} test listens each in time "
+        f"order ({sample.listens} listens). The events store starts empty, so a user's first replayed "
+        "listen has no online part.",
+        f"Serving options: online_history={v.online_history}, online_merge={v.online_merge}, "
+        f"blend={v.blend_label}, filter_heard={str(v.filter_heard).lower()}.",
+        "Metrics are means over listens of whether (and where) the track played next was in the list asked "
+        "for just before; intervals are 95% bootstrap intervals over users (1000 resamples); the lift is "
+        "bootstrapped paired.", "",
+        f"## Blended vs offline, HitRate@{LIFT_K}", "", *lift_table(groups), "",
+        f"![HitRate@k per strategy]({plot_name})", "",
+    ]
+    for group in groups:
+        if group.users:
+            lines += [f"## {group.group}: {group.users} users, {group.listens} listens", "",
+                      *metrics_table(group, result.strategies, ks), ""]
+    lines += ["## Latency per call", "",
+              "As the replay saw it" + (" over HTTP (sequential per user; timings are noisy on a shared "
+                                         "2-core machine)." if result.mode == "http" else
+                                         " in process (no HTTP): the data plane's own cost."), "",
+              *latency_table(result), ""]
+    return "\n".join(lines + tuning) + "\n"
+
+
+def plot(groups: list[GroupScores], strategies: tuple[str, ...], ks: tuple[int, ...], path: Path) -> None:
+    """One panel per group: HitRate@k per strategy, with the bootstrap intervals as error bars."""
+    shown = [group for group in groups if group.users]
+    figure, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4), sharey=True, squeeze=False)
+    for axis, group in zip(axes[0], shown):
+        for strategy in strategies:
+            values = [group.values[(strategy, "HitRate", k)] for k in ks]
+            axis.errorbar(ks, [e.value for e in values], capsize=3, marker="o", label=strategy,
+                          yerr=[[e.value - e.low for e in values], [e.high - e.value for e in values]])
+        axis.set_title(f"{group.group}\n({group.users} users, {group.listens} listens)", fontsize=9)
+        axis.set_xlabel("k")
+        axis.set_xticks(list(ks))
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("HitRate@k of the next listen")
+    axes[0][0].legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write_report(
+    path: Path, info: RunInfo, result: ReplayResult, groups: list[GroupScores], ks: tuple[int, ...],
+    tuning_rows: list[TuningRow] | None = None,
+) -> Path:
+    """Write the markdown report and its PNG next to it; returns the PNG's path."""
+    plot_path = path.with_suffix(".png")
+    if tuning_rows is not None:
+        note = (f"Made {info.when} by `{info.command}`: every variant replays the same {len(result.sample)} users "
+                f"({result.sample.listens} listens) in process; best blended HitRate@10 first.")
+        tuning = tuning_table(tuning_rows, note)
+    else:
+        tuning = previous_tuning(path)
+    plot(groups, result.strategies, ks, plot_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(info, result, groups, ks, plot_path.name, tuning), encoding="utf-8")
+    return plot_path
