@@ -1,7 +1,8 @@
 """A real `redis-server` for the tests, on a free loopback port, with its files in a temp dir.
 
 Loaded as a pytest plugin from `tests/conftest.py`; the server starts only when a test asks for
-`redis_url`, once per session, and is stopped at the end. Persistence is the append-only file, as a
+`redis_url`, once per session, and is stopped at the end (`bench/event_store.py` uses the same
+`running_redis_server`). Persistence is the append-only file, as a
 replicated deployment would use, and no RDB snapshots (they would only slow the tests).
 """
 
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -42,13 +44,12 @@ def _wait_for_ping(url: str, server: subprocess.Popen[bytes], log_file: Path) ->
         client.close()
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a running redis-server owned by this test session."""
+@contextmanager
+def running_redis_server(data_dir: Path) -> Iterator[str]:
+    """Start redis-server with its files in `data_dir`; yields its URL once it answers PING."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is not installed; `make setup` installs it (Debian package redis-server)")
-    data_dir: Path = tmp_path_factory.mktemp("redis")
+        raise RuntimeError("redis-server is not installed; `make setup` installs it (Debian package redis-server)")
     log_file = data_dir / "redis.log"
     log_file.touch()
     port = free_port()
@@ -66,3 +67,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a running redis-server owned by this test session."""
+    with running_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
