@@ -7,7 +7,6 @@ tracks in one call, which is how the recommendations service asks for a user's r
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator
@@ -18,12 +17,11 @@ from pydantic import BaseModel, Field
 from musicrec import schema
 from musicrec.api.factory import create_service_app
 from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get
-from musicrec.artifacts import current_set, verify_artifact_set
+from musicrec.api.loading import log_loaded, verified_while_loading
+from musicrec.artifacts import current_set
 from musicrec.errors import InvalidInput
-from musicrec.serving.indexes import RankedLists, load_similar, process_rss_mib
+from musicrec.serving.indexes import RankedLists, load_similar
 from musicrec.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
 
@@ -82,13 +80,10 @@ def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) -> Sim
 async def _load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     started = time.perf_counter()
     folder = current_set(settings.paths.artifacts)
-    verify_artifact_set(folder, required=[schema.SIMILAR_FILE], checksums=[schema.SIMILAR_FILE])
-    app.state.similar = similar = load_similar(folder)
-    logger.info(
-        "features: %s: %d tracks, %d similar pairs, %.0f MiB of arrays, %.2f s; process RSS %.0f MiB",
-        folder / schema.SIMILAR_FILE, len(similar), similar.rows, similar.nbytes / 2**20,
-        time.perf_counter() - started, process_rss_mib(),
-    )
+    with verified_while_loading(folder, required=[schema.SIMILAR_FILE], loaded=[schema.SIMILAR_FILE]):
+        app.state.similar = similar = load_similar(folder)
+    log_loaded("features", f"{folder / schema.SIMILAR_FILE}: {len(similar)} tracks, {similar.rows} similar "
+               "pairs", started, similar.nbytes)
     yield
 
 

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from musicrec.api.features_app import create_app
 from musicrec.errors import ArtifactError
+from musicrec.manifest import build_manifest, write_manifest
 from musicrec.settings import load_settings
-from tests.artifact_factory import write_artifact_set
+from tests.artifact_factory import write_artifact_set, write_similar
 
 
 def _settings(artifacts: Path):
@@ -83,4 +84,14 @@ def test_start_is_logged_with_rows(tmp_path: Path, caplog: pytest.LogCaptureFixt
     caplog.set_level("INFO")
     with TestClient(create_app(_settings(write_artifact_set(tmp_path)))) as test_client:
         assert test_client.get("/ready").status_code == 200
-    assert "4 tracks, 9 similar pairs" in caplog.text
+    assert "similar.parquet: 4 tracks, 9 similar pairs; 0 MiB of arrays" in caplog.text
+
+
+def test_file_changed_after_its_manifest_stops_start(tmp_path: Path) -> None:
+    """Still valid parquet, so it loads; the checksum made alongside the loading must stop start-up."""
+    write_artifact_set(tmp_path)
+    write_manifest(tmp_path, build_manifest(tmp_path))
+    write_similar(tmp_path, row_group_size=2)  # same rows, different bytes
+    with pytest.raises(ArtifactError, match=r"corrupt artifact .*similar\.parquet"):
+        with TestClient(create_app(_settings(tmp_path))):
+            pass
