@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import sqlite3
 import tempfile
@@ -136,7 +137,7 @@ def main() -> None:
         f"`python -m bench.event_store --users {args.users} --redis-users {redis_users}` on {platform.node()}"
         f" ({time.strftime('%Y-%m-%d %H:%M')}): SQLite with {args.users:,} users and Redis with"
         f" {redis_users:,} users, {per_user} listens each; random users; latencies in ms."
-        " A shared 2-core machine: figures are noisy.",
+        f" A shared 2-core machine (load average {os.getloadavg()[0]:.1f} at the end): figures are noisy.",
         "",
         "| store | operation | rate | p50 ms | p99 ms | note |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -85,6 +85,7 @@ def test_lifespan_loads_once_then_ready_and_closes_at_shutdown(
             assert app.state.loaded_with is app.state.settings
             assert client.get("/ready").status_code == 200
             assert client.get("/health").json() == {"status": "ok"}
+            assert client.get("/docs").status_code == 200
     assert events == ["load", "close"]
     assert app.state.ready is False
     assert any("demo loaded in" in message for message in caplog.messages)
