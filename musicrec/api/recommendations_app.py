@@ -7,7 +7,6 @@ each answer also names every track and its artists (from items.parquet when the 
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator
@@ -19,15 +18,14 @@ from pydantic import BaseModel
 from musicrec import schema
 from musicrec.api.clients import EventsClient, FeaturesClient
 from musicrec.api.factory import create_service_app
+from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get
-from musicrec.artifacts import current_set, verify_artifact_set
+from musicrec.artifacts import current_set
 from musicrec.serving.catalog import Catalog, load_catalog
-from musicrec.serving.indexes import load_recommendations, load_top_popular, process_rss_mib
+from musicrec.serving.indexes import load_recommendations, load_top_popular
 from musicrec.serving.recommender import Answer, Recommender, build_recommender
 from musicrec.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 Details = Annotated[bool, Query(description="Add each track's name and artists to the answer.")]
 
@@ -113,17 +111,13 @@ def _loader(events_transport: httpx.AsyncBaseTransport | None, features_transpor
     async def load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         started = time.perf_counter()
         folder = current_set(settings.paths.artifacts)
-        loaded = [schema.RECOMMENDATIONS_FILE, schema.TOP_POPULAR_FILE, schema.ITEMS_FILE]
-        verify_artifact_set(folder, required=loaded[:2], checksums=loaded)
-        personal = load_recommendations(folder)
-        popular = load_top_popular(folder)
-        app.state.catalog = catalog = load_catalog(folder)
-        logger.info(
-            "recommendations: %s: %d users, %d recommendations; %d top popular; %d named tracks; "
-            "%.0f MiB of arrays, %.2f s; process RSS %.0f MiB",
-            folder, len(personal), personal.rows, len(popular), len(catalog), personal.nbytes / 2**20,
-            time.perf_counter() - started, process_rss_mib(),
-        )
+        required = [schema.RECOMMENDATIONS_FILE, schema.TOP_POPULAR_FILE]
+        with verified_while_loading(folder, required=required, loaded=[*required, schema.ITEMS_FILE]):
+            personal = load_recommendations(folder)
+            popular = load_top_popular(folder)
+            app.state.catalog = catalog = load_catalog(folder)
+        log_loaded("recommendations", f"{folder}: {len(personal)} users, {personal.rows} recommendations; "
+                   f"{len(popular)} top popular; {len(catalog)} named tracks", started, personal.nbytes)
         serving = settings.serving
         events = EventsClient(settings.urls.events_store_url, serving, events_transport)
         features = FeaturesClient(settings.urls.features_store_url, serving, features_transport)
