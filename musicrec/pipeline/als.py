@@ -32,6 +32,7 @@ from musicrec.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 POOL_LISTEN_SHARE = 0.99
+POOL_MAX_ITEMS = 50_000
 USER_BATCH = 20_000
 ITEM_BATCH = 20_000
 CANDIDATES_FILE = "candidates.npz"
@@ -65,13 +66,15 @@ def fit_als(matrix: sp.csr_matrix, params: PipelineSettings) -> AlternatingLeast
     return model
 
 
-def candidate_pool(item_listens: np.ndarray, share: float = POOL_LISTEN_SHARE) -> np.ndarray:
-    """Sorted dense indexes of the most listened items holding `share` of all listens."""
+def candidate_pool(item_listens: np.ndarray, share: float = POOL_LISTEN_SHARE,
+                   max_items: int = POOL_MAX_ITEMS) -> np.ndarray:
+    """Sorted dense indexes of the most listened items holding `share` of all listens (at most
+    `max_items` of them)."""
     order = np.argsort(-item_listens, kind="stable")
     cumulative = np.cumsum(item_listens[order])
     if not cumulative.size or cumulative[-1] == 0:
         return np.zeros(0, dtype=np.int64)
-    size = int(np.searchsorted(cumulative, share * cumulative[-1])) + 1
+    size = min(int(np.searchsorted(cumulative, share * cumulative[-1])) + 1, max_items)
     return np.sort(order[:size])
 
 

@@ -115,15 +115,16 @@ def format_table(report: dict[str, Any]) -> str:
     rows = dict(report["models"])
     rows["cold: top_popular"] = report["cold_users"]["top_popular"]
     names = list(next(iter(rows.values())).keys())
-    lines = [f"{'model':<18}" + "".join(f"{name:>15}" for name in names)]
+    width = max(len(name) for name in names) + 2
+    lines = [f"{'model':<18}" + "".join(f"{name:>{width}}" for name in names)]
     for model, values in rows.items():
-        lines.append(f"{model:<18}" + "".join(f"{values[name]:>15.4f}" for name in names))
+        lines.append(f"{model:<18}" + "".join(f"{values[name]:>{width}.4f}" for name in names))
     return "\n".join(lines)
 
 
 def run(context: StageContext) -> dict[str, Any]:
     report = evaluate(context)
     context.work.save_json(schema.METRICS_FILE, report)
-    log.info("evaluate: %d users (+%d cold)\n%s", report["split"]["evaluated_users"],
-             report["cold_users"]["users"], format_table(report))
+    log.info("evaluate: %d users seen in train, %d cold users", report["split"]["evaluated_users"],
+             report["cold_users"]["users"])
     return {"evaluated_users": report["split"]["evaluated_users"]}

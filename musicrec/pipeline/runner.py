@@ -13,6 +13,7 @@ import logging
 import resource
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -49,8 +50,7 @@ def peak_rss_bytes() -> int:
 def run_prepare(context: StageContext) -> dict[str, Any]:
     from musicrec.pipeline.prepare import prepare
 
-    report = prepare(context.raw_dir, context.work.root)
-    return {"report": str(report)}
+    return asdict(prepare(context.raw_dir, context.work.root))
 
 
 def publish(context: StageContext, artifacts_path: Path) -> dict[str, Any]:
