@@ -77,8 +77,11 @@ def load_catalog(folder: Path) -> Catalog:
     ids = table.column(schema.ITEM_ID).to_numpy()
     if np.any(ids[1:] < ids[:-1]):  # the pipeline writes them sorted; other sets may not
         table = table.take(pc.sort_indices(table.column(schema.ITEM_ID)))
-    return Catalog(
+    catalog = Catalog(
         item_ids=table.column(schema.ITEM_ID).to_numpy().astype(np.int32),
         names=table.column(schema.NAME).combine_chunks(),
         artists=table.column(schema.ARTISTS).combine_chunks(),
     )
+    del table
+    pa.default_memory_pool().release_unused()  # about 120 MB of decoding buffers at full size
+    return catalog
