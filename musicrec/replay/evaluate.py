@@ -14,7 +14,7 @@ from musicrec.replay.http import http_target, trio_urls
 from musicrec.replay.inprocess import LoadedArtifacts
 from musicrec.replay.report import RunInfo, write_report
 from musicrec.replay.runner import ReplayResult, replay
-from musicrec.replay.sample import ReplaySample, load_sample
+from musicrec.replay.sample import ReplaySample, EvaluationPeriod
 from musicrec.replay.scores import GroupScores, score
 from musicrec.replay.tuning import TuningRow, Variant, grid, tune
 from musicrec.settings import Settings
@@ -65,7 +65,8 @@ def replay_inprocess(loaded: LoadedArtifacts, sample: ReplaySample, settings: Se
 
 def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
     folder = current_set(options.artifacts)
-    sample = load_sample(folder, options.users, options.seed, options.max_listens, options.test_start)
+    period = EvaluationPeriod(folder, options.test_start)
+    sample = period.draw(options.users, options.seed, options.max_listens)
     depth = max(options.ks)
     loaded = LoadedArtifacts(folder) if options.mode == "inprocess" or options.tune else None
     if options.mode == "http":
@@ -74,8 +75,11 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
         assert loaded is not None
         result = replay_inprocess(loaded, sample, settings, depth)
     groups = score(result, options.ks, options.resamples, options.seed)
-    tuning = tune(loaded, sample, settings, grid(), options.resamples, options.seed) if loaded and options.tune \
-        else None
+    tuning = None
+    if options.tune:
+        assert loaded is not None
+        tuning_sample = period.draw(options.users, options.seed + 1, options.max_listens, exclude=sample.users)
+        tuning = tune(loaded, tuning_sample, settings, grid(), options.resamples, options.seed)
     info = RunInfo(command=options.command, artifacts=folder,
                    when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                    settings=Variant.of(settings), max_listens=options.max_listens, seed=options.seed)

@@ -156,8 +156,11 @@ def write_report(
     """Write the markdown report and its PNG next to it; returns the PNG's path."""
     plot_path = path.with_suffix(".png")
     if tuning_rows is not None:
-        note = (f"Made {info.when} by `{info.command}`: every variant replays the same {len(result.sample)} users "
-                f"({result.sample.listens} listens) in process; best blended HitRate@10 first.")
+        tuned = tuning_rows[0].users, tuning_rows[0].listens
+        note = (f"Made {info.when} by `{info.command}`: every variant replays the same {tuned[0]} users "
+                f"({tuned[1]} listens) in process, drawn apart from the users above so that the defaults "
+                "chosen here are judged on other users; best blended HitRate@10 first. The course rule is "
+                "3 recent listens, merge max, blend alternate, no extra filter.")
         tuning = tuning_table(tuning_rows, note)
     else:
         tuning = previous_tuning(path)

@@ -102,15 +102,21 @@ def read_test_listens(folder: Path, test_start: date) -> dict[str, np.ndarray]:
 
 def draw_sample(
     listens: dict[str, np.ndarray], offline: np.ndarray, users: int, seed: int, max_listens: int,
-    test_start: date,
+    test_start: date, exclude: np.ndarray | None = None,
 ) -> ReplaySample:
-    """`users` users drawn at random (seeded) with their first `max_listens` test listens in time order."""
+    """`users` users drawn at random (seeded) with their first `max_listens` test listens in time order.
+
+    Users in `exclude` are never drawn: tuning uses users other than the ones the report is made on,
+    so the chosen defaults are judged on users they were not picked on.
+    """
     if users < 1 or max_listens < 1:
         raise InvalidInput(f"need at least one user and one listen per user, got {users} and {max_listens}")
     user_column = listens[schema.USER_ID]
     candidates = np.unique(user_column)
+    if exclude is not None:
+        candidates = np.setdiff1d(candidates, exclude, assume_unique=True)
     if len(candidates) == 0:
-        raise ArtifactError(f"no listens on or after {test_start}: nothing to replay")
+        raise ArtifactError(f"no (other) users with listens on or after {test_start}: nothing to replay")
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(candidates, size=min(users, len(candidates)), replace=False))
     rows = np.flatnonzero(np.isin(user_column, chosen))
@@ -130,13 +136,24 @@ def draw_sample(
     )
 
 
+class EvaluationPeriod:
+    """The test period's listens and the users with offline lists, read once, to draw samples from."""
+
+    def __init__(self, folder: Path, test_start: date | None = None) -> None:
+        self.start = test_start or read_test_start(folder)
+        self.listens = read_test_listens(folder, self.start)
+        self.offline = offline_users(folder)
+
+    def draw(self, users: int, seed: int, max_listens: int, exclude: np.ndarray | None = None) -> ReplaySample:
+        sample = draw_sample(self.listens, self.offline, users, seed, max_listens, self.start, exclude)
+        logger.info("replay sample: %d users (%d with offline recommendations, %d cold), %d test listens "
+                    "from %s", len(sample), int(sample.has_offline.sum()), int((~sample.has_offline).sum()),
+                    sample.listens, self.start)
+        return sample
+
+
 def load_sample(
     folder: Path, users: int, seed: int, max_listens: int, test_start: date | None = None
 ) -> ReplaySample:
     """Read the artifact set in `folder` and draw the replay sample from its test period."""
-    start = test_start or read_test_start(folder)
-    sample = draw_sample(read_test_listens(folder, start), offline_users(folder), users, seed, max_listens, start)
-    logger.info("replay sample: %d users (%d with offline recommendations, %d cold), %d test listens from %s",
-                len(sample), int(sample.has_offline.sum()), int((~sample.has_offline).sum()),
-                sample.listens, start)
-    return sample
+    return EvaluationPeriod(folder, test_start).draw(users, seed, max_listens)

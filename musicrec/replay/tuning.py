@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 HISTORIES: tuple[int, ...] = (1, 3, 5, 10)
 MERGES: tuple[str, ...] = ("max", "sum")
-BLENDS: tuple[tuple[str, float], ...] = (("alternate", 0.5), ("weighted", 0.3), ("weighted", 0.5), ("weighted", 0.7))
+BLENDS: tuple[tuple[str, float], ...] = (
+    ("alternate", 0.5), ("weighted", 0.3), ("weighted", 0.5), ("weighted", 0.7), ("weighted", 0.85),
+)
 FILTERS: tuple[bool, ...] = (False, True)
 TUNED_STRATEGIES = ("offline", "online", "blended")
 
@@ -73,6 +75,8 @@ class TuningRow:
     online: Estimate  # HitRate@LIFT_K of online alone
     blended_ndcg: Estimate
     lift: Estimate  # blended minus offline HitRate@LIFT_K, paired
+    users: int
+    listens: int
 
 
 def tune(
@@ -91,6 +95,7 @@ def tune(
             online=everyone.values[("online", "HitRate", LIFT_K)],
             blended_ndcg=everyone.values[("blended", "NDCG", LIFT_K)],
             lift=everyone.lift,  # type: ignore[arg-type]  # offline and blended are both replayed
+            users=everyone.users, listens=everyone.listens,
         ))
     rows.sort(key=lambda row: -row.blended.value)
     best = rows[0]

@@ -13,7 +13,7 @@ import pytest
 
 from musicrec import schema
 from musicrec.errors import ArtifactError
-from musicrec.replay.sample import draw_sample, load_sample, read_test_start
+from musicrec.replay.sample import EvaluationPeriod, draw_sample, load_sample, read_test_start
 from tests.artifact_factory import write_recommendations
 
 TEST_START = date(2022, 12, 18)
@@ -55,6 +55,16 @@ def test_cap_and_seeded_draw(tmp_path: Path) -> None:
     assert one == [load_sample(tmp_path, users=1, seed=seed, max_listens=5).users.tolist() for seed in range(12)]
 
 
+def test_excluded_users_are_never_drawn(tmp_path: Path) -> None:
+    _write_events(tmp_path)
+    period = EvaluationPeriod(tmp_path)
+    first = period.draw(users=1, seed=0, max_listens=5)
+    other = period.draw(users=5, seed=0, max_listens=5, exclude=first.users)
+    assert sorted(first.users.tolist() + other.users.tolist()) == [1, 7]
+    with pytest.raises(ArtifactError, match="no \\(other\\) users"):
+        period.draw(users=1, seed=0, max_listens=5, exclude=np.array([1, 7]))
+
+
 def test_large_draw_is_a_subset_with_whole_histories() -> None:
     rng = np.random.default_rng(0)
     users = rng.integers(0, 500, 20_000)
@@ -80,5 +90,5 @@ def test_missing_split_names_the_file(tmp_path: Path) -> None:
 
 def test_no_test_listens_is_a_clear_error(tmp_path: Path) -> None:
     _write_events(tmp_path)
-    with pytest.raises(ArtifactError, match="no listens on or after 2023-01-01"):
+    with pytest.raises(ArtifactError, match=r"no \(other\) users with listens on or after 2023-01-01"):
         load_sample(tmp_path, users=5, seed=0, max_listens=5, test_start=date(2023, 1, 1))
