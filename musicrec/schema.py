@@ -102,3 +102,10 @@ SIMILAR_SCHEMA = pa.schema([(ITEM_ID_1, pa.int32()), (ITEM_ID_2, pa.int32()), (S
 # How to make each artifact, for start-up errors that name the command.
 MAKE_ARTIFACTS_COMMAND = "python -m musicrec pipeline  (or: make pipeline)"
 MAKE_RAW_COMMAND = "python -m musicrec data --scale small --out data/raw  (or: make data)"
+
+# --- exploration tables (musicrec/pipeline/explore.py): small frames for plots and for people ----
+MONTH = "month"
+TRACKS = "tracks"
+USERS = "users"
+MODEL = "model"
+HEARD_LATER = "heard_later"
