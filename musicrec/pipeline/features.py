@@ -19,6 +19,7 @@ from musicrec.pipeline.workspace import TrainData
 FEATURE_NAMES = (
     "als_score",
     "als_rank",
+    "als_score_gap",
     "item_listens",
     "item_listeners",
     "item_recent_listens",
@@ -30,6 +31,8 @@ FEATURE_NAMES = (
     "user_artist_share",
     "user_album_share",
     "user_genre_share",
+    "user_recent_artist_share",
+    "user_recent_genre_share",
 )
 
 
@@ -56,6 +59,7 @@ class FeatureBuilder:
     data: TrainData
     content: ItemContent
     cutoff_day: int  # first day after train
+    user_best_score: np.ndarray  # each user's best ALS candidate score (a user-level scale)
 
     def __post_init__(self) -> None:
         data = self.data
@@ -68,18 +72,20 @@ class FeatureBuilder:
         self.user_tracks = np.diff(data.matrix.indptr).astype(np.float32)
         last = data.user_last_day
         self.user_idle = np.where(last >= 0, self.cutoff_day - last, -1).astype(np.float32)
-        self.by_key = {
-            name: _user_key_counts(data.matrix, keys)
-            for name, keys in (("artist", self.content.artist), ("album", self.content.album),
-                               ("genre", self.content.genre))
-        }
+        self.user_recent_listens = data.user_recent_listens.astype(np.float32)
+        keys = {"artist": self.content.artist, "album": self.content.album, "genre": self.content.genre}
+        self.by_key = {name: _user_key_counts(data.matrix, values) for name, values in keys.items()}
+        self.recent_by_key = {name: _user_key_counts(data.recent_matrix, keys[name])
+                              for name in ("artist", "genre")}
 
-    def _share(self, name: str, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Share of the user's train listens that went to the item's artist / album / genre."""
-        counts, column = self.by_key[name]
+    def _share(self, name: str, users: np.ndarray, items: np.ndarray, recent: bool = False) -> np.ndarray:
+        """Share of the user's (recent) train listens that went to the item's artist/album/genre."""
+        counts, column = (self.recent_by_key if recent else self.by_key)[name]
         looked_up = np.asarray(counts[users, column[items]]).ravel().astype(np.float32)
         looked_up[self.content.of_name(name)[items] == NONE] = 0.0
-        return looked_up / np.maximum(self.user_listens[users], 1.0)
+        total = self.user_recent_listens if recent else self.user_listens
+        return looked_up / np.maximum(total[users], 1.0)
+
 
     def build(self, users: np.ndarray, items: np.ndarray, als_scores: np.ndarray,
               als_ranks: np.ndarray) -> np.ndarray:
@@ -88,6 +94,7 @@ class FeatureBuilder:
         columns = [
             als_scores.astype(np.float32),
             als_ranks.astype(np.float32),
+            self.user_best_score[users] - als_scores,
             listens,
             self.item_listeners[items],
             self.item_recent[items],
@@ -99,5 +106,7 @@ class FeatureBuilder:
             self._share("artist", users, items),
             self._share("album", users, items),
             self._share("genre", users, items),
+            self._share("artist", users, items, recent=True),
+            self._share("genre", users, items, recent=True),
         ]
         return np.column_stack(columns).astype(np.float32, copy=False)

@@ -45,6 +45,14 @@ def user_runs(users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.r_[starts, users.size])
 
 
+def best_scores(candidates: dict[str, np.ndarray], n_users: int) -> np.ndarray:
+    """Each user's top ALS score (0 for users without candidates)."""
+    best = np.zeros(n_users, dtype=np.float32)
+    first = candidates["ranks"] == 1
+    best[candidates["users"][first]] = candidates["scores"][first]
+    return best
+
+
 def training_rows(users: np.ndarray, labels: np.ndarray, n_users: int, sample_size: int,
                   negatives_per_user: int, rng: np.random.Generator) -> np.ndarray:
     """Candidate rows to learn from: sampled users' positives plus some random negatives each."""
@@ -119,7 +127,7 @@ def run(context: StageContext) -> dict[str, Any]:
     candidates = load_candidates(work)
     cutoff = day_number(date.fromisoformat(work.load_json(SPLIT_FILE, "split")["target_start"]))
     builder = FeatureBuilder(data, read_item_content(context.raw_dir / schema.TRACKS_FILE, data.items),
-                             cutoff)
+                             cutoff, best_scores(candidates, len(data.users)))
     n_items = len(data.items)
     target: Pairs = work.load_pairs(TARGET_PAIRS)
     labels = np.isin(candidates["users"].astype(np.int64) * n_items + candidates["items"],

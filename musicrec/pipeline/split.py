@@ -105,10 +105,7 @@ def train_data(listens: Listens, users: IdIndex, items: IdIndex, dates: SplitDat
     train = listens.days < target_start
     u, i, d = listens.users[train], listens.items[train], listens.days[train]
     n_users, n_items = len(users), len(items)
-    matrix = sp.csr_matrix(
-        (np.ones(u.size, dtype=np.float32), (u, i)), shape=(n_users, n_items), dtype=np.float32
-    )
-    matrix.sum_duplicates()
+    matrix = count_matrix(u, i, (n_users, n_items))
     item_first_day = np.full(n_items, np.iinfo(np.int32).max, dtype=np.int32)
     np.minimum.at(item_first_day, i, d)
     item_first_day[item_first_day == np.iinfo(np.int32).max] = -1
@@ -116,7 +113,16 @@ def train_data(listens: Listens, users: IdIndex, items: IdIndex, dates: SplitDat
     np.maximum.at(user_last_day, u, d)
     recent = d >= target_start - recent_days
     item_recent = np.bincount(i[recent], minlength=n_items).astype(np.int32)
-    return TrainData(users, items, matrix, item_first_day, item_recent, user_last_day)
+    recent_matrix = count_matrix(u[recent], i[recent], (n_users, n_items))
+    return TrainData(users, items, matrix, item_first_day, item_recent, user_last_day, recent_matrix)
+
+
+def count_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """users x items listen counts (float32 CSR; repeated listens are summed)."""
+    matrix = sp.csr_matrix((np.ones(users.size, dtype=np.float32), (users, items)), shape=shape,
+                           dtype=np.float32)
+    matrix.sum_duplicates()
+    return matrix
 
 
 def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) -> Pairs:

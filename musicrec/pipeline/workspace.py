@@ -57,6 +57,7 @@ class TrainData:
     item_first_day: np.ndarray  # first train listen (days since epoch), int32; -1 if none
     item_recent_listens: np.ndarray  # listens in the last `recent_days` of train, int32
     user_last_day: np.ndarray  # last train listen, int32; -1 if none
+    recent_matrix: sp.csr_matrix  # users x items, counts in the last `recent_days` of train
 
     @property
     def item_listens(self) -> np.ndarray:
@@ -69,6 +70,10 @@ class TrainData:
     @property
     def user_listens(self) -> np.ndarray:
         return np.asarray(self.matrix.sum(axis=1)).ravel().astype(np.int64)
+
+    @property
+    def user_recent_listens(self) -> np.ndarray:
+        return np.asarray(self.recent_matrix.sum(axis=1)).ravel().astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Workspace:
         np.save(self.path("users.npy"), data.users.ids)
         np.save(self.path("items.npy"), data.items.ids)
         sp.save_npz(self.path("train_matrix.npz"), data.matrix, compressed=False)
+        sp.save_npz(self.path("recent_matrix.npz"), data.recent_matrix, compressed=False)
         np.savez(
             self.path("train_stats.npz"),
             item_first_day=data.item_first_day,
@@ -103,6 +109,7 @@ class Workspace:
     def load_train(self) -> TrainData:
         stats = np.load(self.require("train_stats.npz", "split"))
         matrix = sp.load_npz(self.require("train_matrix.npz", "split")).tocsr()
+        recent = sp.load_npz(self.require("recent_matrix.npz", "split")).tocsr()
         return TrainData(
             users=IdIndex(np.load(self.require("users.npy", "split"))),
             items=IdIndex(np.load(self.require("items.npy", "split"))),
@@ -110,6 +117,7 @@ class Workspace:
             item_first_day=stats["item_first_day"],
             item_recent_listens=stats["item_recent_listens"],
             user_last_day=stats["user_last_day"],
+            recent_matrix=recent.astype(np.float32, copy=False),
         )
 
     def save_pairs(self, name: str, pairs: Pairs) -> None:

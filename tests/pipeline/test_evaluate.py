@@ -10,7 +10,8 @@ def _train(matrix: np.ndarray) -> TrainData:
     n_users, n_items = matrix.shape
     return TrainData(IdIndex(np.arange(n_users)), IdIndex(np.arange(n_items)),
                      sp.csr_matrix(matrix.astype(np.float32)), np.zeros(n_items, np.int32),
-                     np.zeros(n_items, np.int32), np.zeros(n_users, np.int32))
+                     np.zeros(n_items, np.int32), np.zeros(n_users, np.int32),
+                     sp.csr_matrix(matrix.shape, dtype=np.float32))
 
 
 def test_dense_recs_aligns_rows_with_evaluated_users():

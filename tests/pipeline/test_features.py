@@ -18,10 +18,11 @@ def _builder() -> FeatureBuilder:
         item_first_day=np.array([90, 95, 98], dtype=np.int32),
         item_recent_listens=np.array([1, 0, 2], dtype=np.int32),
         user_last_day=np.array([95, 98], dtype=np.int32),
+        recent_matrix=sp.csr_matrix(np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32)),
     )
     content = ItemContent(artist=np.array([7, 7, 8]), album=np.array([1, 2, -1]),
                           genre=np.array([5, 6, 5]))
-    return FeatureBuilder(data, content, cutoff_day=100)
+    return FeatureBuilder(data, content, cutoff_day=100, user_best_score=np.array([0.9, 0.4]))
 
 
 def test_features_of_hand_made_pairs():
@@ -40,3 +41,7 @@ def test_features_of_hand_made_pairs():
     assert column["user_artist_share"] == [0.0, 0.0, 1.0]
     assert column["user_album_share"] == [0.0, 0.0, 0.25]  # item 2 has no album
     assert column["user_genre_share"] == [0.75, 1.0, 0.25]
+    assert column["als_score_gap"] == pytest.approx([0.4, 0.2, 0.8])
+    # recent listens: user 0 heard items 0 and 1 once each; user 1 nothing
+    assert column["user_recent_artist_share"] == [0.0, 0.0, 1.0]
+    assert column["user_recent_genre_share"] == [0.5, 0.0, 0.5]

@@ -46,6 +46,7 @@ def test_train_data_counts_only_the_train_period():
     assert data.user_last_day.tolist() == [_day(3), _day(5), -1]
     assert data.item_listeners.tolist() == [2, 1, 0]
     assert data.user_listens.tolist() == [2, 2, 0]
+    assert data.recent_matrix.toarray().tolist() == [[0, 0, 0], [2, 0, 0], [0, 0, 0]]
 
 
 def test_period_pairs_are_distinct_and_bounded():
