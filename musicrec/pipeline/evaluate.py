@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.pipeline import metrics
-from musicrec.pipeline.ranker import load_candidates
+from musicrec.pipeline.ranker import RANKED_FILE, load_candidates
 from musicrec.pipeline.split import SPLIT_FILE, TARGET_PAIRS, TEST_PAIRS
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.workspace import Pairs, TrainData
 
 log = logging.getLogger(__name__)
-K = 10
+K = metrics.EVALUATION_K
 
 
 def dense_recs(eval_users: np.ndarray, users: np.ndarray, items: np.ndarray, ranks: np.ndarray,
@@ -64,7 +64,7 @@ def relevant_test_pairs(test: Pairs, data: TrainData) -> Pairs:
 def model_recs(context: StageContext, data: TrainData, eval_users: np.ndarray,
                popular: np.ndarray) -> dict[str, np.ndarray]:
     candidates = load_candidates(context.work)
-    ranker = pq.read_table(context.work.require(schema.RECOMMENDATIONS_FILE, "ranker"))
+    ranker = np.load(context.work.require(RANKED_FILE, "ranker"))
     trained_items = np.flatnonzero(data.item_listens > 0)
     rng = np.random.default_rng(context.params.seed)
     return {
@@ -72,11 +72,8 @@ def model_recs(context: StageContext, data: TrainData, eval_users: np.ndarray,
         "top_popular": unheard_first(eval_users, popular, data, K),
         "als": dense_recs(eval_users, candidates["users"], candidates["items"],
                           candidates["ranks"].astype(np.int64), K),
-        "ranker": dense_recs(
-            eval_users,
-            data.users.encode(ranker.column(schema.USER_ID).to_numpy()),
-            data.items.encode(ranker.column(schema.ITEM_ID).to_numpy()),
-            ranker.column(schema.RANK).to_numpy().astype(np.int64), K),
+        "ranker": dense_recs(eval_users, ranker["users"], ranker["items"],
+                             ranker["ranks"].astype(np.int64), K),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 NO_ITEM = -1
+EVALUATION_K = 10  # the largest k reported; lists are cut to it
 
 
 def hit_matrix(recs: np.ndarray, users: np.ndarray, relevant_keys: np.ndarray, n_items: int) -> np.ndarray:

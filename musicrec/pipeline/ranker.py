@@ -1,5 +1,9 @@
 """Stage `ranker`: CatBoost re-ranks each user's ALS candidates -> recommendations.parquet.
 
+The published recommendations leave out tracks the user heard after train (target window and test
+period): the service shows only unheard tracks. The evaluation uses the ranker's list before that
+filter (`RANKED_FILE`), since the filter knows the test period.
+
 Learning: for a sample of `ranker_users` users who listened to at least one of their candidates in
 the target window, every such candidate is a positive and NEGATIVES_PER_USER random other candidates
 are negatives (all of them would multiply the rows ~30x and teach little more). Features come from
@@ -24,7 +28,8 @@ from musicrec.pipeline.als import CANDIDATES_FILE
 from musicrec.pipeline.content import read_item_content
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.features import FEATURE_NAMES, FeatureBuilder
-from musicrec.pipeline.split import SPLIT_FILE, TARGET_PAIRS, day_number
+from musicrec.pipeline.metrics import EVALUATION_K
+from musicrec.pipeline.split import SPLIT_FILE, TARGET_PAIRS, TEST_PAIRS, day_number
 from musicrec.pipeline.workspace import Pairs
 from musicrec.settings import PipelineSettings
 
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 NEGATIVES_PER_USER = 30
 SCORE_BATCH_USERS = 50_000
 MODEL_FILE = "ranker.cbm"
+RANKED_FILE = "ranker_top.npz"  # the ranker's own top list per user, before serving filters
 
 
 def load_candidates(work) -> dict[str, np.ndarray]:
@@ -95,8 +101,8 @@ def top_by_score(users: np.ndarray, items: np.ndarray, scores: np.ndarray,
     return users[keep], items[keep], scores[keep], rank[keep].astype(np.int32)
 
 
-def score_all(model: CatBoostClassifier, builder: FeatureBuilder, candidates: dict[str, np.ndarray],
-              k: int) -> tuple[np.ndarray, ...]:
+def score_all(model: CatBoostClassifier, builder: FeatureBuilder,
+              candidates: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     """Rank every user's candidates with the model, one batch of users at a time."""
     starts, _ = user_runs(candidates["users"])
     edges = np.r_[starts[::SCORE_BATCH_USERS], candidates["users"].size]
@@ -105,7 +111,7 @@ def score_all(model: CatBoostClassifier, builder: FeatureBuilder, candidates: di
         rows = {name: values[low:high] for name, values in candidates.items()}
         features = builder.build(rows["users"], rows["items"], rows["scores"], rows["ranks"])
         scores = model.predict_proba(features)[:, 1].astype(np.float32)
-        parts.append(top_by_score(rows["users"], rows["items"], scores, k))
+        parts.append(top_by_score(rows["users"], rows["items"], scores, np.iinfo(np.int32).max))
     return tuple(np.concatenate([part[i] for part in parts]) for i in range(4))
 
 
@@ -141,8 +147,14 @@ def run(context: StageContext) -> dict[str, Any]:
     model.save_model(str(work.path(MODEL_FILE)))
     importances = dict(zip(FEATURE_NAMES, np.round(model.get_feature_importance(), 2).tolist()))
     log.info("ranker: feature importance %s", importances)
-    table = recommendations_table(data, *score_all(model, builder, candidates,
-                                                   params.recommendations_per_user))
+    users, items, scores, ranks = score_all(model, builder, candidates)
+    top = ranks <= EVALUATION_K
+    np.savez(work.path(RANKED_FILE), users=users[top], items=items[top], ranks=ranks[top])
+    heard_later = np.isin(users.astype(np.int64) * n_items + items, np.concatenate(
+        [work.load_pairs(name).keys(n_items) for name in (TARGET_PAIRS, TEST_PAIRS)]))
+    table = recommendations_table(data, *top_by_score(users[~heard_later], items[~heard_later],
+                                                      scores[~heard_later],
+                                                      params.recommendations_per_user))
     pq.write_table(table, work.path(schema.RECOMMENDATIONS_FILE))
     return {"train_rows": int(rows.size), "positives": int(labels[rows].sum()),
             "recommendation_rows": table.num_rows, "feature_importance": importances}
