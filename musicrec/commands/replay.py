@@ -32,7 +32,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
                         help="bootstrap resamples (default %(default)s)")
     parser.add_argument("--tune", action="store_true",
-                        help="also replay every combination of the tuned [serving] options in process")
+                        help="also replay every combination of the tuned [serving] options in process, "
+                        "on other users than the report's")
+    parser.add_argument("--tune-users", type=int, default=None,
+                        help="users to tune on (default: as many as --users)")
     parser.add_argument("--test-start", type=date.fromisoformat, default=None,
                         help="first test day YYYY-MM-DD (default: the split in metrics.json)")
     parser.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="report path (default %(default)s)")
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = ReplayOptions(
         artifacts=args.artifacts or settings.paths.artifacts, users=args.users, mode=args.mode,
         ks=tuple(sorted(set(args.k))), max_listens=args.max_listens, seed=args.seed,
-        concurrency=args.concurrency, resamples=args.resamples, tune=args.tune, out=args.out,
+        concurrency=args.concurrency, resamples=args.resamples, tune=args.tune,
+        tune_users=args.tune_users or args.users, out=args.out,
         command="python -m musicrec " + shlex.join(sys.argv[1:]), test_start=args.test_start,
     )
     outcome = run_evaluation(options, settings)

@@ -33,6 +33,7 @@ class ReplayOptions:
     concurrency: int
     resamples: int
     tune: bool
+    tune_users: int
     out: Path
     command: str
     test_start: date | None = None
@@ -78,7 +79,7 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
     tuning = None
     if options.tune:
         assert loaded is not None
-        tuning_sample = period.draw(options.users, options.seed + 1, options.max_listens, exclude=sample.users)
+        tuning_sample = period.draw(options.tune_users, options.seed + 1, options.max_listens, exclude=sample.users)
         tuning = tune(loaded, tuning_sample, settings, grid(), options.resamples, options.seed)
     info = RunInfo(command=options.command, artifacts=folder,
                    when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
