@@ -21,6 +21,7 @@ from musicrec.errors import ArtifactError
 
 # Row groups decoded per read: Arrow decodes them in parallel; ~4M rows (50 MB) in flight at once.
 ROW_GROUPS_PER_READ = 4
+KEY_MIN, KEY_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max  # keys are int32 in every artifact
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,14 @@ class RankedLists:
         return self.keys.nbytes + self.offsets.nbytes + self.items.nbytes + self.scores.nbytes
 
     def _position(self, key: int) -> int:
-        """Index of `key` in `keys`, or -1: one binary search, no table scan."""
-        position = int(np.searchsorted(self.keys, key))
+        """Index of `key` in `keys`, or -1: one binary search, no table scan.
+
+        The key is given the keys' own dtype first: searching an int32 array for a Python int makes
+        numpy convert the whole array to int64 on every call (3.5 ms at 1.37M keys instead of 1 µs).
+        """
+        if not KEY_MIN <= key <= KEY_MAX:
+            return -1
+        position = int(self.keys.searchsorted(np.int32(key)))
         if position < len(self.keys) and self.keys[position] == key:
             return position
         return -1

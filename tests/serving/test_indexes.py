@@ -117,3 +117,9 @@ def test_null_items_are_refused(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / schema.SIMILAR_FILE)
     with pytest.raises(ArtifactError, match="item_id_2 has 1 null"):
         load_similar(tmp_path)
+
+
+def test_keys_outside_int32_are_unknown_not_an_overflow(artifacts: Path) -> None:
+    recs = load_recommendations(artifacts)
+    for user in (-(2**31) - 1, 2**31, 2**63):
+        assert recs.lookup(user, 5)[0].tolist() == []
