@@ -31,6 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="users replayed at once in HTTP mode (default %(default)s)")
     parser.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
                         help="bootstrap resamples (default %(default)s)")
+    parser.add_argument("--private-trio", action="store_true",
+                        help="HTTP mode: start a private trio (temporary events store) even if one is running")
     parser.add_argument("--tune", action="store_true",
                         help="also replay every combination of the tuned [serving] options in process, "
                         "on other users than the report's")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         artifacts=args.artifacts or settings.paths.artifacts, users=args.users, mode=args.mode,
         ks=tuple(sorted(set(args.k))), max_listens=args.max_listens, seed=args.seed,
         concurrency=args.concurrency, resamples=args.resamples, tune=args.tune,
-        tune_users=args.tune_users or args.users, out=args.out,
+        tune_users=args.tune_users or args.users, private_trio=args.private_trio, out=args.out,
         command="python -m musicrec " + shlex.join(sys.argv[1:]), test_start=args.test_start,
     )
     outcome = run_evaluation(options, settings)

@@ -34,6 +34,7 @@ class ReplayOptions:
     resamples: int
     tune: bool
     tune_users: int
+    private_trio: bool
     out: Path
     command: str
     test_start: date | None = None
@@ -54,9 +55,9 @@ async def _over_http(sample: ReplaySample, recommendations_url: str, events_url:
 
 
 def replay_http(sample: ReplaySample, settings: Settings, artifacts: Path, concurrency: int,
-                depth: int) -> ReplayResult:
+                depth: int, reuse_running: bool = True) -> ReplayResult:
     """Replay through the running trio, or through a private one started for the purpose."""
-    with trio_urls(settings, artifacts) as (recommendations_url, events_url):
+    with trio_urls(settings, artifacts, reuse_running) as (recommendations_url, events_url):
         return asyncio.run(_over_http(sample, recommendations_url, events_url, concurrency, depth))
 
 
@@ -71,7 +72,8 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
     depth = max(options.ks)
     loaded = LoadedArtifacts(folder) if options.mode == "inprocess" or options.tune else None
     if options.mode == "http":
-        result = replay_http(sample, settings, options.artifacts, options.concurrency, depth)
+        result = replay_http(sample, settings, options.artifacts, options.concurrency, depth,
+                             reuse_running=not options.private_trio)
     else:
         assert loaded is not None
         result = replay_inprocess(loaded, sample, settings, depth)

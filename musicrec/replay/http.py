@@ -98,9 +98,10 @@ def _own_trio_environment(settings: Settings, artifacts: Path, folder: Path) -> 
 
 
 @contextlib.contextmanager
-def trio_urls(settings: Settings, artifacts: Path) -> Iterator[tuple[str, str]]:
+def trio_urls(settings: Settings, artifacts: Path, reuse_running: bool = True) -> Iterator[tuple[str, str]]:
     """(recommendations URL, events URL) of a ready trio serving `artifacts`: running or our own."""
-    if artifacts.absolute() == settings.paths.artifacts.absolute() and trio_is_ready(settings):
+    same_set = artifacts.absolute() == settings.paths.artifacts.absolute()
+    if reuse_running and same_set and trio_is_ready(settings):
         logger.warning("replaying through the running trio at %s; its events store receives the listens",
                        settings.urls.recommendations_url)
         yield settings.urls.recommendations_url, settings.urls.events_store_url

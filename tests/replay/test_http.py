@@ -25,7 +25,10 @@ def test_http_and_inprocess_give_identical_hit_lists(tiny_artifacts: Path) -> No
     settings = load_settings()  # config.ini as the private trio reads it; a private events store
     in_process = asyncio.run(replay(sample, LoadedArtifacts(tiny_artifacts).target(settings), "inprocess",
                                     progress=False))
+    store = settings.events.sqlite_path
+    store_before = store.stat().st_mtime_ns if store.exists() else None
     over_http = replay_http(sample, settings, tiny_artifacts, concurrency=3, depth=20)
+    assert (store.stat().st_mtime_ns if store.exists() else None) == store_before  # the user's store untouched
     assert over_http.mode == "http"
     assert over_http.degraded.tolist() == [0, 0, 0, 0]
     assert np.array_equal(over_http.ranks, in_process.ranks)
