@@ -1,0 +1,162 @@
+"""The serving benchmark's figures, their targets (issue 4, "Performance") and the Markdown report.
+
+Every figure is printed next to its target with PASS or FAIL, so the file answers "does the trio
+meet its goals at full size on this machine" without reading the code. Figures without a target
+(e.g. the online route) are shown for context.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.wrk import LoadResult
+from musicrec.settings import PROJECT_ROOT
+
+READY_TARGET_S = {"recommendations": 5.0, "features": 2.0}
+RSS_TARGET_MIB = {"recommendations": 1024.0, "features": 512.0}
+P99_TARGET_MS = 25.0
+
+
+@dataclass(frozen=True)
+class StartFigures:
+    service: str
+    ready_s: float
+    rss_after_load_mib: float
+    rss_after_bench_mib: float
+
+
+@dataclass(frozen=True)
+class EndpointFigures:
+    """One endpoint under load; `min_share` is its target share of `ceiling`'s requests/s."""
+
+    label: str
+    ids: str
+    result: LoadResult
+    server_cpu: dict[str, float]  # cores used per service during the run
+    degraded: int | None = None  # answers marked degraded (recommendations routes only)
+    online_empty: int | None = None  # answers whose online part was empty
+    ceiling: str | None = None
+    min_share: float | None = None
+
+
+@dataclass
+class Report:
+    command: str
+    parameters: list[str]
+    arrangement: str
+    load_before: str
+    load_after: str
+    starts: list[StartFigures] = field(default_factory=list)
+    endpoints: list[EndpointFigures] = field(default_factory=list)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "**FAIL**"
+
+
+def _start_rows(starts: list[StartFigures]) -> tuple[list[str], list[bool]]:
+    rows, checks = [], []
+    for start in starts:
+        ready_target = READY_TARGET_S.get(start.service)
+        rss_target = RSS_TARGET_MIB.get(start.service)
+        ok = [start.ready_s <= ready_target] if ready_target else []
+        ok += [start.rss_after_load_mib <= rss_target] if rss_target else []
+        checks += ok
+        rows.append(
+            f"| {start.service} | {start.ready_s:.2f} | {f'<= {ready_target:g}' if ready_target else '-'} "
+            f"| {start.rss_after_load_mib:.0f} | {f'<= {rss_target:.0f}' if rss_target else '-'} "
+            f"| {start.rss_after_bench_mib:.0f} | {verdict(all(ok)) if ok else 'info'} |")
+    return rows, checks
+
+
+def _endpoint_checks(figures: EndpointFigures, rates: dict[str, float]) -> tuple[str, list[bool]]:
+    """The share-of-ceiling cell and the checks: p99, no errors, no degraded answers, the share."""
+    result = figures.result
+    checks = [result.p99_ms <= P99_TARGET_MS, result.errors == 0, not figures.degraded]
+    if figures.ceiling is None:
+        return "ceiling", checks
+    share = result.rate / rates[figures.ceiling] if rates.get(figures.ceiling) else 0.0
+    cell = f"{share:.0%}"
+    if figures.min_share is not None:
+        checks.append(share >= figures.min_share)
+        cell += f" (>= {figures.min_share:.0%})"
+    return cell, checks
+
+
+def _endpoint_rows(endpoints: list[EndpointFigures]) -> tuple[list[str], list[bool]]:
+    rates = {figures.label: figures.result.rate for figures in endpoints}
+    rows, all_checks = [], []
+    for figures in endpoints:
+        result = figures.result
+        share, checks = _endpoint_checks(figures, rates)
+        all_checks += checks
+        cpu = " · ".join(f"{name[:3]} {cores:.2f}" for name, cores in figures.server_cpu.items())
+        cpu_ms = sum(figures.server_cpu.values()) / result.rate * 1000 if result.rate else 0.0
+        counters = "-" if figures.degraded is None else f"{figures.degraded} / {figures.online_empty}"
+        rows.append(
+            f"| {figures.label} | {figures.ids} | {result.rate:,.0f} | {share} | {result.p50_ms:.1f} "
+            f"| {result.p99_ms:.1f} | {result.max_ms:.0f} | {result.non_2xx} / {result.socket_errors} "
+            f"| {counters} | {cpu} | {cpu_ms:.2f} | {verdict(all(checks))} |")
+    return rows, all_checks
+
+
+def machine_facts() -> str:
+    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), platform.processor() or "unknown CPU")
+    memory_gib = psutil.virtual_memory().total / 2**30
+    return (f"{platform.node()}: {psutil.cpu_count()} CPUs ({cpu_model}), {memory_gib:.1f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def code_version() -> str:
+    """The commit measured, flagged when the working tree had changes (other developers' work)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+
+    dirty = " plus uncommitted changes in the working tree" if git("status", "--porcelain", "--", "musicrec") else ""
+    return f"commit {git('rev-parse', '--short', 'HEAD') or 'unknown'}{dirty}"
+
+
+def render(report: Report, started: str) -> str:
+    start_rows, start_checks = _start_rows(report.starts)
+    endpoint_rows, endpoint_checks = _endpoint_rows(report.endpoints)
+    checks = start_checks + endpoint_checks
+    return "\n".join([
+        "# Serving benchmark: the trio at full size under load",
+        "",
+        f"Generated by `make bench`: `{report.command}` ({started} UTC, {code_version()}).",
+        "",
+        f"**{sum(checks)} of {len(checks)} checks pass.**",
+        "",
+        f"- Machine: {machine_facts()}. Shared with other developers: figures are noisy.",
+        f"- Load average (1/5/15 min) before the load runs: {report.load_before}; after: {report.load_after}.",
+        *[f"- {line}" for line in report.parameters],
+        f"- {report.arrangement}",
+        "",
+        "## Start-up and memory",
+        "",
+        "Ready = from process start to the first 200 from `/ready` (interpreter, imports, checksums,",
+        "loading). RSS of the uvicorn process (psutil), right after ready and after all load runs.",
+        "",
+        "| service | ready s | target s | RSS after load MiB | target MiB | RSS after bench MiB | result |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *start_rows,
+        "",
+        "## Under load",
+        "",
+        f"Targets: p99 <= {P99_TARGET_MS:g} ms, no errors (non-2xx / socket), no degraded answers, and the",
+        "share of the same server's `/health` requests/s where given. Degraded / empty-online are the",
+        "service's own counters over the run. CPU = cores each service process used during the run;",
+        "CPU ms/req = their sum per answered request, the figure least disturbed by other work on the machine.",
+        "",
+        "| endpoint | ids | req/s | of /health | p50 ms | p99 ms | max ms | errors | degraded / empty online "
+        "| CPU (cores) | CPU ms/req | result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *endpoint_rows,
+        "",
+    ])

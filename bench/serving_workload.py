@@ -1,0 +1,81 @@
+"""What the serving benchmark asks: full-size artifacts (cached), id mixes, and users with listens.
+
+The synthetic artifacts have users 0..N-1 and sparse track ids; which ids a request names does not
+change the cost of a lookup, but whether it is known does (an unknown user takes the top-popular
+path), so the mixes say how many are known. Blended recommendations only do their full work for a
+user with recent listens, so those users get some through the real `/put` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench.synthetic_artifacts import generate
+from musicrec import schema
+from musicrec.api.params import INT32_MAX
+
+logger = logging.getLogger("bench.serving")
+SIMILAR_SHARE = 0.96  # of catalogue tracks that have similar tracks, as in the real data
+POOL_SIZE = 100_000  # ids per mix file: wrk draws from it, so repeats are rare
+PUT_THREADS = 4
+
+
+def cached_artifacts(cache: Path, users: int, items: int, seed: int) -> Path:
+    """Full-size artifacts for these parameters, generated once and reused: a complete folder is
+    renamed into place only at the end, so an interrupted run never leaves a half set to reuse."""
+    folder = cache / f"users{users}-items{items}-seed{seed}"
+    if folder.is_dir():
+        logger.info("reusing artifacts in %s", folder)
+        return folder
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    started = time.perf_counter()
+    logger.info("generating full-size artifacts into %s (about a minute)", folder)
+    generate(partial, users=users, items=round(items / SIMILAR_SHARE), similar_items=items, seed=seed)
+    partial.rename(folder)
+    logger.info("artifacts generated in %.0f s", time.perf_counter() - started)
+    return folder
+
+
+def tracks_with_similar(artifacts: Path) -> np.ndarray:
+    """The tracks the features service knows (item_id_1 of similar.parquet)."""
+    column = pq.read_table(artifacts / schema.SIMILAR_FILE, columns=[schema.ITEM_ID_1]).column(0)
+    return pc.unique(column).to_numpy()
+
+
+def mix(rng: np.random.Generator, known: np.ndarray, unknown_low: int, unknown_share: float) -> np.ndarray:
+    """POOL_SIZE ids: drawn from `known`, except `unknown_share` of them from ids above `unknown_low`."""
+    ids = rng.choice(known, size=POOL_SIZE)
+    unknown = rng.random(POOL_SIZE) < unknown_share
+    ids[unknown] = rng.integers(unknown_low, min(unknown_low * 2, INT32_MAX), size=int(unknown.sum()))
+    return ids
+
+
+def write_ids(path: Path, ids: np.ndarray) -> Path:
+    np.savetxt(path, ids, fmt="%d")
+    return path
+
+
+def put_listens(events_url: str, users: np.ndarray, tracks: np.ndarray, per_user: int,
+                rng: np.random.Generator) -> None:
+    """Give each user `per_user` listens of random `tracks` through the events service's real `/put`."""
+    pairs = list(zip(np.repeat(users, per_user).tolist(), rng.choice(tracks, len(users) * per_user).tolist()))
+    started = time.perf_counter()
+    with httpx.Client(base_url=events_url, timeout=10.0) as client:
+
+        def put(pair: tuple[int, int]) -> None:
+            response = client.post("/put", params={schema.USER_ID: pair[0], schema.ITEM_ID: pair[1]})
+            response.raise_for_status()
+
+        with ThreadPoolExecutor(PUT_THREADS) as pool:
+            list(pool.map(put, pairs))
+    logger.info("put %d listens for %d users in %.1f s", len(pairs), len(users), time.perf_counter() - started)
