@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec import schema
-from musicrec.serving.indexes import _open_parquet, artifact_error
+from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, artifact_error
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,11 @@ class Catalog:
         wanted = np.asarray(item_ids, dtype=np.int64)
         if len(self.item_ids) == 0:
             return [TrackDetails(int(item), None, []) for item in wanted]
-        positions = np.minimum(np.searchsorted(self.item_ids, wanted), len(self.item_ids) - 1)
-        known = self.item_ids[positions] == wanted
+        in_range = (wanted >= KEY_MIN) & (wanted <= KEY_MAX)
+        # Searched as int32 like the ids: an int64 search would convert all ids on every call.
+        searched = np.where(in_range, wanted, 0).astype(np.int32)
+        positions = np.minimum(self.item_ids.searchsorted(searched), len(self.item_ids) - 1)
+        known = in_range & (self.item_ids[positions] == wanted)
         taken = pa.array(positions[known])
         names = iter(self.names.take(taken).to_pylist())
         artists = iter(self.artists.take(taken).to_pylist())

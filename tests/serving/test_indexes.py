@@ -62,11 +62,12 @@ def test_top_popular_is_ordered_by_rank(artifacts: Path) -> None:
 def test_catalog_details_in_asked_order(artifacts: Path) -> None:
     catalog = load_catalog(artifacts)
     assert len(catalog) == 8
-    assert catalog.details([41, 99, 11, 21]) == [
+    assert catalog.details([41, 99, 11, 21, 2**40]) == [
         TrackDetails(41, "Track 41", ["Artist E"]),
         TrackDetails(99, None, []),
         TrackDetails(11, "Track 11", ["Artist A", "Artist B"]),
         TrackDetails(21, "Track 21", []),
+        TrackDetails(2**40, None, []),
     ]
 
 
