@@ -3,6 +3,8 @@
 Routes translate HTTP into `Recommender` calls and answers into `{"recs": [...], "degraded": ...}`;
 they also count default, empty-online and degraded answers for Prometheus. With `details=true`
 each answer also names every track and its artists (from items.parquet when the set has it).
+Handlers are `async def` although they never await: their work is microseconds of numpy, and a
+plain `def` would cost a thread-pool hop per request (a third of the offline route's throughput).
 """
 
 from __future__ import annotations
@@ -69,13 +71,13 @@ def _recommender(request: Request) -> Recommender:
 
 
 @post_and_get(router, "/recommendations_default", **ROUTE_OPTIONS)
-def recommendations_default(request: Request, k: TopK, details: Details = False) -> RecsResponse:
+async def recommendations_default(request: Request, k: TopK, details: Details = False) -> RecsResponse:
     """Top popular tracks: for a new visitor."""
     return _respond(request, "default", _recommender(request).default(k), details)
 
 
 @post_and_get(router, "/recommendations_offline", **ROUTE_OPTIONS)
-def recommendations_offline(request: Request, user_id: UserId, k: TopK, details: Details = False) -> RecsResponse:
+async def recommendations_offline(request: Request, user_id: UserId, k: TopK, details: Details = False) -> RecsResponse:
     """Personal recommendations computed offline; top popular for an unknown user."""
     return _respond(request, "offline", _recommender(request).offline(user_id, k), details)
 
