@@ -20,9 +20,11 @@ SECOND_GENRE_SHARE = 0.3
 MEAN_TRACKS_PER_ARTIST = 8.0
 RELEASED_DURING_YEAR = 0.12  # share of albums released inside the listening year
 NEW_RELEASE_BOOST = 3.0  # new albums are played more: recent popularity differs from overall
-ARTIST_POPULARITY_SIGMA = 2.0
-TRACK_POPULARITY_SIGMA = 1.4
+ARTIST_POPULARITY_SIGMA = 1.5
+ARTIST_SIZE_EXPONENT = 1.0
+TRACK_POPULARITY_SIGMA = 2.4
 NEVER_PLAYED_SHARE = 0.03
+HIT_QUANTILE = 0.999  # track weights above this quantile are capped to it
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,13 @@ def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
     album_release = _album_release_days(rng, n_albums)
     track_release = album_release[track_album]
 
-    artist_weight = rng.lognormal(0.0, ARTIST_POPULARITY_SIGMA, n_artists)
+    # Popular artists have more tracks, as in real catalogues (and their fans have more to hear).
+    artist_weight = sizes**ARTIST_SIZE_EXPONENT * rng.lognormal(0.0, ARTIST_POPULARITY_SIGMA, n_artists)
     track_weight = artist_weight[track_artist] * rng.lognormal(0.0, TRACK_POPULARITY_SIGMA, scale.tracks)
     track_weight *= np.where(track_release >= 0, NEW_RELEASE_BOOST, 1.0)
+    # A flat head: the biggest hits are heard by a few percent of users, not by a fifth of them as
+    # an uncapped log-normal would have it, while the long tail keeps its single-digit median.
+    track_weight = np.minimum(track_weight, np.quantile(track_weight, HIT_QUANTILE))
     track_weight[rng.random(scale.tracks) < NEVER_PLAYED_SHARE] = 0.0
     return Catalog(
         genre_ids=genre_ids,

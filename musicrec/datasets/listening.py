@@ -17,16 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.datasets.catalog import LISTENING_DAYS, NO_GENRE, Catalog
+from musicrec.datasets.packed import first_occurrences
 from musicrec.datasets.sampling import NO_MEMBER, GroupedSampler
 from musicrec.datasets.scales import Scale
 
 MAX_DRAWS_PER_USER = 30_000  # track_seq is int16 in the course format
 ACTIVITY_SIGMA = 1.1  # log-normal spread of listens per user
-# Draws per wanted listen: repeats of a track by the same user and listens before a track's release
-# are discarded (about half of all draws), so users draw more than they keep.
-DRAWS_PER_LISTEN = 3.0
-ALREADY_ACTIVE_SHARE = 0.4  # users listening since the first day; the rest join during the year
-JOIN_SKEW = 0.8  # below 1: more users join late in the year than early (growth)
+ALREADY_ACTIVE_SHARE = 0.3  # users listening since the first day; the rest join during the year
+JOIN_SKEW = 0.7  # below 1: more users join late in the year than early (growth)
 MEAN_STAY_DAYS = 500.0
 TASTE_SLOTS = 3
 SECOND_TASTE_CHANGE = 0.5  # chance that a genre slot of the later taste differs from the early one
@@ -35,6 +33,12 @@ FAVOURITES_PER_TASTE = 4
 FAVOURITE_SESSION_SHARE = 0.45
 MEAN_SESSION_LENGTH = 8.0
 GENRE_JUMP_SHARE = 0.08
+# Heavy listeners run out of popular tracks and dig into the tail: from DEEP_CUT_FROM draws on, a
+# growing share of their genre picks uses artist weights flattened by DEEP_CUT_FLATTENING.
+DEEP_CUT_FROM = 100.0
+DEEP_CUT_SLOPE = 0.5
+DEEP_CUT_MAX = 0.7
+DEEP_CUT_FLATTENING = 0.6
 ALBUM, ARTIST, GENRE = 0, 1, 2
 MODE_SHARES = (0.2, 0.45, 0.35)
 
@@ -57,6 +61,7 @@ class _Users:
     genres: np.ndarray  # [users, 2 tastes, TASTE_SLOTS] genre numbers
     slot_weight: np.ndarray  # [users, TASTE_SLOTS] cumulative weights of the slots
     favourites: np.ndarray  # [users, 2 tastes, FAVOURITES_PER_TASTE] artist numbers
+    deep_share: np.ndarray  # chance that a genre pick goes beyond the popular artists
 
 
 def _pick_slot(cumulative: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +84,11 @@ class ListeningModel:
         self.genre_artists = GroupedSampler(
             genre_rows[member], artist_rows[member], artist_total[artist_rows[member]], catalog.n_genres
         )
-        self.listens_per_user = scale.listens_per_user * DRAWS_PER_LISTEN
+        deep_weight = np.where(artist_total > 0, artist_total**DEEP_CUT_FLATTENING, 0.0)
+        self.genre_deep_artists = GroupedSampler(
+            genre_rows[member], artist_rows[member], deep_weight[artist_rows[member]], catalog.n_genres
+        )
+        self.draws_per_user = scale.listens_per_user * scale.draws_per_listen
 
     def _users(self, count: int, rng: np.random.Generator) -> _Users:
         first_day = np.where(
@@ -91,7 +100,7 @@ class ListeningModel:
         # Listens grow with the days a user is active, so months with more active users have more
         # listens; the daily rate is heavy-tailed and scaled so the chunk meets the wanted mean.
         daily_rate = rng.lognormal(0.0, ACTIVITY_SIGMA, count)
-        daily_rate *= self.listens_per_user / (daily_rate * active_days).mean()
+        daily_rate *= self.draws_per_user / (daily_rate * active_days).mean()
         draws = np.clip(np.round(daily_rate * active_days), 1, MAX_DRAWS_PER_USER).astype(np.int64)
         early = rng.choice(self.catalog.n_genres, size=(count, TASTE_SLOTS), p=self.catalog.genre_weight)
         other = rng.choice(self.catalog.n_genres, size=(count, TASTE_SLOTS), p=self.catalog.genre_weight)
@@ -110,6 +119,7 @@ class ListeningModel:
             genres=genres,
             slot_weight=slot_weight,
             favourites=favourites,
+            deep_share=np.clip(DEEP_CUT_SLOPE * np.log10(draws / DEEP_CUT_FROM), 0.0, DEEP_CUT_MAX),
         )
 
     def _session_anchors(
@@ -120,12 +130,20 @@ class ListeningModel:
         slot = _pick_slot(users.slot_weight[session_user], rng)
         genre = users.genres[session_user, taste, slot]
         favourite = users.favourites[session_user, taste, rng.integers(0, FAVOURITES_PER_TASTE, session_user.size)]
-        popular = self.genre_artists.sample(genre, rng)
+        popular = self._genre_artists(genre, users.deep_share[session_user], rng)
         use_favourite = (rng.random(session_user.size) < FAVOURITE_SESSION_SHARE) | (popular == NO_MEMBER)
         return taste, genre, np.where(use_favourite, favourite, popular)
 
-    def _genre_tracks(self, genre: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        artist = self.genre_artists.sample(genre, rng)
+    def _genre_artists(self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """An artist of each genre: by popularity, or (with chance `deep_share`) off the beaten track."""
+        deep = rng.random(genre.size) < deep_share
+        artist = np.empty(genre.size, dtype=np.int64)
+        artist[~deep] = self.genre_artists.sample(genre[~deep], rng)
+        artist[deep] = self.genre_deep_artists.sample(genre[deep], rng)
+        return artist
+
+    def _genre_tracks(self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        artist = self._genre_artists(genre, deep_share, rng)
         track = self.artist_tracks.sample(np.maximum(artist, 0), rng)
         return np.where(artist == NO_MEMBER, NO_MEMBER, track)
 
@@ -158,7 +176,7 @@ class ListeningModel:
         for wanted, draw in (
             (ALBUM, lambda rows: self.album_tracks.sample(album[session[rows]], rng)),
             (ARTIST, lambda rows: self.artist_tracks.sample(np.maximum(artist[session[rows]], 0), rng)),
-            (GENRE, lambda rows: self._genre_tracks(listen_genre[rows], rng)),
+            (GENRE, lambda rows: self._genre_tracks(listen_genre[rows], users.deep_share[listen_user[rows]], rng)),
         ):
             rows = np.flatnonzero(listen_mode == wanted)
             track[rows] = draw(rows)
@@ -176,8 +194,7 @@ class ListeningModel:
         usable = track != NO_MEMBER
         usable[usable] = self.catalog.track_release_day[track[usable]] <= day[usable]
         keep = np.flatnonzero(usable)
-        _, first = np.unique(listen_user[keep] * self.catalog.n_tracks + track[keep], return_index=True)
-        keep = keep[np.sort(first)]  # first listen of each (user, track), still in time order
+        keep = keep[first_occurrences(listen_user[keep] * self.catalog.n_tracks + track[keep])]
         kept_user = listen_user[keep]
         per_user = np.bincount(kept_user, minlength=count)
         seq = np.arange(keep.size) - (np.cumsum(per_user) - per_user)[kept_user] + 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicrec.datasets.packed import sorted_search
+
 NO_MEMBER = -1
 
 
@@ -35,10 +37,6 @@ class GroupedSampler:
         self._offsets = np.concatenate([[0], np.cumsum(counts)])
         self._cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(weights, dtype=np.float64)[order])])
 
-    def group_weight(self, groups: np.ndarray) -> np.ndarray:
-        """Total weight of each given group (zero for empty groups)."""
-        return self._cumulative[self._offsets[groups + 1]] - self._cumulative[self._offsets[groups]]
-
     def sample(self, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One member per entry of `groups`; `NO_MEMBER` where a group has no weight."""
         groups = np.asarray(groups)
@@ -46,8 +44,8 @@ class GroupedSampler:
         high = self._offsets[groups + 1]
         base = self._cumulative[low]
         total = self._cumulative[high] - base
-        target = base + rng.random(groups.size) * total
-        rows = np.searchsorted(self._cumulative, target, side="right") - 1
+        target = base + (1.0 - rng.random(groups.size)) * total  # in (base, base + total]
+        rows = sorted_search(self._cumulative, target)
         rows = np.clip(rows, low, np.maximum(high - 1, low))
         drawn = self._members[np.minimum(rows, self._members.size - 1)]
         return np.where(total > 0, drawn, NO_MEMBER)

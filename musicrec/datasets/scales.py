@@ -29,6 +29,10 @@ class Scale:
         Number of genres; the long tail needs ~100+ at the bigger scales.
     users_per_chunk : int
         Users generated and written together; bounds memory at any scale.
+    draws_per_listen : float
+        Listens drawn per listen kept. A user hears each track once and never before its
+        release, so repeated and early draws are discarded; the smaller the catalogue, the more
+        often a user's tastes run dry. Measured per scale so the listens land near `listens`.
     """
 
     name: str
@@ -37,6 +41,7 @@ class Scale:
     listens: int
     genres: int
     users_per_chunk: int
+    draws_per_listen: float
 
     @property
     def listens_per_user(self) -> float:
@@ -44,13 +49,13 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "tiny": Scale("tiny", users=1_500, tracks=4_000, listens=75_000, genres=60, users_per_chunk=1_500),
-    "small": Scale("small", users=30_000, tracks=40_000, listens=3_000_000, genres=110, users_per_chunk=10_000),
+    "tiny": Scale("tiny", 1_500, 4_000, 75_000, genres=60, users_per_chunk=1_500, draws_per_listen=5.5),
+    "small": Scale("small", 30_000, 40_000, 3_000_000, genres=110, users_per_chunk=10_000, draws_per_listen=3.6),
     "medium": Scale(
-        "medium", users=150_000, tracks=200_000, listens=18_000_000, genres=130, users_per_chunk=25_000
+        "medium", 150_000, 200_000, 18_000_000, genres=130, users_per_chunk=25_000, draws_per_listen=2.9
     ),
     "full": Scale(
-        "full", users=1_370_000, tracks=1_000_000, listens=222_000_000, genres=150, users_per_chunk=50_000
+        "full", 1_370_000, 1_000_000, 222_000_000, genres=150, users_per_chunk=50_000, draws_per_listen=2.5
     ),
 }
 
