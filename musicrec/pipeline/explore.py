@@ -177,22 +177,32 @@ def als_candidates_table(work: Workspace) -> pa.Table:
     return recommendations_table(data, *(candidates[name] for name in ("users", "items", "scores", "ranks")))
 
 
-def example_user(events: pa.Table, ranked: pa.Table, since: date) -> int:
-    """A typical user to look at: among users with recommendations who listened again on or after
-    `since`, the one with the median number of listens before it (ties: the smaller id).
+def _distinct_tracks_per_user(events: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(users, number of distinct tracks each listened to), users sorted."""
+    users = events.column(schema.USER_ID).to_numpy().astype(np.int64)
+    pairs = np.unique((users << 32) | events.column(schema.ITEM_ID).to_numpy().astype(np.int64))
+    return np.unique(pairs >> 32, return_counts=True)
+
+
+def example_user(events: pa.Table, ranked: pa.Table, since: date, min_later_tracks: int = 1) -> int:
+    """A typical user to look at: among users with recommendations who listened to at least
+    `min_later_tracks` distinct tracks on or after `since`, the one with the median number of
+    listens before it (ties: the smaller id).
 
     Chosen by activity alone, never by how well the recommendations did.
     """
     since_day = pa.scalar(since, pa.date32())
     before = events.filter(pc.less(events.column(schema.STARTED_AT), since_day))
-    later = pc.unique(events.filter(pc.greater_equal(events.column(schema.STARTED_AT), since_day))
-                      .column(schema.USER_ID))
+    later_users, later_tracks = _distinct_tracks_per_user(
+        events.filter(pc.greater_equal(events.column(schema.STARTED_AT), since_day)))
     counted = pc.value_counts(before.column(schema.USER_ID))
     users = counted.field("values").to_numpy()
     counts = counted.field("counts").to_numpy()
-    eligible = np.isin(users, later.to_numpy()) & np.isin(users, pc.unique(ranked.column(schema.USER_ID)).to_numpy())
+    eligible = (np.isin(users, later_users[later_tracks >= min_later_tracks])
+                & np.isin(users, pc.unique(ranked.column(schema.USER_ID)).to_numpy()))
     if not eligible.any():
-        raise NotFound(f"no user has recommendations and listens on or after {since}")
+        raise NotFound(f"no user has recommendations and {min_later_tracks}+ tracks listened on or "
+                       f"after {since}")
     users, counts = users[eligible], counts[eligible]
     order = np.lexsort((users, counts))
     return int(users[order[(order.size - 1) // 2]])

@@ -148,6 +148,10 @@ def test_example_user_is_the_median_active_user_with_recommendations_and_later_l
     assert explore.example_user(events, ranked.slice(0, 4), D(2022, 2, 1)) == 4
     with pytest.raises(NotFound):
         explore.example_user(events, ranked.slice(1, 2), D(2022, 2, 1))
+    # from Feb 1, user 1 heard one distinct track (10), user 4 one (12), user 5 one (13)
+    assert explore.example_user(events, ranked, D(2022, 1, 31), min_later_tracks=2) == 1
+    with pytest.raises(NotFound, match="2\\+ tracks"):
+        explore.example_user(events, ranked, D(2022, 2, 1), min_later_tracks=2)
 
 
 def test_metrics_frame_has_one_row_per_model_and_cold_users_last() -> None:
