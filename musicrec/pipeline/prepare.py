@@ -134,56 +134,102 @@ def build_items(tracks: pa.Table, names: pa.Table, report: PrepareReport) -> pa.
     return items.take(order)
 
 
-def _sort_events(user: np.ndarray, seq: np.ndarray, item: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Row order by user, track_seq (then item and day, so exact duplicates end up adjacent)."""
-    key = (user.astype(np.int64) << 16) | seq.astype(np.int64).astype(np.uint16)
-    order = np.arange(key.size) if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
-    key = key[order]
-    tied = np.zeros(key.size, dtype=bool)
+_EVENT_COLUMNS = (schema.USER_ID, schema.TRACK_ID, schema.TRACK_SEQ, schema.STARTED_AT)
+
+
+def _usable_rows(interactions: pa.Table, item_ids: pa.Array, report: PrepareReport) -> np.ndarray | None:
+    """Mask of listens with no null value and a known track; None when every listen is usable."""
+    usable = np.ones(interactions.num_rows, dtype=bool)
+    for name in _EVENT_COLUMNS:
+        if interactions.column(name).null_count:
+            usable &= pc.is_valid(interactions.column(name)).to_numpy(zero_copy_only=False)
+    report.listens_with_null_values = int(interactions.num_rows - usable.sum())
+    known = pc.is_in(interactions.column(schema.TRACK_ID), value_set=item_ids).to_numpy(zero_copy_only=False)
+    report.listens_of_unknown_tracks = int((usable & ~known).sum())
+    usable &= known
+    return None if usable.all() else usable
+
+
+def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as one numpy array (dates as days since 1970); nulls, already masked out, become 0."""
+    column = column.fill_null(0)
+    if pa.types.is_date32(column.type):
+        column = column.cast(pa.int32())
+    return column.to_numpy()
+
+
+def _reorder(arrays: dict[str, np.ndarray], rows: np.ndarray | None) -> None:
+    """Keep (a boolean mask) or reorder (positions) every array in place of the dict, one at a time."""
+    if rows is None:
+        return
+    for name in list(arrays):
+        arrays[name] = arrays[name][rows]
+
+
+def _sort_order(arrays: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Row order by user, track_seq, then track and day so exact duplicates touch; None if sorted.
+
+    Course files usually come sorted by user and track_seq, so the check is all it costs; a full
+    sort is needed only otherwise, and the tie-breaking sort only for the rare equal keys.
+    """
+    key = arrays[schema.USER_ID].astype(np.int64)  # user << 16 | track_seq, built in place
+    key <<= 16
+    key |= arrays[schema.TRACK_SEQ].astype(np.uint16)
+    order = None if bool(np.all(key[1:] >= key[:-1])) else np.argsort(key, kind="stable")
+    if order is not None:
+        key = key[order]
     same = key[1:] == key[:-1]
-    tied[1:] |= same
-    tied[:-1] |= same
-    rows = np.flatnonzero(tied)  # runs of equal keys: rare, sorted fully so duplicates touch
-    if rows.size:
-        within = np.lexsort((day[order[rows]], item[order[rows]], key[rows]))
-        order[rows] = order[rows][within]
+    if not same.any():
+        return order
+    order = np.arange(key.size) if order is None else order
+    tied = np.flatnonzero(np.concatenate([[False], same]) | np.concatenate([same, [False]]))
+    rows = order[tied]
+    within = np.lexsort((arrays[schema.STARTED_AT][rows], arrays[schema.TRACK_ID][rows], key[tied]))
+    order[tied] = rows[within]
     return order
 
 
-def build_events(interactions: pa.Table, item_ids: pa.Array, report: PrepareReport) -> pa.Table:
-    """`events.parquet`: usable listens sorted by user and track_seq."""
-    report.listens_read = interactions.num_rows
-    valid = interactions.drop_null()
-    report.listens_with_null_values = interactions.num_rows - valid.num_rows
-    known = pc.is_in(valid.column(schema.TRACK_ID), value_set=item_ids)
-    known_listens = valid.filter(known)
-    report.listens_of_unknown_tracks = valid.num_rows - known_listens.num_rows
-    del valid, known
+def _duplicates(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows equal in every column to the row before (the arrays are sorted so duplicates touch)."""
+    duplicate = np.ones(arrays[schema.USER_ID].size, dtype=bool)
+    duplicate[0] = False
+    for values in arrays.values():
+        duplicate[1:] &= values[1:] == values[:-1]
+    return duplicate
 
-    user = known_listens.column(schema.USER_ID).to_numpy()
-    item = known_listens.column(schema.TRACK_ID).to_numpy()
-    seq = known_listens.column(schema.TRACK_SEQ).to_numpy()
-    day = known_listens.column(schema.STARTED_AT).cast(pa.int32()).to_numpy()
-    del known_listens
-    order = _sort_events(user, seq, item, day)
-    user, item, seq, day = user[order], item[order], seq[order], day[order]
-    del order
-    duplicate = np.zeros(user.size, dtype=bool)
-    duplicate[1:] = (user[1:] == user[:-1]) & (seq[1:] == seq[:-1]) & (item[1:] == item[:-1]) & (day[1:] == day[:-1])
+
+def build_events(interactions: pa.Table, item_ids: pa.Array, report: PrepareReport) -> pa.Table:
+    """`events.parquet`: usable listens sorted by user and track_seq.
+
+    Memory matters at 222M listens: columns are converted and dropped one by one, and masks and
+    reorderings are applied only when there is something to drop or sort.
+    """
+    report.listens_read = interactions.num_rows
+    usable = _usable_rows(interactions, item_ids, report)
+    arrays = {}
+    for name in _EVENT_COLUMNS:  # convert and free one column at a time
+        arrays[name] = _to_numpy(interactions.column(name))
+        interactions = interactions.drop_columns([name])
+    pa.default_memory_pool().release_unused()  # hand the arrow buffers back before sorting
+    _reorder(arrays, usable)
+    del usable
+    _reorder(arrays, _sort_order(arrays))
+    duplicate = _duplicates(arrays)
     report.duplicate_listens = int(duplicate.sum())
-    keep = ~duplicate
-    events = pa.table(
+    _reorder(arrays, ~duplicate if report.duplicate_listens else None)
+    del duplicate
+    user = arrays[schema.USER_ID]
+    report.events_written = int(user.size)
+    report.users = int(np.count_nonzero(user[1:] != user[:-1])) + 1 if user.size else 0
+    return pa.table(
         {
-            schema.USER_ID: pa.array(user[keep]),
-            schema.ITEM_ID: pa.array(item[keep]),
-            schema.STARTED_AT: pa.array(day[keep]).cast(pa.date32()),
-            schema.TRACK_SEQ: pa.array(seq[keep]),
+            schema.USER_ID: pa.array(user),
+            schema.ITEM_ID: pa.array(arrays[schema.TRACK_ID]),
+            schema.STARTED_AT: pa.array(arrays[schema.STARTED_AT]).view(pa.date32()),
+            schema.TRACK_SEQ: pa.array(arrays[schema.TRACK_SEQ]),
         },
         schema=schema.EVENTS_SCHEMA,
     )
-    report.events_written = events.num_rows
-    report.users = int(np.count_nonzero(np.diff(user[keep]))) + 1 if events.num_rows else 0
-    return events
 
 
 def prepare(raw_dir: Path, out_dir: Path) -> PrepareReport:
