@@ -13,7 +13,9 @@ from musicrec.settings import Settings
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALE_NAMES, help="how much to generate (default: [data] scale)")
     parser.add_argument("--out", type=Path, help="folder for the three raw files (default: [paths] raw)")
-    parser.add_argument("--seed", type=int, help="random seed; the same seed gives the same files (default: [data] seed)")
+    parser.add_argument(
+        "--seed", type=int, help="random seed; the same seed gives the same files (default: [data] seed)"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

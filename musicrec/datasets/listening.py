@@ -75,9 +75,10 @@ class ListeningModel:
     def __init__(self, catalog: Catalog, scale: Scale) -> None:
         self.catalog = catalog
         tracks = np.arange(catalog.n_tracks)
-        self.artist_tracks = GroupedSampler(catalog.track_artist, tracks, catalog.track_weight, catalog.n_artists)
-        self.album_tracks = GroupedSampler(catalog.track_album, tracks, catalog.track_weight, catalog.n_albums)
-        artist_total = np.bincount(catalog.track_artist, weights=catalog.track_weight, minlength=catalog.n_artists)
+        weight = catalog.track_weight
+        self.artist_tracks = GroupedSampler(catalog.track_artist, tracks, weight, catalog.n_artists)
+        self.album_tracks = GroupedSampler(catalog.track_album, tracks, weight, catalog.n_albums)
+        artist_total = np.bincount(catalog.track_artist, weights=weight, minlength=catalog.n_artists)
         genre_rows = catalog.artist_genres.ravel()
         artist_rows = np.repeat(np.arange(catalog.n_artists), 2)
         member = genre_rows != NO_GENRE
@@ -91,9 +92,8 @@ class ListeningModel:
         self.draws_per_user = scale.listens_per_user * scale.draws_per_listen
 
     def _users(self, count: int, rng: np.random.Generator) -> _Users:
-        first_day = np.where(
-            rng.random(count) < ALREADY_ACTIVE_SHARE, 0, (rng.random(count) ** JOIN_SKEW * (LISTENING_DAYS - 1))
-        ).astype(np.int32)
+        join_day = rng.random(count) ** JOIN_SKEW * (LISTENING_DAYS - 1)
+        first_day = np.where(rng.random(count) < ALREADY_ACTIVE_SHARE, 0, join_day).astype(np.int32)
         stay = rng.exponential(MEAN_STAY_DAYS, count)
         last_day = np.minimum(LISTENING_DAYS - 1, first_day + stay).astype(np.int32)
         active_days = last_day - first_day + 1
@@ -129,12 +129,15 @@ class ListeningModel:
         taste = (rng.random(session_user.size) < progress * DRIFT).astype(np.int64)
         slot = _pick_slot(users.slot_weight[session_user], rng)
         genre = users.genres[session_user, taste, slot]
-        favourite = users.favourites[session_user, taste, rng.integers(0, FAVOURITES_PER_TASTE, session_user.size)]
+        which = rng.integers(0, FAVOURITES_PER_TASTE, session_user.size)
+        favourite = users.favourites[session_user, taste, which]
         popular = self._genre_artists(genre, users.deep_share[session_user], rng)
         use_favourite = (rng.random(session_user.size) < FAVOURITE_SESSION_SHARE) | (popular == NO_MEMBER)
         return taste, genre, np.where(use_favourite, favourite, popular)
 
-    def _genre_artists(self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _genre_artists(
+        self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         """An artist of each genre: by popularity, or (with chance `deep_share`) off the beaten track."""
         deep = rng.random(genre.size) < deep_share
         artist = np.empty(genre.size, dtype=np.int64)
@@ -142,7 +145,9 @@ class ListeningModel:
         artist[deep] = self.genre_deep_artists.sample(genre[deep], rng)
         return artist
 
-    def _genre_tracks(self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _genre_tracks(
+        self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         artist = self._genre_artists(genre, deep_share, rng)
         track = self.artist_tracks.sample(np.maximum(artist, 0), rng)
         return np.where(artist == NO_MEMBER, NO_MEMBER, track)
@@ -176,7 +181,10 @@ class ListeningModel:
         for wanted, draw in (
             (ALBUM, lambda rows: self.album_tracks.sample(album[session[rows]], rng)),
             (ARTIST, lambda rows: self.artist_tracks.sample(np.maximum(artist[session[rows]], 0), rng)),
-            (GENRE, lambda rows: self._genre_tracks(listen_genre[rows], users.deep_share[listen_user[rows]], rng)),
+            (
+                GENRE,
+                lambda rows: self._genre_tracks(listen_genre[rows], users.deep_share[listen_user[rows]], rng),
+            ),
         ):
             rows = np.flatnonzero(listen_mode == wanted)
             track[rows] = draw(rows)

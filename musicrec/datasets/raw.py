@@ -52,7 +52,8 @@ def _check_columns(path: Path, found: pa.Schema, expected: pa.Schema, columns: S
         target = expected.field(name).type
         if name not in found.names:
             raise RawDataError(
-                f"{path}: missing column {name!r} (expected {target}); found columns: {', '.join(found.names)}"
+                f"{path}: missing column {name!r} (expected {target}); "
+                f"found columns: {', '.join(found.names)}"
             )
         kind = found.field(name).type
         if not _accepts(target)(kind):
@@ -93,7 +94,9 @@ def read_raw(raw_dir: Path, file_name: str, columns: Sequence[str] | None = None
     expected = schema.RAW_SCHEMAS[file_name]
     columns = list(expected.names if columns is None else columns)
     if not path.is_file():
-        raise RawDataError(f"{path}: raw file not found; make the built-in data with: {schema.MAKE_RAW_COMMAND}")
+        raise RawDataError(
+            f"{path}: raw file not found; make the built-in data with: {schema.MAKE_RAW_COMMAND}"
+        )
     try:
         found = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:

@@ -49,8 +49,12 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "tiny": Scale("tiny", 1_500, 4_000, 75_000, genres=60, users_per_chunk=1_500, draws_per_listen=5.5),
-    "small": Scale("small", 30_000, 40_000, 3_000_000, genres=110, users_per_chunk=10_000, draws_per_listen=3.6),
+    "tiny": Scale(
+        "tiny", 1_500, 4_000, 75_000, genres=60, users_per_chunk=1_500, draws_per_listen=5.5
+    ),
+    "small": Scale(
+        "small", 30_000, 40_000, 3_000_000, genres=110, users_per_chunk=10_000, draws_per_listen=3.6
+    ),
     "medium": Scale(
         "medium", 150_000, 200_000, 18_000_000, genres=130, users_per_chunk=25_000, draws_per_listen=2.9
     ),

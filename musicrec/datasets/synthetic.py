@@ -52,13 +52,15 @@ class GenerateReport:
         )
 
 
-def _interactions_table(listens: Listens, first_user: int, rng: np.random.Generator) -> pa.Table:
+def _interactions_table(
+    listens: Listens, track_ids: np.ndarray, first_user: int, rng: np.random.Generator
+) -> pa.Table:
     """The chunk in the course schema, with a few exact duplicate rows like real exports."""
     copies = np.where(rng.random(listens.user.size) < DUPLICATE_SHARE, 2, 1)
     return pa.table(
         {
             schema.USER_ID: pa.array(np.repeat(listens.user + first_user, copies).astype(np.int32)),
-            schema.TRACK_ID: pa.array(np.repeat(listens.track, copies).astype(np.int32)),
+            schema.TRACK_ID: pa.array(np.repeat(track_ids[listens.track], copies).astype(np.int32)),
             schema.TRACK_SEQ: pa.array(np.repeat(listens.seq, copies).astype(np.int16)),
             schema.STARTED_AT: pa.array(
                 np.repeat(listens.day + _EPOCH_DAY, copies).astype(np.int32), type=pa.int32()
@@ -86,8 +88,7 @@ def _write_interactions(
             rng = np.random.default_rng([seed, 2, chunk_number])
             count = min(scale.users_per_chunk, scale.users - first_user)
             listens = model.chunk(count, rng)
-            listens = Listens(user=listens.user, track=track_ids[listens.track], day=listens.day, seq=listens.seq)
-            table = _interactions_table(listens, first_user, rng)
+            table = _interactions_table(listens, track_ids, first_user, rng)
             writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
             rows += table.num_rows
             users += int(np.unique(listens.user).size)
@@ -106,7 +107,8 @@ def generate(out_dir: Path, scale: Scale, seed: int) -> GenerateReport:
     _write_atomically(tracks, out_dir / schema.TRACKS_FILE)
     _write_atomically(names, out_dir / schema.CATALOG_NAMES_FILE)
     model = ListeningModel(catalog, scale)
-    rows, users = _write_interactions(model, scale, seed, out_dir / schema.INTERACTIONS_FILE, catalog.track_ids)
+    interactions = out_dir / schema.INTERACTIONS_FILE
+    rows, users = _write_interactions(model, scale, seed, interactions, catalog.track_ids)
     report = GenerateReport(
         out_dir=out_dir,
         tracks=tracks.num_rows,

@@ -77,7 +77,8 @@ def _first_occurrence(values: np.ndarray) -> np.ndarray:
 
 def _name_index(names: pa.Table, kind: str) -> tuple[pa.Array, pa.Array]:
     """(ids, names) of one catalogue type, one name per id (the first one)."""
-    rows = names.filter(pc.and_(pc.equal(names.column(schema.TYPE), kind), pc.is_valid(names.column(schema.ID))))
+    of_kind = pc.and_(pc.equal(names.column(schema.TYPE), kind), pc.is_valid(names.column(schema.ID)))
+    rows = names.filter(of_kind)
     ids = rows.column(schema.ID).combine_chunks()
     keep = _first_occurrence(ids.to_numpy(zero_copy_only=False))
     return ids.filter(pa.array(keep)), rows.column(schema.NAME).combine_chunks().filter(pa.array(keep))
@@ -116,7 +117,8 @@ def build_items(tracks: pa.Table, names: pa.Table, report: PrepareReport) -> pa.
     try:
         item_ids = track_ids.cast(pa.int32())
     except pa.ArrowInvalid as exc:
-        raise RawDataError(f"{schema.TRACKS_FILE}: column {schema.TRACK_ID!r} does not fit in int32: {exc}") from None
+        message = f"{schema.TRACKS_FILE}: column {schema.TRACK_ID!r} does not fit in int32: {exc}"
+        raise RawDataError(message) from None
     track_names = _names_of(track_ids, _name_index(names, "track")).cast(pa.string())
     report.items_without_name = track_names.null_count
     items = pa.table(

@@ -94,7 +94,8 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
 def test_missing_column_names_the_file_and_the_column(tmp_path: Path) -> None:
     _write(tmp_path, schema.INTERACTIONS_FILE, _interactions().drop([schema.STARTED_AT]))
 
-    with pytest.raises(RawDataError, match=rf"{schema.INTERACTIONS_FILE}: missing column '{schema.STARTED_AT}'"):
+    expected = rf"{schema.INTERACTIONS_FILE}: missing column '{schema.STARTED_AT}'"
+    with pytest.raises(RawDataError, match=expected):
         read_interactions(tmp_path)
 
 
@@ -114,7 +115,9 @@ def test_wrong_type_names_the_file_and_the_column(tmp_path: Path, column: str, v
 
 
 def test_ids_out_of_range_name_the_file_and_the_column(tmp_path: Path) -> None:
-    _write(tmp_path, schema.INTERACTIONS_FILE, _interactions(**{schema.TRACK_ID: pa.array([10, 3_000_000_000])}))
+    too_big = _interactions(**{schema.TRACK_ID: pa.array([10, 3_000_000_000])})
+    _write(tmp_path, schema.INTERACTIONS_FILE, too_big)
 
-    with pytest.raises(RawDataError, match=rf"{schema.INTERACTIONS_FILE}: column '{schema.TRACK_ID}' cannot be read"):
+    expected = rf"{schema.INTERACTIONS_FILE}: column '{schema.TRACK_ID}' cannot be read"
+    with pytest.raises(RawDataError, match=expected):
         read_interactions(tmp_path)

@@ -70,7 +70,9 @@ def _write_raw(
     raw_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(TRACKS, schema=schema.TRACKS_SCHEMA), raw_dir / schema.TRACKS_FILE)
     ids, types, names = zip(*NAMES)
-    names_table = pa.table({schema.ID: ids, schema.TYPE: types, schema.NAME: names}, schema=schema.CATALOG_NAMES_SCHEMA)
+    names_table = pa.table(
+        {schema.ID: ids, schema.TYPE: types, schema.NAME: names}, schema=schema.CATALOG_NAMES_SCHEMA
+    )
     pq.write_table(names_table, raw_dir / schema.CATALOG_NAMES_FILE)
     pq.write_table(_interactions(track_type, seq_type, date_type), raw_dir / schema.INTERACTIONS_FILE)
     return raw_dir
@@ -112,9 +114,11 @@ def test_course_file_variants_give_the_same_events(
 
 def test_wrong_schema_names_the_file_and_the_column(tmp_path: Path) -> None:
     raw_dir = _write_raw(tmp_path / "raw")
-    pq.write_table(_interactions(pa.int32(), pa.int16(), pa.date32()).drop([schema.TRACK_SEQ]), raw_dir / schema.INTERACTIONS_FILE)
+    without_seq = _interactions(pa.int32(), pa.int16(), pa.date32()).drop([schema.TRACK_SEQ])
+    pq.write_table(without_seq, raw_dir / schema.INTERACTIONS_FILE)
 
-    with pytest.raises(RawDataError, match=rf"{schema.INTERACTIONS_FILE}: missing column '{schema.TRACK_SEQ}'"):
+    expected = rf"{schema.INTERACTIONS_FILE}: missing column '{schema.TRACK_SEQ}'"
+    with pytest.raises(RawDataError, match=expected):
         prepare(raw_dir, tmp_path / "out")
 
 
