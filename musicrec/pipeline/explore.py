@@ -170,11 +170,13 @@ def similar_for(similar: pa.Table, items: pa.Table, item_id: int, k: int = 10) -
 
 
 # --- the pipeline's results --------------------------------------------------------------------
-def als_candidates_table(work: Workspace) -> pa.Table:
-    """The ALS stage's candidates with raw ids, in the recommendations.parquet schema."""
+def als_candidates_of(work: Workspace, user_id: int) -> pa.Table:
+    """One user's ALS candidates (the als stage's output) with raw ids, in the
+    recommendations.parquet schema; empty for a user without candidates."""
     data = work.load_train()
     candidates = load_candidates(work)
-    return recommendations_table(data, *(candidates[name] for name in ("users", "items", "scores", "ranks")))
+    mine = candidates["users"] == data.users.encode(np.array([user_id]))[0]
+    return recommendations_table(data, *(candidates[name][mine] for name in ("users", "items", "scores", "ranks")))
 
 
 def _distinct_tracks_per_user(events: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -191,11 +193,9 @@ def example_user(events: pa.Table, ranked: pa.Table, since: date, min_later_trac
 
     Chosen by activity alone, never by how well the recommendations did.
     """
-    since_day = pa.scalar(since, pa.date32())
-    before = events.filter(pc.less(events.column(schema.STARTED_AT), since_day))
-    later_users, later_tracks = _distinct_tracks_per_user(
-        events.filter(pc.greater_equal(events.column(schema.STARTED_AT), since_day)))
-    counted = pc.value_counts(before.column(schema.USER_ID))
+    is_later = pc.greater_equal(events.column(schema.STARTED_AT), pa.scalar(since, pa.date32()))
+    later_users, later_tracks = _distinct_tracks_per_user(events.filter(is_later))
+    counted = pc.value_counts(events.column(schema.USER_ID).filter(pc.invert(is_later)))
     users = counted.field("values").to_numpy()
     counts = counted.field("counts").to_numpy()
     eligible = (np.isin(users, later_users[later_tracks >= min_later_tracks])
