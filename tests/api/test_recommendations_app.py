@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from musicrec.api.recommendations_app import create_app
 from musicrec.errors import ArtifactError
 from musicrec.settings import load_settings
-from tests.artifact_factory import SIMILAR, write_artifact_set
+from tests.artifact_factory import COURSE_RULE_ENV, SIMILAR, write_artifact_set
 
 # user -> latest listens, newest first
 HISTORY: dict[int, list[int]] = {1: [40, 10], 3: [20], 7: [99]}
@@ -50,7 +50,7 @@ def wrong_shape(request: httpx.Request) -> httpx.Response:
 
 def _client(artifacts: Path, events: Handler = events_handler, features: Handler = features_handler,
             **environ: str) -> TestClient:
-    settings = load_settings(environ={"MUSICREC_PATHS__ARTIFACTS": str(artifacts), **environ})
+    settings = load_settings(environ={**COURSE_RULE_ENV, "MUSICREC_PATHS__ARTIFACTS": str(artifacts), **environ})
     app = create_app(settings, httpx.MockTransport(events), httpx.MockTransport(features))
     return TestClient(app)
 

@@ -16,7 +16,7 @@ import pytest
 
 from musicrec.api.launcher import RunningService, running, trio
 from musicrec.settings import Settings, load_settings
-from tests.artifact_factory import write_artifact_set
+from tests.artifact_factory import COURSE_RULE_ENV, write_artifact_set
 from tests.redis_server import free_port
 
 
@@ -34,8 +34,9 @@ class Trio:
 
 
 def trio_environment(folder: Path) -> dict[str, str]:
-    """Free ports, the tiny artifact set and a fresh SQLite file under `folder`."""
+    """Free ports, the tiny artifact set, a fresh SQLite file under `folder`, the course blending rule."""
     return {
+        **COURSE_RULE_ENV,
         "MUSICREC_URLS__EVENTS_STORE_URL": f"http://127.0.0.1:{free_port()}",
         "MUSICREC_URLS__FEATURES_STORE_URL": f"http://127.0.0.1:{free_port()}",
         "MUSICREC_URLS__RECOMMENDATIONS_URL": f"http://127.0.0.1:{free_port()}",

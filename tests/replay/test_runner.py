@@ -18,13 +18,9 @@ from musicrec.replay.inprocess import LoadedArtifacts
 from musicrec.replay.runner import STRATEGIES, rank_of, replay
 from musicrec.replay.scores import score
 from musicrec.settings import Settings, load_settings
+from tests.artifact_factory import COURSE_RULE_ENV
 from tests.replay.conftest import make_sample
 
-COURSE_RULE = {
-    "MUSICREC_SERVING__ONLINE_HISTORY": "3", "MUSICREC_SERVING__SIMILAR_PER_LISTEN": "10",
-    "MUSICREC_SERVING__ONLINE_MERGE": "max", "MUSICREC_SERVING__BLEND": "alternate",
-    "MUSICREC_SERVING__FILTER_HEARD": "false",
-}
 LISTENS = {1: [11, 41, 12], 3: [20, 21]}
 # rows: user 1's three listens, then user 3's two; columns: default, offline, online, blended
 EXPECTED_RANKS = [
@@ -37,7 +33,7 @@ EXPECTED_RANKS = [
 
 
 def course_settings() -> Settings:
-    return load_settings(environ=COURSE_RULE)
+    return load_settings(environ=COURSE_RULE_ENV)
 
 
 def test_rank_of() -> None:
