@@ -24,7 +24,8 @@ ARTIST_POPULARITY_SIGMA = 1.5
 ARTIST_SIZE_EXPONENT = 1.0
 TRACK_POPULARITY_SIGMA = 2.4
 NEVER_PLAYED_SHARE = 0.03
-HIT_QUANTILE = 0.999  # track weights above this quantile are capped to it
+HIT_QUANTILE = 0.995  # track weights above this quantile grow only with the power below
+HIT_EXPONENT = 0.25
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,19 @@ def _track_ids_by_release(rng: np.random.Generator, release_day: np.ndarray) -> 
     return ids
 
 
+def _bend_the_head(weight: np.ndarray) -> np.ndarray:
+    """Compress weights above a high quantile (in log space), keeping their order.
+
+    The biggest hits are heard by a few percent of users, not by a fifth of them as an untamed
+    log-normal would have it; the long tail keeps its single-digit median.
+    """
+    knee = np.quantile(weight, HIT_QUANTILE)
+    above = weight > knee
+    bent = weight.copy()
+    bent[above] = knee * (weight[above] / knee) ** HIT_EXPONENT
+    return bent
+
+
 def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
     """Generate the whole catalogue for `scale` (a few seconds at full size)."""
     genre_ids, genre_weight = _genres(rng, scale.genres)
@@ -136,9 +150,7 @@ def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
     artist_weight = sizes**ARTIST_SIZE_EXPONENT * rng.lognormal(0.0, ARTIST_POPULARITY_SIGMA, n_artists)
     track_weight = artist_weight[track_artist] * rng.lognormal(0.0, TRACK_POPULARITY_SIGMA, scale.tracks)
     track_weight *= np.where(track_release >= 0, NEW_RELEASE_BOOST, 1.0)
-    # A flat head: the biggest hits are heard by a few percent of users, not by a fifth of them as
-    # an uncapped log-normal would have it, while the long tail keeps its single-digit median.
-    track_weight = np.minimum(track_weight, np.quantile(track_weight, HIT_QUANTILE))
+    track_weight = _bend_the_head(track_weight)
     track_weight[rng.random(scale.tracks) < NEVER_PLAYED_SHARE] = 0.0
     return Catalog(
         genre_ids=genre_ids,

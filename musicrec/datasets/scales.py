@@ -56,10 +56,10 @@ SCALES: dict[str, Scale] = {
         "small", 30_000, 40_000, 3_000_000, genres=110, users_per_chunk=10_000, draws_per_listen=3.6
     ),
     "medium": Scale(
-        "medium", 150_000, 200_000, 18_000_000, genres=130, users_per_chunk=25_000, draws_per_listen=2.9
+        "medium", 150_000, 200_000, 18_000_000, genres=130, users_per_chunk=25_000, draws_per_listen=2.6
     ),
     "full": Scale(
-        "full", 1_370_000, 1_000_000, 222_000_000, genres=150, users_per_chunk=50_000, draws_per_listen=2.5
+        "full", 1_370_000, 1_000_000, 222_000_000, genres=150, users_per_chunk=50_000, draws_per_listen=2.3
     ),
 }
 
