@@ -33,8 +33,9 @@ class ServiceClient:
         self.name = name
         self.base_url = base_url
         timeout = httpx.Timeout(serving.request_timeout, connect=serving.connect_timeout)
+        # trust_env=False: the trio talks directly over the local network, never via HTTP(S)_PROXY.
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, limits=POOL_LIMITS, transport=transport
+            base_url=base_url, timeout=timeout, limits=POOL_LIMITS, transport=transport, trust_env=False
         )
 
     async def call(self, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
