@@ -66,7 +66,8 @@ class _Users:
 
 def _pick_slot(cumulative: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Row-wise weighted choice of a column, given each row's cumulative weights."""
-    return (cumulative < rng.random((cumulative.shape[0], 1))).sum(axis=1).clip(0, cumulative.shape[1] - 1)
+    chosen = (cumulative < rng.random((cumulative.shape[0], 1))).sum(axis=1)
+    return chosen.clip(0, cumulative.shape[1] - 1)
 
 
 class ListeningModel:
@@ -132,7 +133,8 @@ class ListeningModel:
         which = rng.integers(0, FAVOURITES_PER_TASTE, session_user.size)
         favourite = users.favourites[session_user, taste, which]
         popular = self._genre_artists(genre, users.deep_share[session_user], rng)
-        use_favourite = (rng.random(session_user.size) < FAVOURITE_SESSION_SHARE) | (popular == NO_MEMBER)
+        use_favourite = rng.random(session_user.size) < FAVOURITE_SESSION_SHARE
+        use_favourite = (use_favourite & (favourite != NO_MEMBER)) | (popular == NO_MEMBER)
         return taste, genre, np.where(use_favourite, favourite, popular)
 
     def _genre_artists(
@@ -148,9 +150,7 @@ class ListeningModel:
     def _genre_tracks(
         self, genre: np.ndarray, deep_share: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
-        artist = self._genre_artists(genre, deep_share, rng)
-        track = self.artist_tracks.sample(np.maximum(artist, 0), rng)
-        return np.where(artist == NO_MEMBER, NO_MEMBER, track)
+        return self.artist_tracks.sample(self._genre_artists(genre, deep_share, rng), rng)
 
     def _draw_tracks(
         self, users: _Users, listen_user: np.ndarray, session: np.ndarray, rng: np.random.Generator
@@ -167,7 +167,8 @@ class ListeningModel:
         session_day = (users.first_day[session_user] + np.floor(span * progress)).astype(np.int32)
 
         taste, genre, artist = self._session_anchors(users, session_user, progress, rng)
-        album = self.catalog.track_album[np.maximum(self.artist_tracks.sample(np.maximum(artist, 0), rng), 0)]
+        album_track = self.artist_tracks.sample(artist, rng)  # an album of the artist, by popularity
+        album = np.where(album_track == NO_MEMBER, NO_MEMBER, self.catalog.track_album[album_track])
         mode = rng.choice(3, size=session_user.size, p=MODE_SHARES)
 
         listen_mode = mode[session]
@@ -180,7 +181,7 @@ class ListeningModel:
         track = np.full(listen_user.size, NO_MEMBER, dtype=np.int64)
         for wanted, draw in (
             (ALBUM, lambda rows: self.album_tracks.sample(album[session[rows]], rng)),
-            (ARTIST, lambda rows: self.artist_tracks.sample(np.maximum(artist[session[rows]], 0), rng)),
+            (ARTIST, lambda rows: self.artist_tracks.sample(artist[session[rows]], rng)),
             (
                 GENRE,
                 lambda rows: self._genre_tracks(listen_genre[rows], users.deep_share[listen_user[rows]], rng),

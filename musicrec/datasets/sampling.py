@@ -38,12 +38,14 @@ class GroupedSampler:
         self._cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(weights, dtype=np.float64)[order])])
 
     def sample(self, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One member per entry of `groups`; `NO_MEMBER` where a group has no weight."""
+        """One member per entry of `groups`; `NO_MEMBER` where a group has no weight or is NO_MEMBER."""
         groups = np.asarray(groups)
+        known = groups != NO_MEMBER
+        groups = np.where(known, groups, 0)
         low = self._offsets[groups]
         high = self._offsets[groups + 1]
         base = self._cumulative[low]
-        total = self._cumulative[high] - base
+        total = np.where(known, self._cumulative[high] - base, 0.0)
         target = base + (1.0 - rng.random(groups.size)) * total  # in (base, base + total]
         rows = sorted_search(self._cumulative, target)
         rows = np.clip(rows, low, np.maximum(high - 1, low))

@@ -36,3 +36,9 @@ def test_same_generator_state_gives_the_same_draws() -> None:
 
     first = SAMPLER.sample(groups, np.random.default_rng(5))
     assert np.array_equal(first, SAMPLER.sample(groups, np.random.default_rng(5)))
+
+
+def test_no_member_groups_give_no_member() -> None:
+    drawn = SAMPLER.sample(np.array([NO_MEMBER, 0, NO_MEMBER]), np.random.default_rng(2))
+
+    assert drawn[0] == NO_MEMBER and drawn[2] == NO_MEMBER and drawn[1] in (10, 11)
