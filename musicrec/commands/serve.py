@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
+from types import FrameType
 
 from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, first_exited, running, trio
 from musicrec.settings import Settings
@@ -14,7 +16,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds each service may take to load its data (default %(default)s)")
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (from `kill`, systemd, docker stop) stops the services like Ctrl-C, leaving no orphans."""
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     specs = trio(settings)
     try:
         with running(specs, settings.serving.host, ready_timeout=args.ready_timeout) as services:

@@ -44,6 +44,10 @@ def down(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("connection refused", request=request)
 
 
+def too_slow(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
 def wrong_shape(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"unexpected": True})
 
@@ -133,6 +137,7 @@ def _metric(client: TestClient, line_start: str) -> float:
 @pytest.mark.parametrize(
     ("events", "features", "dependency"),
     [(events_handler, down, "features"), (down, features_handler, "events"),
+     (events_handler, too_slow, "features"), (too_slow, features_handler, "events"),
      (events_handler, wrong_shape, "features"), (wrong_shape, features_handler, "events")],
 )
 def test_failed_dependency_gives_degraded_offline_answer(
