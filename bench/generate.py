@@ -1,13 +1,13 @@
 """Time and memory of the data generator and of `prepare` at a given scale -> bench/results/generate.md.
 
-    python -m bench.generate [--scale full] [--seed 42] [--work DIR] [--out bench/results/generate.md]
+    python -m bench.generate [--scales medium full] [--seed 42] [--work DIR] [--out bench/results/generate.md]
 
 Each step runs as its own process (`python -m musicrec data ...`, then `prepare` on its output), so
 its peak RSS is exactly that process's (`getrusage` of children). The report also measures the data
 it made: row counts, file sizes and the realism figures the issue asks for (listens per track and per
-user, the share of the top 1% of tracks, listens per month). At medium and full
-the whole run holds /tmp/musicrec-heavy.lock, so heavy jobs on the shared machine take turns; do not
-wrap it in `flock` (it would wait for itself).
+user, the share of the top 1% of tracks, listens per month). At full size the
+run holds /tmp/musicrec-heavy.lock, so heavy jobs on the shared machine take turns; do not wrap it
+in `flock` (it would wait for itself).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from musicrec import schema
 from musicrec.datasets.scales import SCALE_NAMES
 
 HEAVY_LOCK = Path("/tmp/musicrec-heavy.lock")
+GNU_TIME = "/usr/bin/time"  # Debian package `time`
 PREPARE_SNIPPET = "import sys; from pathlib import Path; from musicrec.pipeline.prepare import prepare; " \
     "prepare(Path(sys.argv[1]), Path(sys.argv[2]))"
 
@@ -44,8 +46,8 @@ class Step:
 
 @contextlib.contextmanager
 def heavy_lock(scale: str) -> Iterator[None]:
-    """Hold the shared heavy-job lock for the big scales (tiny and small are light)."""
-    if scale in ("tiny", "small"):
+    """Hold the shared heavy-job lock at full size (the other scales take about a minute or less)."""
+    if scale != "full":
         yield
         return
     with open(HEAVY_LOCK, "a") as handle:
@@ -54,14 +56,20 @@ def heavy_lock(scale: str) -> Iterator[None]:
 
 
 def run_step(name: str, command: list[str]) -> Step:
-    """Run one command; its wall time and its own peak RSS (from wait4, so per process)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise subprocess.CalledProcessError(process.returncode, command)
-    return Step(name, time.perf_counter() - started, usage.ru_maxrss / 2**20)
+    """Run one command under GNU time; its wall time and its own peak RSS.
+
+    `wait4` from this process would not do: a child's peak RSS starts from its parent's at exec.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak_file:
+        started = time.perf_counter()
+        subprocess.run(
+            [GNU_TIME, "-f", "%M", "-o", peak_file.name, *command],
+            check=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+        )
+        seconds = time.perf_counter() - started
+        peak_kib = int(peak_file.read().split()[-1])
+    return Step(name, seconds, peak_kib / 2**20)
 
 
 def _file_rows(folder: Path, names: tuple[str, ...]) -> list[str]:
@@ -99,12 +107,10 @@ def realism(raw_dir: Path) -> list[str]:
 def render(scale: str, seed: int, steps: list[Step], raw_dir: Path, prepared_dir: Path) -> str:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = [
-        f"# Data generation and prepare at scale `{scale}` (seed {seed})",
+        f"## Scale `{scale}` (seed {seed})",
         "",
-        f"Measured by `python -m bench.generate --scale {scale} --seed {seed}` on "
-        f"{time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores; load average at the end: {load}. "
-        "The machine is shared with other developers' jobs, so wall times are noisy (heavy jobs are "
-        "serialised by the lock, light ones are not).",
+        f"Measured on {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores; load average at the "
+        f"end: {load}.",
         "",
         "| step | wall time | peak RSS |",
         "|---|---|---|",
@@ -127,25 +133,39 @@ def render(scale: str, seed: int, steps: list[Step], raw_dir: Path, prepared_dir
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=SCALE_NAMES, default="full")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--work", type=Path, default=Path("data/bench/generate"), help="where the data goes")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/generate.md"))
-    args = parser.parse_args(argv)
-    raw_dir, prepared_dir = args.work / args.scale / "raw", args.work / args.scale / "prepared"
-    with heavy_lock(args.scale):
+def measure(scale: str, seed: int, work: Path) -> str:
+    """Generate and prepare one scale in separate processes; its report section."""
+    raw_dir, prepared_dir = work / scale / "raw", work / scale / "prepared"
+    with heavy_lock(scale):
         steps = [
             run_step(
                 "generate (`python -m musicrec data`)",
-                [sys.executable, "-m", "musicrec", "data", "--scale", args.scale, "--seed", str(args.seed),
+                [sys.executable, "-m", "musicrec", "data", "--scale", scale, "--seed", str(seed),
                  "--out", str(raw_dir)],
             ),
             run_step("prepare (`musicrec.pipeline.prepare`)",
                      [sys.executable, "-c", PREPARE_SNIPPET, str(raw_dir), str(prepared_dir)]),
         ]
-        report = render(args.scale, args.seed, steps, raw_dir, prepared_dir)
+    return render(scale, seed, steps, raw_dir, prepared_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", nargs="+", choices=SCALE_NAMES, default=["full"])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--work", type=Path, default=Path("data/bench/generate"), help="where the data goes")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/generate.md"))
+    args = parser.parse_args(argv)
+    header = [
+        "# Data generation and prepare: time, peak memory, realism",
+        "",
+        f"`python -m bench.generate --scales {' '.join(args.scales)} --seed {args.seed}`. Each step is its "
+        "own process; peak RSS is that process's. The machine is shared with other developers' jobs, so "
+        "wall times are noisy (heavy jobs take turns through the lock, light ones do not).",
+        "",
+    ]
+    sections = [measure(scale, args.seed, args.work) for scale in args.scales]
+    report = "\n".join(header + sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(report)
