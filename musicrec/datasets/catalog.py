@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from musicrec.datasets.scales import Scale
 
-LISTENING_DAYS = 365  # day 0 is FIRST_DAY (see listening.py); negative days are before it
+LISTENING_DAYS = 365  # day 0 is synthetic.FIRST_DAY (2022-01-01); negative days are before it
 NO_GENRE = -1
 GENRE_ZIPF_EXPONENT = 1.1  # share of genre of rank r ~ 1 / (r + 2) ** exponent
 SECOND_GENRE_SHARE = 0.3
@@ -36,7 +37,6 @@ class Catalog:
     genre_weight: np.ndarray  # float64 [genres], sums to 1
     artist_ids: np.ndarray  # int64 [artists]
     artist_genres: np.ndarray  # int32 [artists, 2], NO_GENRE where an artist has one genre
-    artist_weight: np.ndarray  # float64 [artists]
     album_ids: np.ndarray  # int64 [albums]
     album_artist: np.ndarray  # int32 [albums]
     track_ids: np.ndarray  # int64 [tracks]
@@ -157,7 +157,6 @@ def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
         genre_weight=genre_weight,
         artist_ids=sparse_ids(rng, n_artists, 1e7),
         artist_genres=_artist_genres(rng, n_artists, genre_weight),
-        artist_weight=artist_weight,
         album_ids=sparse_ids(rng, n_albums, 3e7),
         album_artist=album_artist,
         track_ids=_track_ids_by_release(rng, track_release),
