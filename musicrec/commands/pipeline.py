@@ -28,9 +28,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     artifacts = (args.artifacts or settings.paths.artifacts).absolute()
     work = (args.work or artifacts.parent / WORK_FOLDER).absolute()
     timings = run_pipeline(raw, artifacts, work, settings.pipeline, args.stages)
-    print("\nstage            seconds   peak RSS GiB")
+    print("\nstage            seconds   CPU seconds   peak RSS GiB")
     for timing in timings:
-        print(f"{timing['stage']:<16}{timing['seconds']:>8.1f}{timing['peak_rss_gib']:>15.2f}")
+        print(f"{timing['stage']:<16}{timing['seconds']:>8.1f}{timing['cpu_seconds']:>14.1f}"
+              f"{timing['peak_rss_gib']:>15.2f}")
     table = metrics_table(work)
     if table:
         print("\nquality on the test period:\n" + table)

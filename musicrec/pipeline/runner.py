@@ -47,6 +47,13 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads): less noisy than wall time on a
+    shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_prepare(context: StageContext) -> dict[str, Any]:
     from musicrec.pipeline.prepare import prepare
 
@@ -81,13 +88,13 @@ def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: Pi
     timings = []
     for name in chosen:
         _reset_peak_rss()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         summary = run_stage(name, context, Path(artifacts_path))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         peak = peak_rss_bytes() / _GIB
-        log.info("stage %s: %.1f s, peak RSS %.2f GiB", name, seconds, peak)
-        timings.append({"stage": name, "seconds": round(seconds, 1), "peak_rss_gib": round(peak, 2),
-                        "summary": summary})
+        log.info("stage %s: %.1f s, peak RSS %.2f GiB (CPU %.1f s)", name, seconds, peak, cpu)
+        timings.append({"stage": name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                        "peak_rss_gib": round(peak, 2), "summary": summary})
     return timings
 
 
