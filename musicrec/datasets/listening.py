@@ -6,8 +6,10 @@ has heavy-tailed activity, a few favourite genres and artists, and a second tast
 as the year goes on (drift). Listening is a sequence of sessions; a session has a day, an anchor
 (a favourite artist or a popular artist of one of the user's genres) and a mode (play an album,
 the artist, or the genre), and each listen of it draws a track from the anchor by popularity, with
-an occasional jump to another of the user's genres. A user hears each track at most once, and never
-before its release day.
+an occasional jump to another of the user's genres; heavy listeners, who run out of hits, dig
+deeper into each genre's less popular artists. A user hears each track at most once (later draws of
+a heard track are discarded, as are draws before a track's release day), so each user draws more
+listens than they keep (`Scale.draws_per_listen`).
 """
 
 from __future__ import annotations
