@@ -17,6 +17,7 @@ from musicrec import schema
 from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
 
+Transport = httpx.AsyncBaseTransport | None  # None: the network; tests pass httpx.MockTransport
 POOL_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 
 
@@ -62,7 +63,7 @@ def _numbers(answer: Any, field: str, service: ServiceClient, kinds: tuple[type,
 class EventsClient(ServiceClient):
     """The events service: a user's latest listens."""
 
-    def __init__(self, base_url: str, serving: ServingSettings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, base_url: str, serving: ServingSettings, transport: Transport = None) -> None:
         super().__init__("events", base_url, serving, transport)
 
     async def recent(self, user_id: int, k: int) -> list[int]:
@@ -78,7 +79,7 @@ class EventsClient(ServiceClient):
 class FeaturesClient(ServiceClient):
     """The features service: similar tracks of several tracks in one call."""
 
-    def __init__(self, base_url: str, serving: ServingSettings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, base_url: str, serving: ServingSettings, transport: Transport = None) -> None:
         super().__init__("features", base_url, serving, transport)
 
     async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:

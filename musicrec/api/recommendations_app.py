@@ -13,13 +13,12 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator
 
-import httpx
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel
 
 from musicrec import schema
-from musicrec.api.clients import EventsClient, FeaturesClient
-from musicrec.api.factory import create_service_app
+from musicrec.api.clients import EventsClient, FeaturesClient, Transport
+from musicrec.api.factory import Loader, create_service_app
 from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get
@@ -77,7 +76,9 @@ async def recommendations_default(request: Request, k: TopK, details: Details = 
 
 
 @post_and_get(router, "/recommendations_offline", **ROUTE_OPTIONS)
-async def recommendations_offline(request: Request, user_id: UserId, k: TopK, details: Details = False) -> RecsResponse:
+async def recommendations_offline(
+    request: Request, user_id: UserId, k: TopK, details: Details = False
+) -> RecsResponse:
     """Personal recommendations computed offline; top popular for an unknown user."""
     return _respond(request, "offline", _recommender(request).offline(user_id, k), details)
 
@@ -91,7 +92,9 @@ async def recommendations_online(
 
 
 @post_and_get(router, "/recommendations", **ROUTE_OPTIONS)
-async def recommendations(request: Request, user_id: UserId, k: TopK, details: Details = False) -> RecsResponse:
+async def recommendations(
+    request: Request, user_id: UserId, k: TopK, details: Details = False
+) -> RecsResponse:
     """Offline and online blended by `[serving] blend` (the course rule by default)."""
     return _respond(request, "blended", await _recommender(request).blended(user_id, k), details)
 
@@ -108,7 +111,7 @@ def _add_counters(app: FastAPI) -> None:
         ["route", "dependency"])
 
 
-def _loader(events_transport: httpx.AsyncBaseTransport | None, features_transport: httpx.AsyncBaseTransport | None):
+def _loader(events_transport: Transport, features_transport: Transport) -> Loader:
     @asynccontextmanager
     async def load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         started = time.perf_counter()
@@ -135,8 +138,8 @@ def _loader(events_transport: httpx.AsyncBaseTransport | None, features_transpor
 
 def create_app(
     settings: Settings | None = None,
-    events_transport: httpx.AsyncBaseTransport | None = None,
-    features_transport: httpx.AsyncBaseTransport | None = None,
+    events_transport: Transport = None,
+    features_transport: Transport = None,
 ) -> FastAPI:
     """The recommendations app; data is loaded when the server starts, not here.
 

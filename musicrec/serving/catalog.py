@@ -42,7 +42,8 @@ class Catalog:
     @classmethod
     def empty(cls) -> "Catalog":
         """For an artifact folder without items.parquet: every answer carries ids only."""
-        return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), pa.array([], pa.list_(pa.string())))
+        no_artists = pa.array([], pa.list_(pa.string()))
+        return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), no_artists)
 
     def details(self, item_ids: Sequence[int]) -> list[TrackDetails]:
         """Name and artists of each track, in the order asked; unknown tracks get no name."""

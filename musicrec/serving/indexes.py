@@ -168,7 +168,8 @@ def load_ranked_lists(path: Path, key_column: str, item_column: str, score_colum
 
 def load_recommendations(folder: Path) -> RankedLists:
     """Personal offline recommendations: user -> items by rank."""
-    return load_ranked_lists(folder / schema.RECOMMENDATIONS_FILE, schema.USER_ID, schema.ITEM_ID, schema.SCORE)
+    path = folder / schema.RECOMMENDATIONS_FILE
+    return load_ranked_lists(path, schema.USER_ID, schema.ITEM_ID, schema.SCORE)
 
 
 def load_similar(folder: Path) -> RankedLists:

@@ -11,12 +11,13 @@ from fastapi.testclient import TestClient
 from musicrec.api.features_app import create_app
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, write_manifest
-from musicrec.settings import load_settings
+from musicrec.settings import Settings, load_settings
 from tests.artifact_factory import write_artifact_set, write_similar
 
 
-def _settings(artifacts: Path):
-    return load_settings(environ={"MUSICREC_PATHS__ARTIFACTS": str(artifacts), "MUSICREC_SERVING__MAX_K": "50"})
+def _settings(artifacts: Path) -> Settings:
+    environ = {"MUSICREC_PATHS__ARTIFACTS": str(artifacts), "MUSICREC_SERVING__MAX_K": "50"}
+    return load_settings(environ=environ)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def test_similar_items_default_k_returns_all_when_fewer(client: TestClient) -> N
 
 
 def test_unknown_track_gets_empty_lists(client: TestClient) -> None:
-    assert client.post("/similar_items", params={"item_id": 99, "k": 5}).json() == {"item_id_2": [], "score": []}
+    answer = client.post("/similar_items", params={"item_id": 99, "k": 5})
+    assert answer.json() == {"item_id_2": [], "score": []}
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def wrong_shape(request: httpx.Request) -> httpx.Response:
 
 def _client(artifacts: Path, events: Handler = events_handler, features: Handler = features_handler,
             **environ: str) -> TestClient:
-    settings = load_settings(environ={**COURSE_RULE_ENV, "MUSICREC_PATHS__ARTIFACTS": str(artifacts), **environ})
+    environ = {**COURSE_RULE_ENV, "MUSICREC_PATHS__ARTIFACTS": str(artifacts), **environ}
+    settings = load_settings(environ=environ)
     app = create_app(settings, httpx.MockTransport(events), httpx.MockTransport(features))
     return TestClient(app)
 

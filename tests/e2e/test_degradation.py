@@ -26,7 +26,8 @@ def degraded_count(trio: Trio, dependency: str) -> float:
 
 def test_blended_answers_survive_stopped_dependencies(own_trio: Trio) -> None:
     for track in (10, 40):
-        httpx.post(f"{own_trio.url('events')}/put", params={"user_id": 1, "item_id": track}).raise_for_status()
+        listened = {"user_id": 1, "item_id": track}
+        httpx.post(f"{own_trio.url('events')}/put", params=listened).raise_for_status()
     assert blended(own_trio, 1) == {"recs": [10, 41, 11, 12, 13], "degraded": False}
 
     stop_service(own_trio.services["features"])

@@ -22,7 +22,9 @@ EXAMPLES = 120
 
 @pytest.mark.parametrize("service", ["features", "recommendations"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_fuzzed_requests_never_get_a_server_error(shared_trio: Trio, service: str, mode: GenerationMode) -> None:
+def test_fuzzed_requests_never_get_a_server_error(
+    shared_trio: Trio, service: str, mode: GenerationMode
+) -> None:
     schema = schemathesis.openapi.from_url(f"{shared_trio.url(service)}/openapi.json")
 
     @hypothesis.given(case=schema.as_strategy(mode))
