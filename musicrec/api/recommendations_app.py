@@ -10,14 +10,14 @@ plain `def` would cost a thread-pool hop per request (a third of the offline rou
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
-from typing import Annotated, AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated, AsyncIterator, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel
 
 from musicrec import schema
-from musicrec.api.clients import EventsClient, FeaturesClient, Transport
+from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
 from musicrec.api.factory import Loader, create_service_app
 from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.api.metrics import service_counter
@@ -25,7 +25,13 @@ from musicrec.api.params import TopK, UserId, post_and_get
 from musicrec.artifacts import current_set
 from musicrec.serving.catalog import Catalog, load_catalog
 from musicrec.serving.indexes import load_recommendations, load_top_popular
-from musicrec.serving.recommender import Answer, Recommender, build_recommender
+from musicrec.serving.recommender import (
+    Answer,
+    RecentListens,
+    Recommender,
+    SimilarTracks,
+    build_recommender,
+)
 from musicrec.settings import Settings
 
 Details = Annotated[bool, Query(description="Add each track's name and artists to the answer.")]
@@ -111,7 +117,15 @@ def _add_counters(app: FastAPI) -> None:
         ["route", "dependency"])
 
 
-def _loader(events_transport: Transport, features_transport: Transport) -> Loader:
+Client = TypeVar("Client", bound=ServiceClient)
+
+
+def _closed_at_exit(stack: AsyncExitStack, client: Client) -> Client:
+    stack.push_async_callback(client.aclose)
+    return client
+
+
+def _loader(listens: RecentListens | None, similar: SimilarTracks | None) -> Loader:
     @asynccontextmanager
     async def load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         started = time.perf_counter()
@@ -123,31 +137,29 @@ def _loader(events_transport: Transport, features_transport: Transport) -> Loade
             app.state.catalog = catalog = load_catalog(folder)
         log_loaded("recommendations", f"{folder}: {len(personal)} users, {personal.rows} recommendations; "
                    f"{len(popular)} top popular; {len(catalog)} named tracks", started, personal.nbytes)
-        serving = settings.serving
-        events = EventsClient(settings.urls.events_store_url, serving, events_transport)
-        features = FeaturesClient(settings.urls.features_store_url, serving, features_transport)
-        app.state.recommender = build_recommender(personal, popular, events, features, settings)
-        try:
+        async with AsyncExitStack() as opened:
+            urls, serving = settings.urls, settings.serving
+            recent = listens or _closed_at_exit(opened, EventsClient(urls.events_store_url, serving))
+            tracks = similar or _closed_at_exit(opened, FeaturesClient(urls.features_store_url, serving))
+            app.state.recommender = build_recommender(personal, popular, recent, tracks, settings)
             yield
-        finally:
-            await events.aclose()
-            await features.aclose()
 
     return load
 
 
 def create_app(
     settings: Settings | None = None,
-    events_transport: Transport = None,
-    features_transport: Transport = None,
+    listens: RecentListens | None = None,
+    similar: SimilarTracks | None = None,
 ) -> FastAPI:
     """The recommendations app; data is loaded when the server starts, not here.
 
-    The transports replace the network in unit tests (httpx.MockTransport); services leave them None.
+    `listens` and `similar` replace the events and features services in unit tests; the services
+    leave them None and get HTTP clients of the URLs in the settings.
     """
     app = create_service_app(
         name="recommendations", title="Recommendations: default, offline, online, blended",
-        load=_loader(events_transport, features_transport), routers=[router], settings=settings,
+        load=_loader(listens, similar), routers=[router], settings=settings,
     )
     _add_counters(app)
     return app

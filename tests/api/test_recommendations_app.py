@@ -1,63 +1,53 @@
 """The recommendations service on the tiny artifact set, with its two dependencies faked in-process.
 
-The fakes answer like the real services (httpx.MockTransport): events from a dict, similar tracks
-from the artifact factory's table, or a connection error to play a dependency that is down.
+The fakes answer like the real services would: listens from a dict, similar tracks from the
+artifact factory's table, or DependencyUnavailable to play a dependency that is down or slow (the
+HTTP clients turn refused, slow and malformed answers into it: tests/api/test_clients.py).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from musicrec.api.recommendations_app import create_app
-from musicrec.errors import ArtifactError
+from musicrec.errors import ArtifactError, DependencyUnavailable
 from musicrec.settings import load_settings
 from tests.artifact_factory import COURSE_RULE_ENV, SIMILAR, write_artifact_set
 
 # user -> latest listens, newest first
 HISTORY: dict[int, list[int]] = {1: [40, 10], 3: [20], 7: [99]}
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def events_handler(request: httpx.Request) -> httpx.Response:
-    assert request.url.path == "/get"
-    user_id, k = int(request.url.params["user_id"]), int(request.url.params["k"])
-    return httpx.Response(200, json={"events": HISTORY.get(user_id, [])[:k]})
+class FakeListens:
+    def __init__(self, down: bool = False) -> None:
+        self.down = down
+
+    async def recent(self, user_id: int, k: int) -> list[int]:
+        if self.down:
+            raise DependencyUnavailable("events service at http://events/get: timed out")
+        return HISTORY.get(user_id, [])[:k]
 
 
-def features_handler(request: httpx.Request) -> httpx.Response:
-    assert request.url.path == "/similar_items_batch"
-    body = json.loads(request.content)
-    items = []
-    for item_id in body["item_ids"]:
-        pairs = SIMILAR.get(item_id, [])[: body["k"]]
-        items.append({"item_id": item_id, "item_id_2": [p[0] for p in pairs], "score": [p[1] for p in pairs]})
-    return httpx.Response(200, json={"items": items})
+class FakeSimilar:
+    def __init__(self, down: bool = False) -> None:
+        self.down = down
+
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
+        if self.down:
+            raise DependencyUnavailable("features service at http://features/similar_items_batch: refused")
+        pairs = [SIMILAR.get(item_id, [])[:k] for item_id in item_ids]
+        return [([item for item, _ in track], [score for _, score in track]) for track in pairs]
 
 
-def down(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-def too_slow(request: httpx.Request) -> httpx.Response:
-    raise httpx.ReadTimeout("timed out", request=request)
-
-
-def wrong_shape(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, json={"unexpected": True})
-
-
-def _client(artifacts: Path, events: Handler = events_handler, features: Handler = features_handler,
+def _client(artifacts: Path, listens: FakeListens | None = None, similar: FakeSimilar | None = None,
             **environ: str) -> TestClient:
     environ = {**COURSE_RULE_ENV, "MUSICREC_PATHS__ARTIFACTS": str(artifacts), **environ}
     settings = load_settings(environ=environ)
-    app = create_app(settings, httpx.MockTransport(events), httpx.MockTransport(features))
-    return TestClient(app)
+    return TestClient(create_app(settings, listens or FakeListens(), similar or FakeSimilar()))
 
 
 @pytest.fixture(scope="module")
@@ -136,15 +126,13 @@ def _metric(client: TestClient, line_start: str) -> float:
 
 
 @pytest.mark.parametrize(
-    ("events", "features", "dependency"),
-    [(events_handler, down, "features"), (down, features_handler, "events"),
-     (events_handler, too_slow, "features"), (too_slow, features_handler, "events"),
-     (events_handler, wrong_shape, "features"), (wrong_shape, features_handler, "events")],
+    ("listens", "similar", "dependency"),
+    [(FakeListens(), FakeSimilar(down=True), "features"), (FakeListens(down=True), FakeSimilar(), "events")],
 )
 def test_failed_dependency_gives_degraded_offline_answer(
-    artifacts: Path, events: Handler, features: Handler, dependency: str
+    artifacts: Path, listens: FakeListens, similar: FakeSimilar, dependency: str
 ) -> None:
-    with _client(artifacts, events, features) as test_client:
+    with _client(artifacts, listens, similar) as test_client:
         blended = test_client.post("/recommendations", params={"user_id": 1}).json()
         assert blended == {"recs": [10, 11, 12, 13], "degraded": True}
         online = test_client.post("/recommendations_online", params={"user_id": 1}).json()

@@ -1,0 +1,110 @@
+"""The HTTP clients against a real local server: answers parsed, every failure one DependencyUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from musicrec.api.clients import EventsClient, FeaturesClient
+from musicrec.errors import DependencyUnavailable
+from musicrec.settings import ServingSettings
+from tests.redis_server import free_port
+
+SERVING = ServingSettings(connect_timeout=0.2, request_timeout=0.3)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def good(request: web.Request) -> web.Response:
+    if request.path == "/get":
+        k = int(request.query["k"])
+        return web.json_response({"events": [int(request.query["user_id"]) * 10 + n for n in range(k)]})
+    if request.path == "/put":
+        return web.json_response({"result": "ok"})
+    body = await request.json()
+    return web.json_response({"items": [
+        {"item_id": item, "item_id_2": [item + 1] * body["k"], "score": [0.5] * body["k"]}
+        for item in body["item_ids"]
+    ]})
+
+
+async def wrong_shape(request: web.Request) -> web.Response:
+    return web.json_response({"unexpected": True, "events": ["a"], "items": [{}]})
+
+
+async def failing(request: web.Request) -> web.Response:
+    return web.json_response({"detail": "internal error"}, status=500)
+
+
+async def not_json(request: web.Request) -> web.Response:
+    return web.Response(text="<html>proxy error</html>", content_type="text/html")
+
+
+async def too_slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(2)
+    return await good(request)
+
+
+def _run(handler: Handler | None, calls: Callable[[str], Awaitable[Any]]) -> Any:
+    """Serve `handler` on a free port (or nothing, for a refused connection) and run `calls(url)`."""
+
+    async def main() -> Any:
+        if handler is None:
+            return await calls(f"http://127.0.0.1:{free_port()}")
+        app = web.Application()
+        app.router.add_route("POST", "/{path:.*}", handler)
+        async with TestServer(app, host="127.0.0.1") as server:
+            return await calls(str(server.make_url("")).rstrip("/"))
+
+    return asyncio.run(main())
+
+
+async def _recent_and_similar(url: str) -> tuple[list[int], list[tuple[list[int], list[float]]]]:
+    events, features = EventsClient(url, SERVING), FeaturesClient(url, SERVING)
+    try:
+        await events.put(1, 2)
+        return await events.recent(4, 3), await features.similar_batch([7, 9], 2)
+    finally:
+        await events.aclose()
+        await features.aclose()
+
+
+def test_answers_are_parsed() -> None:
+    recent, similar = _run(good, _recent_and_similar)
+    assert recent == [40, 41, 42]
+    assert similar == [([8, 8], [0.5, 0.5]), ([10, 10], [0.5, 0.5])]
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [(None, "Cannot connect"), (too_slow, "TimeoutError"), (failing, "answered 500"),
+     (not_json, "unexpected mimetype"), (wrong_shape, "without a list of numbers in 'events'")],
+    ids=["refused", "slow", "error-status", "not-json", "wrong-shape"],
+)
+def test_every_failure_is_dependency_unavailable(handler: Handler | None, message: str) -> None:
+    async def recent(url: str) -> list[int]:
+        events = EventsClient(url, SERVING)
+        try:
+            return await events.recent(1, 3)
+        finally:
+            await events.aclose()
+
+    with pytest.raises(DependencyUnavailable) as caught:
+        _run(handler, recent)
+    assert caught.value.message.startswith("events service")
+    assert message in caught.value.message
+
+
+def test_batch_of_the_wrong_length_is_refused() -> None:
+    async def similar(url: str) -> Any:
+        features = FeaturesClient(url, SERVING)
+        try:
+            return await features.similar_batch([1, 2], 3)
+        finally:
+            await features.aclose()
+
+    with pytest.raises(DependencyUnavailable, match="wrong length"):
+        _run(wrong_shape, similar)
