@@ -39,6 +39,10 @@ def _fmt(estimate: Estimate, digits: int = 4) -> str:
     return f"{estimate.value:.{digits}f} [{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]"
 
 
+def _signed(estimate: Estimate) -> str:
+    return f"{estimate.value:+.4f} [{estimate.low:+.4f}, {estimate.high:+.4f}]"
+
+
 def _lift_line(group: GroupScores) -> str:
     offline = group.values[("offline", "HitRate", LIFT_K)]
     blended = group.values[("blended", "HitRate", LIFT_K)]
@@ -46,7 +50,7 @@ def _lift_line(group: GroupScores) -> str:
     assert lift is not None
     verdict = "yes" if lift.low > 0 else ("no: worse" if lift.high < 0 else "no: within the interval")
     return (f"| {group.group} | {group.users} | {group.listens} | {_fmt(offline)} | {_fmt(blended)} | "
-            f"{lift.value:+.4f} [{lift.low:+.4f}, {lift.high:+.4f}] | {verdict} |")
+            f"{_signed(lift)} | {verdict} |")
 
 
 def lift_table(groups: list[GroupScores]) -> list[str]:
@@ -76,14 +80,14 @@ def latency_table(result: ReplayResult) -> list[str]:
 def tuning_table(rows: list[TuningRow], sample_note: str) -> list[str]:
     lines = [TUNING_HEADER, "", sample_note, "",
              "| recent listens | merge | blend | filter heard | blended HitRate@10 | blended NDCG@10 | "
-             "online HitRate@10 | blended − offline HitRate@10 |",
-             "|---:|---|---|---|---:|---:|---:|---:|"]
+             "online HitRate@10 | blended − offline HitRate@10 | blended − course rule HitRate@10 |",
+             "|---:|---|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         v = row.variant
         lines.append(
             f"| {v.online_history} | {v.online_merge} | {v.blend_label} | {'yes' if v.filter_heard else 'no'} | "
             f"{_fmt(row.blended)} | {_fmt(row.blended_ndcg)} | {_fmt(row.online)} | "
-            f"{row.lift.value:+.4f} [{row.lift.low:+.4f}, {row.lift.high:+.4f}] |")
+            f"{_signed(row.lift)} | {_signed(row.vs_course) if row.vs_course else '–'} |")
     return lines
 
 
@@ -160,7 +164,8 @@ def write_report(
         note = (f"Made {info.when} by `{info.command}`: every variant replays the same {tuned[0]} users "
                 f"({tuned[1]} listens) in process, drawn apart from the users above so that the defaults "
                 "chosen here are judged on other users; best blended HitRate@10 first. The course rule is "
-                "3 recent listens, merge max, blend alternate, no extra filter.")
+                "3 recent listens, merge max, blend alternate, no extra filter; its difference to each variant is "
+                "paired (same users). With 1 recent listen, max and sum merge are the same.")
         tuning = tuning_table(tuning_rows, note)
     else:
         tuning = previous_tuning(path)

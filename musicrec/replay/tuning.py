@@ -14,13 +14,14 @@ import itertools
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm import tqdm
 
 from musicrec.replay.inprocess import LoadedArtifacts
-from musicrec.replay.metrics import Estimate
+from musicrec.replay.metrics import Estimate, estimates, listen_gains, per_user_sums
 from musicrec.replay.runner import replay
 from musicrec.replay.sample import ReplaySample
-from musicrec.replay.scores import LIFT_K, score
+from musicrec.replay.scores import LIFT_K, GroupScores, score
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ class Variant:
                    serving.filter_heard)
 
 
+COURSE_RULE = Variant(online_history=3, online_merge="max", blend="alternate", online_weight=0.5,
+                      filter_heard=False)
+
+
 def grid() -> list[Variant]:
     """Every combination of the tuned options (the weight only matters for the weighted blend)."""
     return [Variant(history, merge, blend, weight, heard)
@@ -75,30 +80,46 @@ class TuningRow:
     online: Estimate  # HitRate@LIFT_K of online alone
     blended_ndcg: Estimate
     lift: Estimate  # blended minus offline HitRate@LIFT_K, paired
+    vs_course: Estimate | None  # blended minus the course rule's blended HitRate@LIFT_K, paired
     users: int
     listens: int
+
+
+def _paired_difference(gains: np.ndarray, baseline: np.ndarray, sample: ReplaySample, resamples: int,
+                       seed: int) -> Estimate:
+    sums = per_user_sums((gains - baseline)[:, None], sample.offsets)
+    return estimates(sums, sample.listen_counts().astype(np.float64), resamples, seed)[0]
 
 
 def tune(
     artifacts: LoadedArtifacts, sample: ReplaySample, settings: Settings, variants: list[Variant],
     resamples: int, seed: int,
 ) -> list[TuningRow]:
-    """Replay `sample` under every variant (in process); rows best blended HitRate@10 first."""
-    rows = []
+    """Replay `sample` under every variant (in process); rows best blended HitRate@10 first.
+
+    Each variant is also compared with the course rule on the same users (paired), when the course
+    rule is among the variants: that difference is what changing the default buys.
+    """
+    scored: list[tuple[Variant, GroupScores, np.ndarray]] = []
     for variant in tqdm(variants, desc="tuning", unit="variant"):
         target = artifacts.target(variant.apply(settings))
         result = asyncio.run(replay(sample, target, "inprocess", TUNED_STRATEGIES, progress=False))
-        everyone = score(result, (LIFT_K,), resamples, seed)[0]
-        rows.append(TuningRow(
+        hits = listen_gains(result.ranks[:, TUNED_STRATEGIES.index("blended")], "HitRate", LIFT_K)
+        scored.append((variant, score(result, (LIFT_K,), resamples, seed)[0], hits))
+    baseline = next((hits for variant, _, hits in scored if variant == COURSE_RULE), None)
+    rows = [
+        TuningRow(
             variant=variant,
             blended=everyone.values[("blended", "HitRate", LIFT_K)],
             online=everyone.values[("online", "HitRate", LIFT_K)],
             blended_ndcg=everyone.values[("blended", "NDCG", LIFT_K)],
             lift=everyone.lift,  # type: ignore[arg-type]  # offline and blended are both replayed
+            vs_course=None if baseline is None else _paired_difference(hits, baseline, sample, resamples, seed),
             users=everyone.users, listens=everyone.listens,
-        ))
+        )
+        for variant, everyone, hits in scored
+    ]
     rows.sort(key=lambda row: -row.blended.value)
-    best = rows[0]
-    logger.info("best of %d variants: %s (blended HitRate@%d %.4f)", len(rows), best.variant, LIFT_K,
-                best.blended.value)
+    logger.info("best of %d variants: %s (blended HitRate@%d %.4f)", len(rows), rows[0].variant, LIFT_K,
+                rows[0].blended.value)
     return rows

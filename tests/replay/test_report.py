@@ -37,6 +37,7 @@ def test_report_and_tuning_section(tiny_artifacts: Path, tmp_path: Path) -> None
     for heading in ("## all users", "## with offline recommendations", "## cold", "## Latency", "## Tuning"):
         assert heading in text
     assert "| 1 | sum | weighted 0.7 | yes |" in text
+    assert "| 3 | max | alternate | no |" in text and "| +0.0000 [+0.0000, +0.0000] |" in text  # vs itself
 
     write_report(report, info, result, groups, (5, 10))  # a replay without --tune
     assert "| 1 | sum | weighted 0.7 | yes |" in report.read_text()
