@@ -59,12 +59,14 @@ class ServingSettings(_Section):
     host: str = "127.0.0.1"
     default_k: int = Field(10, ge=1)
     max_k: int = Field(100, ge=1)
-    online_history: int = Field(3, ge=1)
+    # Blending defaults chosen by the replay evaluation (bench/results/replay.md); the course rule
+    # is online_history=3, blend=alternate, filter_heard=false.
+    online_history: int = Field(1, ge=1)
     similar_per_listen: int = Field(10, ge=1)
-    blend: Literal["alternate", "weighted"] = "alternate"
-    online_weight: float = Field(0.5, ge=0, le=1)
+    blend: Literal["alternate", "weighted"] = "weighted"
+    online_weight: float = Field(0.7, ge=0, le=1)
     online_merge: Literal["max", "sum"] = "max"
-    filter_heard: bool = False
+    filter_heard: bool = True
     connect_timeout: float = Field(0.2, gt=0)
     request_timeout: float = Field(0.5, gt=0)
 
