@@ -18,7 +18,9 @@ from musicrec.pipeline.runner import STAGES, run_pipeline
 from musicrec.settings import PipelineSettings
 
 pytestmark = pytest.mark.slow
-PARAMS = PipelineSettings(seed=42)
+# Fewer ALS and CatBoost iterations and a smaller ranker sample than the defaults: half the time,
+# the same quality order (measured: ranker/ALS NDCG@10 ratio 1.16 either way).
+PARAMS = PipelineSettings(seed=42, als_iterations=10, ranker_iterations=150, ranker_users=3000)
 
 
 @pytest.fixture(scope="module")
