@@ -118,7 +118,8 @@ def code_version() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
 
-    dirty = " plus uncommitted changes in the working tree" if git("status", "--porcelain", "--", "musicrec") else ""
+    changed = git("status", "--porcelain", "--", "musicrec")
+    dirty = " plus uncommitted changes in the working tree" if changed else ""
     return f"commit {git('rev-parse', '--short', 'HEAD') or 'unknown'}{dirty}"
 
 
@@ -134,7 +135,8 @@ def render(report: Report, started: str) -> str:
         f"**{sum(checks)} of {len(checks)} checks pass.**",
         "",
         f"- Machine: {machine_facts()}. Shared with other developers: figures are noisy.",
-        f"- Load average (1/5/15 min) before the load runs: {report.load_before}; after: {report.load_after}.",
+        f"- Load average (1/5/15 min) before the load runs: {report.load_before};",
+        f"  after: {report.load_after}.",
         *[f"- {line}" for line in report.parameters],
         f"- {report.arrangement}",
         "",
@@ -152,7 +154,8 @@ def render(report: Report, started: str) -> str:
         f"Targets: p99 <= {P99_TARGET_MS:g} ms, no errors (non-2xx / socket), no degraded answers, and the",
         "share of the same server's `/health` requests/s where given. Degraded / empty-online are the",
         "service's own counters over the run. CPU = cores each service process used during the run;",
-        "CPU ms/req = their sum per answered request, the figure least disturbed by other work on the machine.",
+        "CPU ms/req = their sum per answered request, the figure least disturbed by other work on the",
+        "machine.",
         "",
         "| endpoint | ids | req/s | of /health | p50 ms | p99 ms | max ms | errors | degraded / empty online "
         "| CPU (cores) | CPU ms/req | result |",

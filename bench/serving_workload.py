@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bench.serving_measure import Endpoint
 from bench.synthetic_artifacts import generate
 from musicrec import schema
 from musicrec.api.params import INT32_MAX
@@ -27,6 +28,8 @@ logger = logging.getLogger("bench.serving")
 SIMILAR_SHARE = 0.96  # of catalogue tracks that have similar tracks, as in the real data
 POOL_SIZE = 100_000  # ids per mix file: wrk draws from it, so repeats are rare
 PUT_THREADS = 4
+LISTENS_PER_USER = 3
+REC_HEALTH, FEATURES_HEALTH = "recommendations /health", "features /health"
 
 
 def cached_artifacts(cache: Path, users: int, items: int, seed: int) -> Path:
@@ -78,4 +81,51 @@ def put_listens(events_url: str, users: np.ndarray, tracks: np.ndarray, per_user
 
         with ThreadPoolExecutor(PUT_THREADS) as pool:
             list(pool.map(put, pairs))
-    logger.info("put %d listens for %d users in %.1f s", len(pairs), len(users), time.perf_counter() - started)
+    logger.info("put %d listens for %d users in %.1f s", len(pairs), len(users),
+                time.perf_counter() - started)
+
+
+def give_listens(events_url: str, users: int, listeners: int, tracks: np.ndarray, per_user: int,
+                 seed: int) -> np.ndarray:
+    """`listeners` known users, each given `per_user` listens of tracks that have similar tracks, so
+    online and blended answers do their full work (events, then features) for them."""
+    rng = np.random.default_rng(seed)
+    listener_ids = rng.choice(users, size=listeners, replace=False)
+    put_listens(events_url, listener_ids, tracks, per_user, rng)
+    return listener_ids
+
+
+def check_blended_works(recommendations_url: str, user_id: int) -> None:
+    """Before measuring: a user with listens gets a full, non-degraded blended answer and an online one."""
+    params = {schema.USER_ID: user_id}
+    blended = httpx.get(f"{recommendations_url}/recommendations", params=params).json()
+    online = httpx.get(f"{recommendations_url}/recommendations_online", params=params).json()
+    if blended.get("degraded") or not blended.get("recs") or not online.get("recs"):
+        raise RuntimeError(f"blended/online answers for user {user_id} are not what the benchmark needs: "
+                           f"{blended}, {online}")
+
+
+def endpoints(work: Path, users: int, tracks: np.ndarray, listener_ids: np.ndarray, per_user: int,
+              unknown_share: float, seed: int) -> list[Endpoint]:
+    """The rows to measure, with their id mixes written where wrk reads them; targets from issue 4."""
+    rng = np.random.default_rng(seed + 1)
+    known = f"{1 - unknown_share:.0%} known"
+    user_mix = write_ids(work / "users.txt", mix(rng, np.arange(users), users, unknown_share))
+    track_mix = write_ids(work / "items.txt", mix(rng, tracks, int(tracks.max()) + 1, unknown_share))
+    listeners = write_ids(work / "listeners.txt", listener_ids)
+    with_listens = f"{len(listener_ids)} users with {per_user} listens"
+    user, item = schema.USER_ID, schema.ITEM_ID
+    return [
+        Endpoint(REC_HEALTH, "recommendations", "/health"),
+        Endpoint("/recommendations_offline", "recommendations", f"/recommendations_offline?{user}=",
+                 user_mix, f"users, {known}", REC_HEALTH, 0.70),
+        Endpoint("/recommendations (blended)", "recommendations", f"/recommendations?{user}=",
+                 listeners, with_listens, REC_HEALTH, 0.25),
+        Endpoint("/recommendations_online", "recommendations", f"/recommendations_online?{user}=",
+                 listeners, with_listens, REC_HEALTH),
+        Endpoint("/recommendations_default", "recommendations", "/recommendations_default",
+                 ceiling=REC_HEALTH),
+        Endpoint(FEATURES_HEALTH, "features", "/health"),
+        Endpoint("/similar_items", "features", f"/similar_items?{item}=", track_mix,
+                 f"tracks, {known}", FEATURES_HEALTH),
+    ]

@@ -77,7 +77,8 @@ def run_wrk(base_url: str, prefix: str, ids_file: Path | None, spec: LoadSpec) -
         preexec_fn=lambda: os.sched_setaffinity(0, spec.cpus),
     )
     if completed.returncode != 0:
-        raise WrkError(f"wrk failed ({completed.returncode}) on {base_url}{prefix}: {completed.stderr.strip()}")
+        raise WrkError(f"wrk failed ({completed.returncode}) on {base_url}{prefix}: "
+                       f"{completed.stderr.strip()}")
     return parse_result(completed.stdout, f"{base_url}{prefix}")
 
 
