@@ -122,11 +122,11 @@ def draw_sample(
     rows = np.flatnonzero(np.isin(user_column, chosen))
     order = np.lexsort((listens[schema.TRACK_SEQ][rows], listens[schema.STARTED_AT][rows], user_column[rows]))
     rows = rows[order]
-    row_users = user_column[rows]
-    starts = np.searchsorted(row_users, chosen)
-    position_in_user = np.arange(len(rows)) - np.repeat(starts, np.diff(np.append(starts, len(rows))))
+    starts = np.searchsorted(user_column[rows], chosen)  # every chosen user has at least one row
+    per_user = np.diff(np.append(starts, len(rows)))
+    position_in_user = np.arange(len(rows)) - np.repeat(starts, per_user)
     kept = rows[position_in_user < max_listens]
-    counts = np.minimum(np.diff(np.append(starts, len(rows))), max_listens)
+    counts = np.minimum(per_user, max_listens)
     return ReplaySample(
         users=chosen.astype(np.int32),
         has_offline=np.isin(chosen, offline),
