@@ -9,7 +9,7 @@ The lists here hold at most a few hundred ids, so plain Python is both clearer a
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from musicrec.settings import SettingsError
 
@@ -90,16 +90,21 @@ MergeFunction = Callable[[Sequence[tuple[Sequence[int], Sequence[float]]], Itera
 MERGES: dict[str, MergeFunction] = {"max": merge_similar, "sum": merge_similar_sum}
 
 
-def merge_named(name: str) -> MergeFunction:
-    """The online merge `[serving] online_merge` names (max: best score, sum: summed scores)."""
+def _registered(registry: dict[str, Any], name: str, key: str) -> Any:
+    """The function `[serving] <key>` names; an unknown name fails at start with the choices."""
     try:
-        return MERGES[name]
+        return registry[name]
     except KeyError:
-        known = ", ".join(sorted(MERGES))
+        known = ", ".join(sorted(registry))
         raise SettingsError(
-            f"[serving] online_merge (or MUSICREC_SERVING__ONLINE_MERGE): {name!r} is not implemented; "
+            f"[serving] {key} (or MUSICREC_SERVING__{key.upper()}): {name!r} is not implemented; "
             f"choose one of {known}"
         ) from None
+
+
+def merge_named(name: str) -> MergeFunction:
+    """The online merge `[serving] online_merge` names (max: best score, sum: summed scores)."""
+    return _registered(MERGES, name, "online_merge")
 
 
 def normalized_scores(items: ScoredItems) -> list[float]:
@@ -138,13 +143,7 @@ BLENDS: dict[str, BlendFunction] = {"alternate": blend_alternate, "weighted": bl
 
 def blend_named(name: str) -> BlendFunction:
     """The blend strategy `[serving] blend` names; a name without an implementation fails at start."""
-    try:
-        return BLENDS[name]
-    except KeyError:
-        known = ", ".join(sorted(BLENDS))
-        raise SettingsError(
-            f"[serving] blend (or MUSICREC_SERVING__BLEND): {name!r} is not implemented; choose one of {known}"
-        ) from None
+    return _registered(BLENDS, name, "blend")
 
 
 def configured_blend(name: str, online_weight: float) -> BlendFunction:
