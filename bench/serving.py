@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     require_wrk()  # fail before the artifacts and the lock, not after
     command = "python -m bench.serving " + shlex.join(argv if argv is not None else sys.argv[1:])
     report = Report(command.strip(), parameters(args), arrangement="", load_before="", load_after="")
-    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     with heavy_lock(args.lock):
+        started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())  # when measured, not when queued
         run(args, report)
     text = render(report, started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
