@@ -105,6 +105,19 @@ def _endpoint_rows(endpoints: list[EndpointFigures]) -> tuple[list[str], list[bo
     return rows, all_checks
 
 
+def ceiling_warning(endpoints: list[EndpointFigures]) -> list[str]:
+    """A ceiling that other routes beat is not the cheapest route (e.g. a sync `/health` pays a
+    thread-pool hop that async routes skip); the shares then flatter, and the reader must know."""
+    rates = {figures.label: figures.result.rate for figures in endpoints}
+    beaten = [figures.label for figures in endpoints
+              if figures.ceiling and figures.result.rate > rates.get(figures.ceiling, float("inf"))]
+    if not beaten:
+        return []
+    return ["", f"Note: {', '.join(beaten)} answered more requests/s than the `/health` ceiling: `/health`",
+            "costs more per request than real routes there, so the shares above are flattered; compare CPU",
+            "ms/req as well."]
+
+
 def machine_facts() -> str:
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), platform.processor() or "unknown CPU")
@@ -164,5 +177,6 @@ def render(report: Report, started: str) -> str:
         "| CPU (cores) | CPU ms/req | result |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *endpoint_rows,
+        *ceiling_warning(report.endpoints),
         "",
     ])
