@@ -109,7 +109,7 @@ def _operations_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/health", response_model=HealthResponse)
-    def health() -> HealthResponse:
+    async def health() -> HealthResponse:
         """The process is up (even while loading)."""
         return HealthResponse(status="ok")
 
@@ -118,7 +118,7 @@ def _operations_router() -> APIRouter:
         response_model=HealthResponse,
         responses={503: {"model": ErrorResponse, "description": "Still loading"}},
     )
-    def ready(request: Request) -> Any:
+    async def ready(request: Request) -> Any:
         """The data is loaded and requests get real answers."""
         if not request.app.state.ready:
             return JSONResponse({"detail": "loading"}, status_code=503)
