@@ -8,7 +8,9 @@ from every service, and no handler checks ranges itself:
 
 Ids are stored as int32 in every artifact, so a larger id can never be known: it is refused
 (422) instead of overflowing later. The bound on `k` comes from settings (`[serving] max_k`), which
-are only known when the app is built, so `TopK` is a dependency that reads them from the app.
+are only known when the app is built, so `TopK` is a dependency that reads them from the app. It is
+`async def` although it never awaits: a plain `def` dependency costs a thread-pool hop on every
+request that takes `k`, for a few attribute reads.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ ItemId = Annotated[
 ]
 
 
-def top_k(
+async def top_k(
     request: Request,
     k: Annotated[
         int | None,
