@@ -4,6 +4,12 @@ The routes only translate HTTP into calls on the configured `EventStore` (SQLite
 with `[events] backend = redis`); `/put` answers only after the store made the listen durable, so
 an acknowledged listen survives a restart or a kill. The store is opened in the lifespan and
 closed at shutdown.
+
+`/put` is a plain `def` route, run in the thread pool: its commit waits for the disk (fsync) and
+must not stall the event loop. `/get` is `async def`: it is on every blended request, and a
+thread-pool hop cost more CPU than the read itself. A store whose reads are quick local lookups
+(`quick_reads`, SQLite: a few rows, never waiting for the writer under WAL) is read inline on the
+event loop; any other (Redis: a network round trip) is still read in the thread pool.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Literal
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from musicrec.api.factory import create_service_app
@@ -46,9 +53,13 @@ def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutRespons
 
 
 @post_and_get(router, "/get", response_model=EventsResponse)
-def get_listens(request: Request, user_id: UserId, k: TopK) -> EventsResponse:
+async def get_listens(request: Request, user_id: UserId, k: TopK) -> EventsResponse:
     """The user's latest listens, newest first (empty for a user with none)."""
-    listens = _store(request).get(user_id, k)
+    store = _store(request)
+    if getattr(store, "quick_reads", False):
+        listens = store.get(user_id, k)
+    else:
+        listens = await run_in_threadpool(store.get, user_id, k)
     return EventsResponse(
         events=[listen.item_id for listen in listens],
         listened_at=[listen.listened_at for listen in listens],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import redis
 
@@ -37,6 +37,8 @@ def decode_listen(value: bytes) -> Listen:
 
 class RedisEventStore:
     """Latest `max_per_user` listens per user in the Redis server at `url`."""
+
+    quick_reads: ClassVar[bool] = False  # `get` is a network round trip: keep it off the event loop
 
     def __init__(self, url: str, max_per_user: int) -> None:
         self.url = url

@@ -9,7 +9,9 @@ the oldest are ever deleted.
 Durability: WAL journal with `synchronous=FULL`, so a commit is on disk when `put` returns, and the
 insert and the trim happen in one transaction. Each thread gets its own connection (SQLite
 connections must not be shared while in use); readers then run in parallel with the one writer,
-and writers wait for each other through SQLite's busy timeout.
+and writers wait for each other through SQLite's busy timeout. A `get` reads a few rows of a local
+file (~0.1 ms) and, under WAL, never waits for the writer, so the events service calls it straight
+from its event loop (`quick_reads`): the loop's thread simply gets a connection of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import Listen
@@ -48,6 +50,8 @@ _LATEST = "SELECT item_id, listened_at FROM listens WHERE user_id = ? ORDER BY s
 
 class SqliteEventStore:
     """Latest `max_per_user` listens per user in the SQLite file at `path` (created if missing)."""
+
+    quick_reads: ClassVar[bool] = True  # `get` may run on an event loop (see the module docstring)
 
     def __init__(self, path: Path, max_per_user: int) -> None:
         self.path = Path(path)
