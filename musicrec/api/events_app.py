@@ -56,7 +56,7 @@ def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutRespons
 async def get_listens(request: Request, user_id: UserId, k: TopK) -> EventsResponse:
     """The user's latest listens, newest first (empty for a user with none)."""
     store = _store(request)
-    if getattr(store, "quick_reads", False):
+    if store.quick_reads:
         listens = store.get(user_id, k)
     else:
         listens = await run_in_threadpool(store.get, user_id, k)

@@ -5,14 +5,15 @@ committed and synced; Redis: accepted by the server, durable per its own persist
 each user keeps exactly the latest `[events] max_per_user` listens, newest first. SQLite is the
 default (one process, no server to run); Redis lets several replicas share one store.
 
-The interface is synchronous on purpose: routes are plain `def` functions run in FastAPI's thread
-pool, so a store only has to be thread-safe, not async.
+The interface is synchronous on purpose, so a store only has to be thread-safe, not async: the
+service runs `put` (which waits for the disk) in FastAPI's thread pool, and `get` on the event loop
+itself when the store says its reads are quick (`quick_reads`), saving a thread hop per request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from musicrec.settings import EventSettings
 
@@ -27,6 +28,9 @@ class Listen:
 
 class EventStore(Protocol):
     """A user's recent listens. Implementations must be safe to call from many threads at once."""
+
+    quick_reads: ClassVar[bool]
+    """True when `get` never waits on the network or a lock, so it may run on the event loop."""
 
     def put(self, user_id: int, item_id: int, listened_at: float | None = None) -> None:
         """Store a listen (now, if no time is given); durable when this returns."""
