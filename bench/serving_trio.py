@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,10 @@ from typing import Iterable, Iterator
 
 import psutil
 
-from musicrec.api.launcher import RunningService, ServiceSpec, start_service, stop_service, trio, wait_ready
+from musicrec.api.launcher import (
+    RunningService, ServiceSpec, private_trio_environment, start_service, stop_service, trio,
+    wait_ready,
+)
 from musicrec.settings import Settings, load_settings
 
 logger = logging.getLogger("bench.serving")
@@ -56,24 +58,12 @@ class StartedService:
         return times.user + times.system
 
 
-def free_port() -> int:
-    """A port nobody listens on now (the OS picks it; tiny race until the service binds it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
 def trio_environment(artifacts: Path, work: Path) -> dict[str, str]:
     """`MUSICREC_*` overrides: these artifacts, a fresh SQLite store, free loopback ports."""
-    urls = {key: f"http://{LOOPBACK}:{free_port()}"
-            for key in ("FEATURES_STORE_URL", "EVENTS_STORE_URL", "RECOMMENDATIONS_URL")}
     return {
-        "MUSICREC_PATHS__ARTIFACTS": str(artifacts),
-        "MUSICREC_EVENTS__BACKEND": "sqlite",
-        "MUSICREC_EVENTS__SQLITE_PATH": str(work / "events.sqlite3"),
+        **private_trio_environment(artifacts, work / "events.sqlite3", LOOPBACK),
         "MUSICREC_SERVING__HOST": LOOPBACK,
         "OPENBLAS_NUM_THREADS": "1",
-        **{f"MUSICREC_URLS__{key}": url for key, url in urls.items()},
     }
 
 

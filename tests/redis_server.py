@@ -9,7 +9,6 @@ replicated deployment would use, and no RDB snapshots (they would only slow the 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -19,13 +18,9 @@ from typing import Iterator
 import pytest
 import redis
 
+from musicrec.api.launcher import free_port
+
 START_TIMEOUT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_ping(url: str, server: subprocess.Popen[bytes], log_file: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 import test_service
 from musicrec.settings import load_settings
-from tests.redis_server import free_port
+from musicrec.api.launcher import free_port
 
 URLS = {"MUSICREC_URLS__RECOMMENDATIONS_URL": "http://127.0.0.1:9100",
         "MUSICREC_URLS__EVENTS_STORE_URL": "http://127.0.0.1:9120"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,29 @@ def trio(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec("features", "features_service", urls.features_store_url),
         ServiceSpec("recommendations", "recommendations_service", urls.recommendations_url),
     ]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now (the OS picks it; a tiny race until the service binds it)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def private_trio_environment(artifacts: Path, events_db: Path, host: str = "127.0.0.1") -> dict[str, str]:
+    """`MUSICREC_*` overrides for a trio of one's own: free ports, these artifacts, a fresh SQLite store.
+
+    Replays, benchmarks and tests start such a trio so they never touch the user's services or
+    events store.
+    """
+    return {
+        "MUSICREC_URLS__EVENTS_STORE_URL": f"http://{host}:{free_port(host)}",
+        "MUSICREC_URLS__FEATURES_STORE_URL": f"http://{host}:{free_port(host)}",
+        "MUSICREC_URLS__RECOMMENDATIONS_URL": f"http://{host}:{free_port(host)}",
+        "MUSICREC_PATHS__ARTIFACTS": str(artifacts),
+        "MUSICREC_EVENTS__BACKEND": "sqlite",
+        "MUSICREC_EVENTS__SQLITE_PATH": str(events_db),
+    }
 
 
 def _log_tail(log_path: Path | None, lines: int = 15) -> str:

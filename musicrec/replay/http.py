@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import tempfile
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -19,7 +18,7 @@ from typing import AsyncIterator, Iterator
 import httpx
 
 from musicrec import schema
-from musicrec.api.launcher import running, trio
+from musicrec.api.launcher import private_trio_environment, running, trio
 from musicrec.errors import DependencyUnavailable
 from musicrec.replay.runner import Reply
 from musicrec.settings import Settings
@@ -78,23 +77,9 @@ def trio_is_ready(settings: Settings) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _own_trio_environment(settings: Settings, artifacts: Path, folder: Path) -> dict[str, str]:
     """Overrides for a private trio: free ports, the replayed artifacts, a temporary events store."""
-    host = settings.serving.host
-    return {
-        "MUSICREC_URLS__EVENTS_STORE_URL": f"http://{host}:{_free_port()}",
-        "MUSICREC_URLS__FEATURES_STORE_URL": f"http://{host}:{_free_port()}",
-        "MUSICREC_URLS__RECOMMENDATIONS_URL": f"http://{host}:{_free_port()}",
-        "MUSICREC_PATHS__ARTIFACTS": str(artifacts),
-        "MUSICREC_EVENTS__BACKEND": "sqlite",
-        "MUSICREC_EVENTS__SQLITE_PATH": str(folder / "replay_events.sqlite3"),
-    }
+    return private_trio_environment(artifacts, folder / "replay_events.sqlite3", settings.serving.host)
 
 
 @contextlib.contextmanager

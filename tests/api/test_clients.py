@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from musicrec.api.clients import EventsClient, FeaturesClient
 from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
-from tests.redis_server import free_port
+from musicrec.api.launcher import free_port
 
 SERVING = ServingSettings(connect_timeout=0.2, request_timeout=0.3)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -14,10 +14,9 @@ from typing import Iterator
 
 import pytest
 
-from musicrec.api.launcher import RunningService, running, trio
+from musicrec.api.launcher import RunningService, private_trio_environment, running, trio
 from musicrec.settings import Settings, load_settings
 from tests.artifact_factory import COURSE_RULE_ENV, write_artifact_set
-from tests.redis_server import free_port
 
 
 @dataclass
@@ -35,15 +34,8 @@ class Trio:
 
 def trio_environment(folder: Path) -> dict[str, str]:
     """Free ports, the tiny artifact set, a fresh SQLite file under `folder`, the course blending rule."""
-    return {
-        **COURSE_RULE_ENV,
-        "MUSICREC_URLS__EVENTS_STORE_URL": f"http://127.0.0.1:{free_port()}",
-        "MUSICREC_URLS__FEATURES_STORE_URL": f"http://127.0.0.1:{free_port()}",
-        "MUSICREC_URLS__RECOMMENDATIONS_URL": f"http://127.0.0.1:{free_port()}",
-        "MUSICREC_PATHS__ARTIFACTS": str(write_artifact_set(folder / "artifacts")),
-        "MUSICREC_EVENTS__BACKEND": "sqlite",
-        "MUSICREC_EVENTS__SQLITE_PATH": str(folder / "events.sqlite3"),
-    }
+    artifacts = write_artifact_set(folder / "artifacts")
+    return {**COURSE_RULE_ENV, **private_trio_environment(artifacts, folder / "events.sqlite3")}
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from musicrec.api.launcher import ServiceSpec, start_service, stop_service, wait_ready
-from tests.redis_server import free_port
+from musicrec.api.launcher import free_port
 
 WRITERS = 4
 USERS_PER_WRITER = 10

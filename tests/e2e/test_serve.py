@@ -15,7 +15,7 @@ import pytest
 from musicrec.api.launcher import ServiceFailed, ServiceSpec, running
 from musicrec.settings import PROJECT_ROOT
 from tests.e2e.conftest import trio_environment
-from tests.redis_server import free_port
+from musicrec.api.launcher import free_port
 
 pytestmark = pytest.mark.slow
 

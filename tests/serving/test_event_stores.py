@@ -13,7 +13,7 @@ import redis
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import EventStore, Listen, open_event_store
 from musicrec.settings import EventSettings
-from tests.redis_server import free_port
+from musicrec.api.launcher import free_port
 
 OpenStore = Callable[..., EventStore]
 
