@@ -9,7 +9,9 @@ closed at shutdown.
 must not stall the event loop. `/get` is `async def`: it is on every blended request, and a
 thread-pool hop cost more CPU than the read itself. A store whose reads are quick local lookups
 (`quick_reads`, SQLite: a few rows, never waiting for the writer under WAL) is read inline on the
-event loop; any other (Redis: a network round trip) is still read in the thread pool.
+event loop; any other (Redis: a network round trip) is still read in the thread pool. It answers
+with a ready `JSONResponse` of the `EventsResponse` shape: FastAPI would dump, re-validate and
+serialize the model again on every request.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import AsyncIterator, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from musicrec.api.factory import create_service_app
-from musicrec.api.params import ItemId, TopK, UserId, post_and_get
+from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
 from musicrec.serving.event_store import EventStore, open_event_store
 from musicrec.settings import Settings
 
@@ -53,17 +56,17 @@ def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutRespons
 
 
 @post_and_get(router, "/get", response_model=EventsResponse)
-async def get_listens(request: Request, user_id: UserId, k: TopK) -> EventsResponse:
+async def get_listens(request: Request, user_id: UserId, k: TopK = None) -> JSONResponse:
     """The user's latest listens, newest first (empty for a user with none)."""
-    store = _store(request)
+    store, count = _store(request), resolve_k(request, k)
     if store.quick_reads:
-        listens = store.get(user_id, k)
+        listens = store.get(user_id, count)
     else:
-        listens = await run_in_threadpool(store.get, user_id, k)
-    return EventsResponse(
-        events=[listen.item_id for listen in listens],
-        listened_at=[listen.listened_at for listen in listens],
-    )
+        listens = await run_in_threadpool(store.get, user_id, count)
+    return JSONResponse({
+        "events": [listen.item_id for listen in listens],
+        "listened_at": [listen.listened_at for listen in listens],
+    })
 
 
 @asynccontextmanager

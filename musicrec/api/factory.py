@@ -32,6 +32,7 @@ from typing import Any, AsyncIterator, Callable, Sequence
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
@@ -42,6 +43,9 @@ from musicrec.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[FastAPI, Settings], AbstractAsyncContextManager[None]]
+# FastAPI's built-in OpenTelemetry hooks ask the global providers on every request; the services
+# export their metrics to Prometheus themselves (/metrics), so the hooks are switched off.
+NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 class ErrorResponse(BaseModel):
@@ -72,7 +76,7 @@ def create_service_app(
 ) -> FastAPI:
     """Build a service app; `load(app, settings)` runs at start-up and is exited at shutdown."""
     settings = settings or get_settings()
-    app = FastAPI(title=title, lifespan=_lifespan(name, load, settings))
+    app = FastAPI(title=title, lifespan=_lifespan(name, load, settings), telemetry=NO_OPENTELEMETRY)
     app.state.settings = settings
     app.state.ready = False
     install_request_metrics(app)

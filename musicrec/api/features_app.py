@@ -5,6 +5,8 @@ Handlers are `async def` although they never await: their work is microseconds o
 plain `def` would cost a thread-pool hop per request (a third of the offline route's throughput).
 `/similar_items` is the course route (it now honours `k`); `/similar_items_batch` answers several
 tracks in one call, which is how the recommendations service asks for a user's recent listens.
+Both answer with a ready `JSONResponse` of their response model's shape: FastAPI would dump,
+re-validate and serialize the model again on every request.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from musicrec import schema
 from musicrec.api.factory import create_service_app
-from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get
+from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get, resolve_k
 from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.artifacts import current_set
 from musicrec.errors import InvalidInput
@@ -58,14 +61,14 @@ def _similar(request: Request) -> RankedLists:
 
 
 @post_and_get(router, "/similar_items", response_model=SimilarItemsResponse)
-async def similar_items(request: Request, item_id: ItemId, k: TopK) -> SimilarItemsResponse:
+async def similar_items(request: Request, item_id: ItemId, k: TopK = None) -> JSONResponse:
     """Up to `k` tracks similar to `item_id`, best first; an unknown track gets empty lists."""
-    items, scores = _similar(request).lookup(item_id, k)
-    return SimilarItemsResponse(item_id_2=items.tolist(), score=scores.tolist())
+    items, scores = _similar(request).lookup(item_id, resolve_k(request, k))
+    return JSONResponse({"item_id_2": items.tolist(), "score": scores.tolist()})
 
 
 @router.post("/similar_items_batch", response_model=SimilarItemsBatchResponse)
-async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) -> SimilarItemsBatchResponse:
+async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) -> JSONResponse:
     """The similar tracks of several tracks in one call (k per track)."""
     max_k = request.app.state.settings.serving.max_k
     if body.k > max_k:
@@ -74,8 +77,8 @@ async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) 
     answers = []
     for item_id in body.item_ids:
         items, scores = similar.lookup(item_id, body.k)
-        answers.append(SimilarItemsOfTrack(item_id=item_id, item_id_2=items.tolist(), score=scores.tolist()))
-    return SimilarItemsBatchResponse(items=answers)
+        answers.append({"item_id": item_id, "item_id_2": items.tolist(), "score": scores.tolist()})
+    return JSONResponse({"items": answers})
 
 
 @asynccontextmanager

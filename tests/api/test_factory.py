@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from musicrec.api.factory import create_service_app
 from musicrec.api.metrics import service_counter
-from musicrec.api.params import INT32_MAX, ItemId, TopK, UserId, post_and_get
+from musicrec.api.params import INT32_MAX, ItemId, TopK, UserId, post_and_get, resolve_k
 from musicrec.errors import ArtifactError, NotFound
 from musicrec.settings import load_settings
 
@@ -28,8 +28,8 @@ def _router() -> APIRouter:
     router = APIRouter()
 
     @post_and_get(router, "/echo", response_model=Echo)
-    def echo(user_id: UserId, item_id: ItemId, k: TopK) -> Echo:
-        return Echo(user_id=user_id, item_id=item_id, k=k)
+    def echo(request: Request, user_id: UserId, item_id: ItemId, k: TopK = None) -> Echo:
+        return Echo(user_id=user_id, item_id=item_id, k=resolve_k(request, k))
 
     @router.get("/missing")
     def missing() -> None:
