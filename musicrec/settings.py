@@ -84,7 +84,7 @@ class PipelineSettings(_Section):
     target_days: int = Field(14, ge=1)
     top_popular: int = Field(100, ge=1)
     als_factors: int = Field(64, ge=1)
-    als_iterations: int = Field(15, ge=1)
+    als_iterations: int = Field(8, ge=1)
     als_regularization: float = Field(0.05, ge=0)
     als_weighting: Literal["bm25", "log", "none"] = "bm25"
     als_alpha: float = Field(1.0, gt=0)
