@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec import schema
-from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, artifact_error
+from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, artifact_error, column_values
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,11 @@ def load_catalog(folder: Path) -> Catalog:
         raise artifact_error(path, f"cannot be read ({exc})") from None
     if table.column(schema.ITEM_ID).null_count:
         raise artifact_error(path, f"column {schema.ITEM_ID} has null values")
-    ids = table.column(schema.ITEM_ID).to_numpy()
+    ids = column_values(table.column(schema.ITEM_ID))
     if np.any(ids[1:] < ids[:-1]):  # the pipeline writes them sorted; other sets may not
         table = table.take(pc.sort_indices(table.column(schema.ITEM_ID)))
     catalog = Catalog(
-        item_ids=table.column(schema.ITEM_ID).to_numpy().astype(np.int32),
+        item_ids=column_values(table.column(schema.ITEM_ID)).astype(np.int32),
         names=table.column(schema.NAME).combine_chunks(),
         artists=table.column(schema.ARTISTS).combine_chunks(),
     )
