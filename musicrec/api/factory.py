@@ -24,6 +24,7 @@ A service supplies what differs (its name, routers, and how to load its data) an
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -98,6 +99,7 @@ def _lifespan(name: str, load: Loader, settings: Settings) -> Callable[[FastAPI]
                 logger.error("%s cannot start: %s", name, error.message)
                 raise
             logger.info("%s loaded in %.2f s", name, time.perf_counter() - started)
+            _freeze_loaded_objects()
             app.state.ready = True
             try:
                 yield
@@ -106,6 +108,17 @@ def _lifespan(name: str, load: Loader, settings: Settings) -> Callable[[FastAPI]
         logger.info("%s stopped", name)
 
     return lifespan
+
+
+def _freeze_loaded_objects() -> None:
+    """Exclude everything made until now (imported modules, loaded data) from garbage collection.
+
+    Python's collector walks every tracked object of the oldest generation on each full collection,
+    and requests keep triggering collections; the objects of start-up live as long as the process,
+    so walking them again and again is pure cost on every request.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _operations_router() -> APIRouter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -89,6 +90,13 @@ def test_lifespan_loads_once_then_ready_and_closes_at_shutdown(
     assert events == ["load", "close"]
     assert app.state.ready is False
     assert any("demo loaded in" in message for message in caplog.messages)
+
+
+def test_start_up_takes_what_it_loaded_out_of_garbage_collection(events: list[str]) -> None:
+    gc.unfreeze()
+    with TestClient(_app(events)):
+        assert gc.get_freeze_count() > 0  # the collector no longer walks the loaded objects
+    gc.unfreeze()
 
 
 def test_a_failed_load_stops_start_up_with_its_message(caplog: pytest.LogCaptureFixture) -> None:
