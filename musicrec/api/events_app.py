@@ -25,14 +25,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from musicrec.api.factory import create_service_app
+from musicrec.api.factory import ERROR_RESPONSES, create_service_app
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
 from musicrec.serving.event_store import EventStore, open_event_store
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
 
 class PutResponse(BaseModel):

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from musicrec import schema
-from musicrec.api.factory import create_service_app
+from musicrec.api.factory import ERROR_RESPONSES, create_service_app
 from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get, resolve_k
 from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.artifacts import current_set
@@ -53,7 +53,7 @@ class SimilarItemsBatchResponse(BaseModel):
     items: list[SimilarItemsOfTrack]
 
 
-router = APIRouter(tags=["features"])
+router = APIRouter(tags=["features"], responses=ERROR_RESPONSES)
 
 
 def _similar(request: Request) -> RankedLists:

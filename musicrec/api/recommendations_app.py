@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from musicrec import schema
 from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
-from musicrec.api.factory import Loader, create_service_app
+from musicrec.api.factory import ERROR_RESPONSES, Loader, create_service_app
 from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
@@ -55,7 +55,7 @@ class RecsResponse(BaseModel):
     details: list[TrackInfo] | None = None
 
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], responses=ERROR_RESPONSES)
 
 
 def _respond(request: Request, route: str, answer: Answer, details: bool) -> Response:

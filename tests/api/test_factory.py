@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from musicrec.api.factory import create_service_app
+from musicrec.api.factory import ERROR_RESPONSES, create_service_app
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import INT32_MAX, ItemId, TopK, UserId, post_and_get, resolve_k
 from musicrec.errors import ArtifactError, NotFound
@@ -26,7 +26,7 @@ class Echo(BaseModel):
 
 
 def _router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=ERROR_RESPONSES)
 
     @post_and_get(router, "/echo", response_model=Echo)
     def echo(request: Request, user_id: UserId, item_id: ItemId, k: TopK = None) -> Echo:
