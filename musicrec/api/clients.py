@@ -9,9 +9,9 @@ Every failure (refused, timed out, an error status, an answer of the wrong shape
 Why aiohttp rather than httpx: a blended answer makes two calls, and measured on this 2-core machine
 an httpx.AsyncClient call cost 1.3 ms of CPU alone and 3.1 ms at 16 concurrent requests (its pool
 scans every connection on each step), against 0.35-0.45 ms for aiohttp, whose HTTP parser is C.
-With httpx the blended route could not reach a quarter of the throughput of `/health`. Each call's
-URL is given to aiohttp already encoded (`URL(..., encoded=True)`): letting
-aiohttp join a base URL and encode a params dict cost 9% of a call's instructions (callgrind).
+With httpx the blended route could not reach a quarter of the throughput of `/health`.
+Each call's URL is given to aiohttp already encoded (`URL(..., encoded=True)`): letting aiohttp join
+a base URL and encode a params dict cost 9% of a call's instructions (callgrind).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def _cast(path: Path, table: pa.Table, expected: pa.Schema) -> pa.Table:
         target = expected.field(name).type
         try:
             columns.append(table.column(name).cast(target, safe=not pa.types.is_date(target)))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        except pa.ArrowException as exc:  # invalid values, or a cast Arrow does not offer
             raise RawDataError(f"{path}: column {name!r} cannot be read as {target}: {exc}") from None
     return pa.table(columns, schema=pa.schema([expected.field(name) for name in table.column_names]))
 
