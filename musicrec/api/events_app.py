@@ -20,19 +20,19 @@ import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from musicrec.api.factory import ERROR_RESPONSES, create_service_app
+from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
 from musicrec.serving.event_store import EventStore, open_event_store
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+router = service_router("events")
 
 
 class PutResponse(BaseModel):

@@ -15,14 +15,14 @@ import time
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from musicrec import schema
-from musicrec.api.factory import ERROR_RESPONSES, create_service_app
-from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get, resolve_k
+from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.loading import log_loaded, verified_while_loading
+from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get, resolve_k
 from musicrec.artifacts import current_set
 from musicrec.errors import InvalidInput
 from musicrec.serving.indexes import RankedLists, load_similar
@@ -53,7 +53,7 @@ class SimilarItemsBatchResponse(BaseModel):
     items: list[SimilarItemsOfTrack]
 
 
-router = APIRouter(tags=["features"], responses=ERROR_RESPONSES)
+router = service_router("features")
 
 
 def _similar(request: Request) -> RankedLists:

@@ -16,13 +16,13 @@ import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated, AsyncIterator, TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from musicrec import schema
 from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
-from musicrec.api.factory import ERROR_RESPONSES, Loader, create_service_app
+from musicrec.api.factory import Loader, create_service_app, service_router
 from musicrec.api.loading import log_loaded, verified_while_loading
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
@@ -55,7 +55,7 @@ class RecsResponse(BaseModel):
     details: list[TrackInfo] | None = None
 
 
-router = APIRouter(tags=["recommendations"], responses=ERROR_RESPONSES)
+router = service_router("recommendations")
 
 
 def _respond(request: Request, route: str, answer: Answer, details: bool) -> Response:
