@@ -11,16 +11,20 @@ an httpx.AsyncClient call cost 1.3 ms of CPU alone and 3.1 ms at 16 concurrent r
 scans every connection on each step), against 0.35-0.45 ms for aiohttp, whose HTTP parser is C.
 With httpx the blended route could not reach a quarter of the throughput of `/health`.
 Each call's URL is given to aiohttp already encoded (`URL(..., encoded=True)`): letting aiohttp join
-a base URL and encode a params dict cost 9% of a call's instructions (callgrind).
+a base URL and encode a params dict cost 9% of a call's instructions (callgrind). Answers are parsed
+and checked in one step by pydantic (`TypeAdapter.validate_json` on the raw bytes) rather than by
+`json.loads` and a Python loop over every number: a fifth less CPU for a features batch call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
+from pydantic import StrictInt, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 from yarl import URL
 
 from musicrec import schema
@@ -28,6 +32,16 @@ from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
 
 POOL_SIZE = 64  # connections kept per dependency: more than the concurrency one process serves
+
+Answer = TypeVar("Answer")
+
+# The parts of the answers this service reads (other fields are ignored).
+EventsAnswer = TypedDict("EventsAnswer", {"events": list[StrictInt]})
+SimilarOfTrack = TypedDict("SimilarOfTrack", {schema.ITEM_ID_2: list[StrictInt], schema.SCORE: list[float]})
+SimilarBatchAnswer = TypedDict("SimilarBatchAnswer", {"items": list[SimilarOfTrack]})
+EVENTS_ANSWER = TypeAdapter(EventsAnswer)
+SIMILAR_BATCH_ANSWER = TypeAdapter(SimilarBatchAnswer)
+PUT_ANSWER = TypeAdapter(TypedDict("PutAnswer", {"result": str}))
 
 
 class ServiceClient:
@@ -50,14 +64,22 @@ class ServiceClient:
         query = f"?{urlencode(params)}" if params else ""
         return URL(f"{self._prefix}{path}{query}", encoded=True)
 
-    async def call(self, path: str, *, params: dict[str, int] | None = None, json: Any = None) -> Any:
+    async def call(
+        self, path: str, answer: TypeAdapter[Answer], *, params: dict[str, int] | None = None,
+        json: Any = None,
+    ) -> Answer:
+        """POST to `path` and return its answer, parsed and checked against `answer`."""
         try:
             async with self._session.post(self._url(path, params), json=json) as response:
-                if response.status != 200:
-                    detail = (await response.text())[:200]
-                    raise DependencyUnavailable(f"{self._where(path)} answered {response.status}: {detail}")
-                return await response.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                body = await response.read()
+            if response.status != 200:
+                detail = body[:200].decode(errors="replace")
+                raise DependencyUnavailable(f"{self._where(path)} answered {response.status}: {detail}")
+            return answer.validate_json(body)
+        except ValidationError as exc:
+            problem = _first_problem(exc)
+            raise DependencyUnavailable(f"{self._where(path)} answered unexpectedly: {problem}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             problem = str(exc) or type(exc).__name__
             raise DependencyUnavailable(f"{self._where(path)}: {problem}") from exc
 
@@ -68,12 +90,11 @@ class ServiceClient:
         await self._session.close()
 
 
-def _numbers(answer: Any, field: str, service: ServiceClient, kinds: tuple[type, ...] = (int,)) -> list:
-    """A list of numbers from an answer, or DependencyUnavailable: a wrong answer is as bad as none."""
-    values = answer.get(field) if isinstance(answer, dict) else None
-    if not isinstance(values, list) or not all(isinstance(value, kinds) for value in values):
-        raise DependencyUnavailable(f"{service.name} service answered without a list of numbers in {field!r}")
-    return values
+def _first_problem(error: ValidationError) -> str:
+    """E.g. "events.0: Input should be a valid integer" (the rest are usually the same mistake)."""
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 class EventsClient(ServiceClient):
@@ -84,12 +105,12 @@ class EventsClient(ServiceClient):
 
     async def recent(self, user_id: int, k: int) -> list[int]:
         """The user's latest `k` listened tracks, newest first."""
-        answer = await self.call("/get", params={schema.USER_ID: user_id, "k": k})
-        return _numbers(answer, "events", self)
+        answer = await self.call("/get", EVENTS_ANSWER, params={schema.USER_ID: user_id, "k": k})
+        return answer["events"]
 
     async def put(self, user_id: int, item_id: int) -> None:
         """Record that the user listened to a track."""
-        await self.call("/put", params={schema.USER_ID: user_id, schema.ITEM_ID: item_id})
+        await self.call("/put", PUT_ANSWER, params={schema.USER_ID: user_id, schema.ITEM_ID: item_id})
 
 
 class FeaturesClient(ServiceClient):
@@ -100,11 +121,9 @@ class FeaturesClient(ServiceClient):
 
     async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
         """For each track, in order: up to `k` similar tracks and their scores, best first."""
-        answer = await self.call("/similar_items_batch", json={"item_ids": item_ids, "k": k})
-        entries = answer.get("items") if isinstance(answer, dict) else None
-        if not isinstance(entries, list) or len(entries) != len(item_ids):
+        batch = {"item_ids": item_ids, "k": k}
+        answer = await self.call("/similar_items_batch", SIMILAR_BATCH_ANSWER, json=batch)
+        entries = answer["items"]
+        if len(entries) != len(item_ids):
             raise DependencyUnavailable("features service answered a batch of the wrong length")
-        return [
-            (_numbers(entry, schema.ITEM_ID_2, self), _numbers(entry, schema.SCORE, self, (int, float)))
-            for entry in entries
-        ]
+        return [(entry[schema.ITEM_ID_2], entry[schema.SCORE]) for entry in entries]

@@ -35,6 +35,12 @@ async def wrong_shape(request: web.Request) -> web.Response:
     return web.json_response({"unexpected": True, "events": ["a"], "items": [{}]})
 
 
+async def one_entry_too_few(request: web.Request) -> web.Response:
+    asked = (await request.json())["item_ids"]
+    entry = {"item_id": 1, "item_id_2": [2], "score": [0.5]}
+    return web.json_response({"items": [entry] * (len(asked) - 1)})
+
+
 async def failing(request: web.Request) -> web.Response:
     return web.json_response({"detail": "internal error"}, status=500)
 
@@ -81,7 +87,8 @@ def test_answers_are_parsed() -> None:
 @pytest.mark.parametrize(
     ("handler", "message"),
     [(None, "Cannot connect"), (too_slow, "TimeoutError"), (failing, "answered 500"),
-     (not_json, "unexpected mimetype"), (wrong_shape, "without a list of numbers in 'events'")],
+     (not_json, "answered unexpectedly: Invalid JSON"),
+     (wrong_shape, "answered unexpectedly: events.0: Input should be a valid integer")],
     ids=["refused", "slow", "error-status", "not-json", "wrong-shape"],
 )
 def test_every_failure_is_dependency_unavailable(handler: Handler | None, message: str) -> None:
@@ -98,7 +105,7 @@ def test_every_failure_is_dependency_unavailable(handler: Handler | None, messag
     assert message in caught.value.message
 
 
-def test_batch_of_the_wrong_length_is_refused() -> None:
+def test_batch_of_the_wrong_length_or_shape_is_refused() -> None:
     async def similar(url: str) -> Any:
         features = FeaturesClient(url, SERVING)
         try:
@@ -107,4 +114,6 @@ def test_batch_of_the_wrong_length_is_refused() -> None:
             await features.aclose()
 
     with pytest.raises(DependencyUnavailable, match="wrong length"):
+        _run(one_entry_too_few, similar)
+    with pytest.raises(DependencyUnavailable, match=r"answered unexpectedly: items\.0\.item_id_2: Field required"):
         _run(wrong_shape, similar)
