@@ -45,7 +45,7 @@ PUT_ANSWER = TypeAdapter(TypedDict("PutAnswer", {"result": str}))
 
 
 class ServiceClient:
-    """A pooled client of one service; `call` returns its JSON answer or raises DependencyUnavailable.
+    """A pooled client of one service; `call` returns its checked answer or raises DependencyUnavailable.
 
     Create it inside the running event loop (the app's lifespan) and `aclose` it at shutdown.
     """
