@@ -127,6 +127,8 @@ QueryField = tuple[ModelField, str, tuple[str, str]]
 
 
 def _query_values(request: Request, fields: list[QueryField]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if not fields:  # e.g. /health, a JSON-body route: nothing to parse
+        return {}, []
     query = request.query_params
     values: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
