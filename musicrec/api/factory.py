@@ -39,7 +39,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from musicrec.api.metrics import install_request_metrics
-from musicrec.api.routing import LeanRoute
+from musicrec.api.routing import LeanRoute, dispatch_fixed_paths
 from musicrec.errors import MusicRecError
 from musicrec.settings import Settings, get_settings
 
@@ -92,6 +92,7 @@ def create_service_app(
     _add_error_handlers(app)
     for router in (_operations_router(), *routers):
         _add_routes(app, router)
+    dispatch_fixed_paths(app.router)
     return app
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from musicrec.api.factory import create_service_app
 from musicrec.api.params import TopK, UserId
-from musicrec.api.routing import LeanRoute
+from musicrec.api.routing import FixedPathDispatch, LeanRoute
 from musicrec.settings import load_settings
 
 
@@ -163,3 +163,59 @@ def test_all_routes_work_also_in_an_included_router_with_a_prefix() -> None:
         assert client.get("/v1/list?ids=1&ids=2").json() == {"ids": [1, 2]}
         assert client.get("/v1/planned?k=3").json() == {"k": 3}
         assert client.get("/planned?k=3").status_code == 404
+
+
+def _app_with_a_path_parameter(dispatch: bool) -> FastAPI:
+    """A service app whose routes include one with a path parameter that shadows a later fixed path."""
+    router = _router(LeanRoute)
+
+    @router.get("/tracks/{track_id}")
+    async def track(track_id: int) -> JSONResponse:
+        return JSONResponse({"track": track_id})
+
+    @router.get("/tracks/popular")
+    async def popular() -> JSONResponse:  # never reached: /tracks/{track_id} comes first
+        return JSONResponse({"popular": True})
+
+    app = create_service_app(
+        name="routing", title="routing", load=_nothing_to_load, routers=[router],
+        settings=load_settings(environ={}),
+    )
+    if not dispatch:
+        app.router.middleware_stack = app.router.app  # the router's own loop over its routes
+    return app
+
+
+REQUESTS = [
+    ("GET", "/query?user_id=5"),
+    ("HEAD", "/query?user_id=5"),
+    ("POST", "/query?user_id=5"),  # a known path, a method it does not take: 405
+    ("GET", "/query/?user_id=5"),  # trailing slash: redirected
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/openapi.json"),
+    ("GET", "/nowhere"),
+    ("GET", "/tracks/7"),
+    ("GET", "/tracks/popular"),  # the route with the path parameter answers (422)
+]
+
+
+@pytest.mark.parametrize(("method", "url"), REQUESTS)
+def test_fixed_path_dispatch_answers_as_the_routers_loop_does(method: str, url: str) -> None:
+    with TestClient(_app_with_a_path_parameter(dispatch=False)) as loop, \
+            TestClient(_app_with_a_path_parameter(dispatch=True)) as dispatch:
+        expected = loop.request(method, url, follow_redirects=False)
+        answer = dispatch.request(method, url, follow_redirects=False)
+    assert answer.status_code == expected.status_code
+    assert answer.content == expected.content
+    assert answer.headers.get("location") == expected.headers.get("location")
+    assert answer.headers.get("allow") == expected.headers.get("allow")
+
+
+def test_the_dispatch_table_holds_fixed_paths_up_to_the_first_route_with_a_parameter() -> None:
+    dispatch = _app_with_a_path_parameter(dispatch=True).router.middleware_stack
+    assert isinstance(dispatch, FixedPathDispatch)
+    paths = {path for path, _ in dispatch.table}
+    assert {"/health", "/ready", "/metrics", "/query", "/body", "/docs", "/openapi.json"} <= paths
+    assert "/tracks/popular" not in paths
+    assert dispatch.table[("/query", "GET")].path == "/query"
