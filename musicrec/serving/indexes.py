@@ -2,13 +2,15 @@
 
 The course services answered every request with a pandas scan of the whole artifact. Here each
 artifact is loaded once into flat numpy arrays in CSR form (sorted unique keys, offsets into flat
-item and score arrays) and looked up with one binary search, so a request costs microseconds and
-the memory is 8 bytes per row plus 12 bytes per key, whatever the table size.
+item and score arrays), so a request costs microseconds and the memory is 8 bytes per row plus 12
+bytes per key, whatever the table size. A key is found with one index into a direct key -> row
+table when the keys are dense (user ids 0..N-1: at most 16 more bytes per key), else with one
+binary search.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,10 @@ from musicrec.errors import ArtifactError
 # Row groups decoded per read: Arrow decodes them in parallel; ~4M rows (50 MB) in flight at once.
 ROW_GROUPS_PER_READ = 4
 KEY_MIN, KEY_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max  # keys are int32 in every artifact
+# A direct key -> row table is kept when the largest key is below this many times the number of keys
+# (then it costs at most 16 bytes per key): a lookup is one index instead of a binary search (0.15
+# instead of 1.5 us at 1.37M users). Sparse keys (track ids of a large catalogue) use the search.
+DIRECT_TABLE_MAX_SPREAD = 4
 
 
 @dataclass(frozen=True)
@@ -33,12 +39,17 @@ class RankedLists:
     keys : sorted unique int32 keys.
     offsets : int64, ``len(keys) + 1``; the items of ``keys[i]`` are ``items[offsets[i]:offsets[i+1]]``.
     items, scores : flat int32 items and float32 scores in the artifact's order (best first).
+    rows_by_key : int32 row of every key from 0 to the largest (-1 for none), or None for sparse keys.
     """
 
     keys: np.ndarray
     offsets: np.ndarray
     items: np.ndarray
     scores: np.ndarray
+    rows_by_key: np.ndarray | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rows_by_key", _direct_table(self.keys))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -49,14 +60,17 @@ class RankedLists:
 
     @property
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.offsets.nbytes + self.items.nbytes + self.scores.nbytes
+        table = 0 if self.rows_by_key is None else self.rows_by_key.nbytes
+        return self.keys.nbytes + self.offsets.nbytes + self.items.nbytes + self.scores.nbytes + table
 
     def _position(self, key: int) -> int:
-        """Index of `key` in `keys`, or -1: one binary search, no table scan.
+        """Index of `key` in `keys`, or -1: one index into the direct table, or one binary search.
 
         The key is given the keys' own dtype first: searching an int32 array for a Python int makes
         numpy convert the whole array to int64 on every call (3.5 ms at 1.37M keys instead of 1 µs).
         """
+        if self.rows_by_key is not None:
+            return int(self.rows_by_key[key]) if 0 <= key < len(self.rows_by_key) else -1
         if not KEY_MIN <= key <= KEY_MAX:
             return -1
         position = int(self.keys.searchsorted(np.int32(key)))
@@ -75,6 +89,15 @@ class RankedLists:
         start = int(self.offsets[position])
         stop = min(int(self.offsets[position + 1]), start + k)
         return self.items[start:stop], self.scores[start:stop]
+
+
+def _direct_table(keys: np.ndarray) -> np.ndarray | None:
+    """The row of every key from 0 to the largest, when keys are non-negative and dense enough."""
+    if len(keys) == 0 or keys[0] < 0 or int(keys[-1]) >= DIRECT_TABLE_MAX_SPREAD * len(keys):
+        return None
+    table = np.full(int(keys[-1]) + 1, -1, dtype=np.int32)
+    table[keys] = np.arange(len(keys), dtype=np.int32)
+    return table
 
 
 def artifact_error(path: Path, problem: str) -> ArtifactError:

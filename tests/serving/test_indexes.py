@@ -14,7 +14,13 @@ import pytest
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.serving.catalog import Catalog, TrackDetails, load_catalog
-from musicrec.serving.indexes import column_values, load_recommendations, load_similar, load_top_popular
+from musicrec.serving.indexes import (
+    RankedLists,
+    column_values,
+    load_recommendations,
+    load_similar,
+    load_top_popular,
+)
 from tests.artifact_factory import write_artifact_set
 
 
@@ -126,6 +132,19 @@ def test_keys_outside_int32_are_unknown_not_an_overflow(artifacts: Path) -> None
     recs = load_recommendations(artifacts)
     for user in (-(2**31) - 1, 2**31, 2**63):
         assert recs.lookup(user, 5)[0].tolist() == []
+
+
+@pytest.mark.parametrize(("spread", "direct"), [(1.5, True), (10, False)], ids=["dense", "sparse"])
+def test_dense_and_sparse_keys_are_found_alike(spread: float, direct: bool) -> None:
+    """Dense keys get a direct key -> row table, sparse ones a binary search: same answers."""
+    rng = np.random.default_rng(7)
+    keys = np.unique(rng.integers(0, int(1000 * spread), 1000)).astype(np.int32)
+    one_item_each = RankedLists(keys, np.arange(len(keys) + 1), keys * 10, np.ones(len(keys), np.float32))
+    assert (one_item_each.rows_by_key is not None) == direct
+    known = set(keys.tolist())
+    for key in [*range(-3, int(keys[-1]) + 3), -(2**31) - 1, 2**31, 2**63]:
+        expected = [key * 10] if key in known else []
+        assert one_item_each.lookup(key, 5)[0].tolist() == expected, key
 
 
 def test_column_values_views_numbers_exactly(tmp_path: Path):
