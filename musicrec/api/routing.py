@@ -51,54 +51,6 @@ class LeanRoute(APIRoute):
             self.app = _planned_app(self.dependant, self.body_field)
 
 
-class FixedPathDispatch:
-    """Sends a request for a fixed path straight to its route: one dict lookup.
-
-    Starlette's router asks every route in turn whether it matches, so a route pays for each one
-    listed before it (FastAPI's four documentation routes come first): the offline route, the 11th,
-    paid about 9 us more than `/health`, the 5th. The table maps (path, method) to the first route
-    the router itself would pick. It stops at the first route that can match more than one path (path
-    parameters, a mount), since that one could shadow a later fixed path. Every request the table
-    does not know (an unknown path, a wrong method, a trailing-slash redirect, a route added later)
-    goes to the router's own loop, so every answer stays the router's. FastAPI's telemetry hooks,
-    which the factory switches off, are only fed by that loop.
-    """
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self.routes_in_order = router.middleware_stack
-        self.table = _fixed_path_table(router.routes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = None
-        if scope["type"] == "http" and "fastapi.telemetry" not in scope:
-            route = self.table.get((get_route_path(scope), scope["method"]))
-        if route is not None:
-            match, child_scope = route.matches(scope)  # FULL unless FastAPI changed how routes match
-            if match is Match.FULL:
-                scope.setdefault("router", self.router)
-                scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
-        await self.routes_in_order(scope, receive, send)
-
-
-def dispatch_fixed_paths(router: Router) -> None:
-    """Route `router`'s requests through a `FixedPathDispatch` of the routes it has now."""
-    router.middleware_stack = FixedPathDispatch(router)
-
-
-def _fixed_path_table(routes: list[BaseRoute]) -> dict[tuple[str, str], Route]:
-    table: dict[tuple[str, str], Route] = {}
-    for route in routes:
-        if not isinstance(route, Route) or route.param_convertors or route.methods is None:
-            break  # it may match many paths: the routes after it are left to the router's loop
-        for method in route.methods:
-            table.setdefault((route.path, method), route)
-    return table
-
-
-
 def _is_plannable(route: APIRoute) -> bool:
     """Only query parameters, at most one JSON body and the Request, and a ready Response back."""
     dependant = route.dependant
@@ -219,3 +171,50 @@ async def _json_body(request: Request) -> Any:
 
 def _missing(loc: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "missing", "loc": loc, "msg": "Field required", "input": None}
+
+
+class FixedPathDispatch:
+    """Sends a request for a fixed path straight to its route: one dict lookup.
+
+    Starlette's router asks every route in turn whether it matches, so a route pays for each one
+    listed before it (FastAPI's four documentation routes come first): the offline route, the 11th,
+    paid about 9 us more than `/health`, the 5th. The table maps (path, method) to the first route
+    the router itself would pick. It stops at the first route that can match more than one path (path
+    parameters, a mount), since that one could shadow a later fixed path. Every request the table
+    does not know (an unknown path, a wrong method, a trailing-slash redirect, a route added later)
+    goes to the router's own loop, so every answer stays the router's. FastAPI's telemetry hooks,
+    which the factory switches off, are only fed by that loop.
+    """
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.routes_in_order = router.middleware_stack
+        self.table = _fixed_path_table(router.routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = None
+        if scope["type"] == "http" and "fastapi.telemetry" not in scope:
+            route = self.table.get((get_route_path(scope), scope["method"]))
+        if route is not None:
+            match, child_scope = route.matches(scope)  # FULL unless FastAPI changed how routes match
+            if match is Match.FULL:
+                scope.setdefault("router", self.router)
+                scope.update(child_scope)
+                await route.handle(scope, receive, send)
+                return
+        await self.routes_in_order(scope, receive, send)
+
+
+def dispatch_fixed_paths(router: Router) -> None:
+    """Route `router`'s requests through a `FixedPathDispatch` of the routes it has now."""
+    router.middleware_stack = FixedPathDispatch(router)
+
+
+def _fixed_path_table(routes: list[BaseRoute]) -> dict[tuple[str, str], Route]:
+    table: dict[tuple[str, str], Route] = {}
+    for route in routes:
+        if not isinstance(route, Route) or route.param_convertors or route.methods is None:
+            break  # it may match many paths: the routes after it are left to the router's loop
+        for method in route.methods:
+            table.setdefault((route.path, method), route)
+    return table
