@@ -65,6 +65,8 @@ ITEM_ID_1 = "item_id_1"
 ITEM_ID_2 = "item_id_2"
 SCORE = "score"
 RANK = "rank"
+# Optional in recommendations.parquet: the candidate source that proposed the row (e.g. "als").
+SOURCE = "source"
 LISTENS = "listens"
 LISTENERS = "listeners"
 

@@ -1,4 +1,4 @@
-"""Track id -> name and artists, for answers that people read (`details=true`).
+"""Track id -> name, artists and genres, for answers that people read (`details=true`).
 
 Names stay in Arrow arrays (one buffer of characters plus offsets) sorted by track id instead of a
 dict of a million Python strings: about a third of the memory and no start-up time spent building
@@ -26,15 +26,17 @@ class TrackDetails:
     item_id: int
     name: str | None
     artists: list[str]
+    genres: list[str]
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """Names and artists of tracks, looked up by binary search over sorted ids."""
+    """Names, artists and genres of tracks, looked up by binary search over sorted ids."""
 
     item_ids: np.ndarray
     names: pa.Array
     artists: pa.Array
+    genres: pa.Array
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -42,14 +44,14 @@ class Catalog:
     @classmethod
     def empty(cls) -> "Catalog":
         """For an artifact folder without items.parquet: every answer carries ids only."""
-        no_artists = pa.array([], pa.list_(pa.string()))
-        return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), no_artists)
+        no_names = pa.array([], pa.list_(pa.string()))
+        return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), no_names, no_names)
 
     def details(self, item_ids: Sequence[int]) -> list[TrackDetails]:
-        """Name and artists of each track, in the order asked; unknown tracks get no name."""
+        """Name, artists and genres of each track, in the order asked; unknown tracks get no name."""
         wanted = np.asarray(item_ids, dtype=np.int64)
         if len(self.item_ids) == 0:
-            return [TrackDetails(int(item), None, []) for item in wanted]
+            return [TrackDetails(int(item), None, [], []) for item in wanted]
         in_range = (wanted >= KEY_MIN) & (wanted <= KEY_MAX)
         # Searched as int32 like the ids: an int64 search would convert all ids on every call.
         searched = np.where(in_range, wanted, 0).astype(np.int32)
@@ -58,22 +60,29 @@ class Catalog:
         taken = pa.array(positions[known])
         names = iter(self.names.take(taken).to_pylist())
         artists = iter(self.artists.take(taken).to_pylist())
+        genres = iter(self.genres.take(taken).to_pylist())
         return [
-            TrackDetails(int(item), next(names), next(artists) or [])
+            TrackDetails(int(item), next(names), next(artists) or [], next(genres) or [])
             if is_known
-            else TrackDetails(int(item), None, [])
+            else TrackDetails(int(item), None, [], [])
             for item, is_known in zip(wanted, known)
         ]
 
 
 def load_catalog(folder: Path) -> Catalog:
-    """Read items.parquet if present (it is optional: the course's artifact folders lack it)."""
+    """Read items.parquet if present (it is optional: the course's artifact folders lack it).
+
+    Genres are optional too: a track table without them still names tracks and artists.
+    """
     path = folder / schema.ITEMS_FILE
     if not path.exists():
         return Catalog.empty()
     parquet = _open_parquet(path, [schema.ITEM_ID, schema.NAME, schema.ARTISTS])
+    columns = [schema.ITEM_ID, schema.NAME, schema.ARTISTS]
+    if schema.GENRES in parquet.schema_arrow.names:
+        columns.append(schema.GENRES)
     try:
-        table = parquet.read(columns=[schema.ITEM_ID, schema.NAME, schema.ARTISTS])
+        table = parquet.read(columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise artifact_error(path, f"cannot be read ({exc})") from None
     if table.column(schema.ITEM_ID).null_count:
@@ -85,6 +94,8 @@ def load_catalog(folder: Path) -> Catalog:
         item_ids=column_values(table.column(schema.ITEM_ID)).astype(np.int32),
         names=table.column(schema.NAME).combine_chunks(),
         artists=table.column(schema.ARTISTS).combine_chunks(),
+        genres=(table.column(schema.GENRES).combine_chunks() if schema.GENRES in columns
+                else pa.nulls(table.num_rows, pa.list_(pa.string()))),
     )
     del table
     pa.default_memory_pool().release_unused()  # about 120 MB of decoding buffers at full size

@@ -81,13 +81,21 @@ class RankedLists:
     def __contains__(self, key: int) -> bool:
         return self._position(key) >= 0
 
-    def lookup(self, key: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first `k` items and scores of `key` (views, not copies); empty arrays if unknown."""
+    def span(self, key: int) -> tuple[int, int]:
+        """Where `key`'s rows are in the flat arrays, as (start, stop); (0, 0) if unknown.
+
+        Rows keep the artifact's order, so a column kept beside them (such as which source proposed
+        each recommendation) is read for a key with the same span.
+        """
         position = self._position(key)
         if position < 0:
-            return self.items[:0], self.scores[:0]
-        start = int(self.offsets[position])
-        stop = min(int(self.offsets[position + 1]), start + k)
+            return 0, 0
+        return int(self.offsets[position]), int(self.offsets[position + 1])
+
+    def lookup(self, key: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first `k` items and scores of `key` (views, not copies); empty arrays if unknown."""
+        start, stop = self.span(key)
+        stop = min(stop, start + k)
         return self.items[start:stop], self.scores[start:stop]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -41,6 +41,24 @@ class SimilarTracks(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where an answer's tracks came from: the lists it was made of, kept as references.
+
+    Recording it costs one small object per answer; `musicrec.serving.reasons` turns it into a
+    reason per track only when a caller asks for details.
+    """
+
+    personal_of: int | None = None  # the user whose personal (offline) list was used
+    popular: bool = False  # top popular was used (the default list, or for a user without a personal one)
+    online: Sequence[int] = ()  # the online list
+    seeds: Sequence[int] = ()  # the recent listens it was made from, newest first
+    similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # each seed's similar tracks and scores
+
+
+POPULAR = Origin(popular=True)
+
+
 @dataclass
 class Answer:
     """Recommended track ids plus what the service needs to count and to tell the caller."""
@@ -49,10 +67,21 @@ class Answer:
     used_default: bool = False  # the user had no personal recommendations: top popular instead
     online_empty: bool = False  # online part asked for and empty (no history, or a dependency failed)
     failed: list[str] = field(default_factory=list)  # dependencies that did not answer
+    origin: Origin = Origin()
 
     @property
     def degraded(self) -> bool:
         return bool(self.failed)
+
+
+class OnlinePart(NamedTuple):
+    """The online list, the recent listens it excluded, the failed dependency if any, and its sources."""
+
+    scored: ScoredItems
+    heard: list[int]
+    failed: list[str]
+    seeds: Sequence[int] = ()  # the listens the list was made from
+    similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # their similar tracks and scores
 
 
 @dataclass
@@ -78,22 +107,25 @@ class Recommender:
     heard_window: int = 0
 
     def default(self, k: int) -> Answer:
-        return Answer(self.popular[:k].tolist())
+        return Answer(self.popular[:k].tolist(), origin=POPULAR)
 
     def offline(self, user_id: int, k: int) -> Answer:
         """Personal recommendations, or top popular for a user the pipeline did not know."""
         items, _ = self.personal.lookup(user_id, k)
         if len(items) == 0:
-            return Answer(self.popular[:k].tolist(), used_default=True)
-        return Answer(items.tolist())
+            return Answer(self.popular[:k].tolist(), used_default=True, origin=POPULAR)
+        return Answer(items.tolist(), origin=Origin(personal_of=user_id))
 
     async def online(self, user_id: int, k: int) -> Answer:
-        online, _, failed = await self._online_scored(user_id, k)
-        return Answer(online.items, online_empty=not online.items, failed=failed)
+        part = await self._online_scored(user_id, k)
+        online = part.scored
+        origin = Origin(online=online.items, seeds=part.seeds, similar=part.similar)
+        return Answer(online.items, online_empty=not online.items, failed=part.failed, origin=origin)
 
     async def blended(self, user_id: int, k: int) -> Answer:
         """Offline (or top popular) blended with online; offline alone when there is no online part."""
-        online, heard, failed = await self._online_scored(user_id, k)
+        part = await self._online_scored(user_id, k)
+        online, heard, failed = part.scored, part.heard, part.failed
         excluded = set(heard) if self.filter_heard else set()
         wanted = k + len(excluded)  # enough offline items left after dropping the heard ones
         offline_items, offline_scores = self.personal.lookup(user_id, wanted)
@@ -105,28 +137,29 @@ class Recommender:
         if excluded:
             offline = _without(offline, excluded)
         recs = self.blend(offline, online, k) if online.items else offline.items[:k]
-        return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed)
+        origin = Origin(personal_of=None if used_default else user_id, popular=used_default,
+                        online=online.items, seeds=part.seeds, similar=part.similar)
+        return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed,
+                      origin=origin)
 
-    async def _online_scored(self, user_id: int, k: int) -> tuple[ScoredItems, list[int], list[str]]:
-        """Recent listens -> one batched similar-tracks call -> merged.
-
-        Returns the online list, the recent listens it excluded, and the failed dependency if any.
-        """
+    async def _online_scored(self, user_id: int, k: int) -> OnlinePart:
+        """Recent listens -> one batched similar-tracks call -> merged."""
         window = max(self.online_history, self.heard_window) if self.filter_heard else self.online_history
         try:
             heard = await self.listens.recent(user_id, window)
         except DependencyUnavailable as exc:
             logger.warning("answering without online part: %s", exc.message)
-            return ScoredItems([], []), [], ["events"]
+            return OnlinePart(ScoredItems([], []), [], ["events"])
         if not heard:
-            return ScoredItems([], []), [], []
+            return OnlinePart(ScoredItems([], []), [], [])
         seeds = heard[: self.online_history]
         try:
             similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, k))
         except DependencyUnavailable as exc:
             logger.warning("answering without online part: %s", exc.message)
-            return ScoredItems([], []), heard, ["features"]
-        return self.merge(similar, heard, k), heard, []
+            return OnlinePart(ScoredItems([], []), heard, ["features"])
+        return OnlinePart(self.merge(similar, heard, k), heard, [], seeds, similar)
+
 
 
 def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:

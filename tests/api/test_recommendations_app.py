@@ -100,9 +100,9 @@ def test_blended_alternates_offline_and_online(client: TestClient) -> None:
 def test_details_name_each_track(client: TestClient) -> None:
     answer = client.post("/recommendations_offline", params={"user_id": 2, "details": "true"}).json()
     assert answer == {"recs": [20, 10, 21], "degraded": False, "details": [
-        {"item_id": 20, "name": "Track 20", "artists": ["Artist C"]},
-        {"item_id": 10, "name": "Track 10", "artists": ["Artist A"]},
-        {"item_id": 21, "name": "Track 21", "artists": []},
+        {"item_id": 20, "name": "Track 20", "artists": ["Artist C"], "genres": ["pop"]},
+        {"item_id": 10, "name": "Track 10", "artists": ["Artist A"], "genres": ["pop"]},
+        {"item_id": 21, "name": "Track 21", "artists": [], "genres": ["pop"]},
     ]}
 
 
@@ -154,8 +154,8 @@ def test_counters_for_default_and_empty_online_answers(artifacts: Path) -> None:
 def test_without_items_parquet_answers_carry_ids_only(tmp_path: Path) -> None:
     with _client(write_artifact_set(tmp_path, with_items=False)) as test_client:
         answer = test_client.get("/recommendations_offline", params={"user_id": 5, "details": True}).json()
-    assert answer["details"] == [{"item_id": 30, "name": None, "artists": []},
-                                 {"item_id": 31, "name": None, "artists": []}]
+    assert answer["details"] == [{"item_id": 30, "name": None, "artists": [], "genres": []},
+                                 {"item_id": 31, "name": None, "artists": [], "genres": []}]
 
 
 @pytest.mark.parametrize("missing", ["recommendations.parquet", "top_popular.parquet"])

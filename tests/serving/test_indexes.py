@@ -71,19 +71,26 @@ def test_catalog_details_in_asked_order(artifacts: Path) -> None:
     catalog = load_catalog(artifacts)
     assert len(catalog) == 8
     assert catalog.details([41, 99, 11, 21, 2**40]) == [
-        TrackDetails(41, "Track 41", ["Artist E"]),
-        TrackDetails(99, None, []),
-        TrackDetails(11, "Track 11", ["Artist A", "Artist B"]),
-        TrackDetails(21, "Track 21", []),
-        TrackDetails(2**40, None, []),
+        TrackDetails(41, "Track 41", ["Artist E"], ["pop"]),
+        TrackDetails(99, None, [], []),
+        TrackDetails(11, "Track 11", ["Artist A", "Artist B"], ["pop"]),
+        TrackDetails(21, "Track 21", [], ["pop"]),
+        TrackDetails(2**40, None, [], []),
     ]
+
+
+def test_catalog_genres_are_optional(tmp_path: Path) -> None:
+    write_artifact_set(tmp_path)
+    path = tmp_path / schema.ITEMS_FILE
+    pq.write_table(pq.read_table(path).drop_columns([schema.GENRES]), path)
+    assert load_catalog(tmp_path).details([41]) == [TrackDetails(41, "Track 41", ["Artist E"], [])]
 
 
 def test_catalog_is_optional(tmp_path: Path) -> None:
     write_artifact_set(tmp_path, with_items=False)
     catalog = load_catalog(tmp_path)
     assert len(catalog) == 0
-    assert catalog.details([10]) == [TrackDetails(10, None, [])]
+    assert catalog.details([10]) == [TrackDetails(10, None, [], [])]
     assert Catalog.empty().details([]) == []
 
 

@@ -1,0 +1,171 @@
+"""Why each recommended track is there, as data and in words (`details=true`).
+
+The recommender records an answer's `Origin` (which lists it was made of, which recent listens the
+online part came from); this module turns it into one `Reason` per track, and only for callers who
+asked for details, so other answers pay nothing for it:
+
+- online: the recent listen the track is most similar to (ties: the newer listen), by name;
+- offline: the user's personal list, and the candidate source that proposed the track when
+  recommendations.parquet has the optional `source` column;
+- popular: top popular (the default list, or a user without a personal list).
+
+A track that is in both the online and the personal list is explained by the online part: that is
+what changed with the latest listens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from musicrec import schema
+from musicrec.serving.catalog import Catalog, TrackDetails
+from musicrec.serving.indexes import RankedLists, artifact_error, column_values
+from musicrec.serving.recommender import Origin
+
+Source = Literal["online", "offline", "popular"]
+# How the pipeline's candidate sources are named for people; an unknown name is shown as it is.
+SOURCE_WORDS = {
+    "als": "ALS (listeners with a taste like yours)",
+    "itemknn": "item-kNN (tracks played by the same listeners)",
+    "ease": "EASE (tracks that go together)",
+    "popular": "what is popular now",
+    "artist": "artists you play",
+    "ranker": "the ranker",
+}
+NO_SOURCE = -1
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one track is recommended: its source, the listen it follows (online), and a sentence."""
+
+    source: Source
+    text: str
+    because_of: int | None = None  # online: the recent listen this track is most similar to
+    proposed_by: str | None = None  # offline: the candidate source, when the artifact set names it
+
+
+@dataclass(frozen=True)
+class OfflineSources:
+    """The candidate source of every row of recommendations.parquet, when the file has that column.
+
+    `codes` is aligned with the rows of `personal` (one int16 per row, NO_SOURCE for none), so a
+    user's sources are read with the same span as the user's items.
+    """
+
+    personal: RankedLists
+    codes: np.ndarray | None = None
+    names: tuple[str, ...] = ()
+
+    def of(self, user_id: int) -> dict[int, str]:
+        """Track -> the source that proposed it, for the user's personal list ({} without the column)."""
+        if self.codes is None:
+            return {}
+        start, stop = self.personal.span(user_id)
+        items = self.personal.items[start:stop].tolist()
+        return {item: self.names[code] for item, code in zip(items, self.codes[start:stop].tolist())
+                if code != NO_SOURCE}
+
+
+def load_offline_sources(folder: Path, personal: RankedLists) -> OfflineSources:
+    """Read the optional `source` column of recommendations.parquet as small integer codes.
+
+    Read one row group at a time as Arrow dictionaries, so memory stays at two bytes per row.
+    """
+    path = folder / schema.RECOMMENDATIONS_FILE
+    try:
+        if schema.SOURCE not in pq.read_schema(path).names:
+            return OfflineSources(personal)
+        parquet = pq.ParquetFile(path, read_dictionary=[schema.SOURCE])
+        codes = np.full(parquet.metadata.num_rows, NO_SOURCE, dtype=np.int16)
+        names: dict[str, int] = {}
+        filled = 0
+        for group in range(parquet.num_row_groups):
+            column = parquet.read_row_group(group, columns=[schema.SOURCE]).column(0)
+            for chunk in column.chunks:
+                filled = _add_codes(chunk, codes, filled, names)
+    except (pa.ArrowException, OSError) as exc:
+        raise artifact_error(path, f"column {schema.SOURCE} cannot be read ({exc})") from None
+    if filled != personal.rows:
+        raise artifact_error(path, f"column {schema.SOURCE} has {filled} rows for {personal.rows} items")
+    return OfflineSources(personal, codes, tuple(names))
+
+
+def _add_codes(chunk: pa.Array, codes: np.ndarray, filled: int, names: dict[str, int]) -> int:
+    """Write one chunk's sources into `codes` from `filled` on; new names get the next code."""
+    if not pa.types.is_dictionary(chunk.type):
+        chunk = chunk.dictionary_encode()
+    mapping = np.array([names.setdefault(str(name), len(names)) for name in chunk.dictionary.to_pylist()]
+                       + [NO_SOURCE], dtype=np.int16)
+    indices = column_values(chunk.indices.fill_null(len(mapping) - 1))
+    codes[filled : filled + len(chunk)] = mapping[indices]
+    return filled + len(chunk)
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """Turns an answer's origin into reasons, naming tracks from the catalog."""
+
+    catalog: Catalog
+    sources: OfflineSources
+
+    def reasons(self, recs: Sequence[int], origin: Origin, offline_fallback: bool) -> list[Reason]:
+        """One reason per track of `recs`; `offline_fallback`: top popular stood in for a personal list."""
+        online = set(origin.online)
+        closest = closest_listens(origin.seeds, origin.similar)
+        listens = dict(zip(origin.seeds, self.catalog.details(list(origin.seeds))))
+        newest = origin.seeds[0] if origin.seeds else None
+        proposed = self.sources.of(origin.personal_of) if origin.personal_of is not None else {}
+        reasons = []
+        for item in recs:
+            if item in online and item in closest:
+                seed = closest[item]
+                reasons.append(online_reason(listens[seed], just_played=seed == newest))
+            elif origin.personal_of is not None:
+                reasons.append(offline_reason(proposed.get(item)))
+            else:
+                reasons.append(popular_reason(offline_fallback))
+        return reasons
+
+
+def closest_listens(seeds: Sequence[int], similar: Sequence[tuple[Sequence[int], Sequence[float]]]
+                    ) -> dict[int, int]:
+    """Track -> the seed (recent listen) it is most similar to; equal scores keep the newer seed."""
+    best: dict[int, tuple[float, int]] = {}
+    for seed, (items, scores) in zip(seeds, similar):
+        for item, score in zip(items, scores):
+            if item not in best or score > best[item][0]:
+                best[item] = (score, seed)
+    return {item: seed for item, (_, seed) in best.items()}
+
+
+def track_words(track: TrackDetails) -> str:
+    """'Song' by Artist A, Artist B; or track 123 when the catalog has no name for it."""
+    if track.name is None:
+        return f"track {track.item_id}"
+    return f"'{track.name}' by {', '.join(track.artists)}" if track.artists else f"'{track.name}'"
+
+
+def online_reason(listen: TrackDetails, just_played: bool) -> Reason:
+    when = "which you just played" if just_played else "which you played recently"
+    return Reason("online", f"similar to {track_words(listen)}, {when}", because_of=listen.item_id)
+
+
+def offline_reason(proposed_by: str | None) -> Reason:
+    text = "in your personal list, made offline from your listening history"
+    if proposed_by is not None:
+        text += f"; proposed by {SOURCE_WORDS.get(proposed_by, proposed_by)}"
+    return Reason("offline", text, proposed_by=proposed_by)
+
+
+def popular_reason(offline_fallback: bool) -> Reason:
+    text = "one of the most played tracks"
+    if offline_fallback:
+        text += " (there is no personal list for this listener yet)"
+    return Reason("popular", text)
