@@ -23,11 +23,11 @@ import asyncio
 from typing import Any, TypeVar
 
 import aiohttp
-from pydantic import StrictInt, TypeAdapter, ValidationError
-from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
+from pydantic import TypeAdapter, ValidationError
 from yarl import URL
 
 from musicrec import schema
+from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
 
@@ -35,13 +35,10 @@ POOL_SIZE = 64  # connections kept per dependency: more than the concurrency one
 
 Answer = TypeVar("Answer")
 
-# The parts of the answers this service reads (other fields are ignored).
-EventsAnswer = TypedDict("EventsAnswer", {"events": list[StrictInt]})
-SimilarOfTrack = TypedDict("SimilarOfTrack", {schema.ITEM_ID_2: list[StrictInt], schema.SCORE: list[float]})
-SimilarBatchAnswer = TypedDict("SimilarBatchAnswer", {"items": list[SimilarOfTrack]})
-EVENTS_ANSWER = TypeAdapter(EventsAnswer)
-SIMILAR_BATCH_ANSWER = TypeAdapter(SimilarBatchAnswer)
-PUT_ANSWER = TypeAdapter(TypedDict("PutAnswer", {"result": str}))
+# The answers as the services send them (musicrec.api.wire); fields this service does not read are ignored.
+RECENT_EVENTS = TypeAdapter(RecentEvents)
+SIMILAR_BATCH = TypeAdapter(SimilarItemsBatchResponse)
+PUT = TypeAdapter(PutResponse)
 
 
 class ServiceClient:
@@ -78,7 +75,7 @@ class ServiceClient:
             if response.status != 200:
                 detail = body[:200].decode(errors="replace")
                 raise DependencyUnavailable(f"{self._where(path)} answered {response.status}: {detail}")
-            return answer.validate_json(body)
+            return answer.validate_json(body, strict=True)  # 1.0 is not a track id
         except ValidationError as exc:
             problem = _first_problem(exc)
             raise DependencyUnavailable(f"{self._where(path)} answered unexpectedly: {problem}") from exc
@@ -108,12 +105,12 @@ class EventsClient(ServiceClient):
 
     async def recent(self, user_id: int, k: int) -> list[int]:
         """The user's latest `k` listened tracks, newest first."""
-        answer = await self.call("/get", EVENTS_ANSWER, params={schema.USER_ID: user_id, "k": k})
+        answer = await self.call("/get", RECENT_EVENTS, params={schema.USER_ID: user_id, "k": k})
         return answer["events"]
 
     async def put(self, user_id: int, item_id: int) -> None:
         """Record that the user listened to a track."""
-        await self.call("/put", PUT_ANSWER, params={schema.USER_ID: user_id, schema.ITEM_ID: item_id})
+        await self.call("/put", PUT, params={schema.USER_ID: user_id, schema.ITEM_ID: item_id})
 
 
 class FeaturesClient(ServiceClient):
@@ -125,8 +122,8 @@ class FeaturesClient(ServiceClient):
     async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
         """For each track, in order: up to `k` similar tracks and their scores, best first."""
         batch = {"item_ids": item_ids, "k": k}
-        answer = await self.call("/similar_items_batch", SIMILAR_BATCH_ANSWER, json=batch)
+        answer = await self.call("/similar_items_batch", SIMILAR_BATCH, json=batch)
         entries = answer["items"]
         if len(entries) != len(item_ids):
             raise DependencyUnavailable("features service answered a batch of the wrong length")
-        return [(entry[schema.ITEM_ID_2], entry[schema.SCORE]) for entry in entries]
+        return [(entry["item_id_2"], entry["score"]) for entry in entries]

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Literal
+from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
+from musicrec.api.state import ServiceState
+from musicrec.api.wire import EventsResponse, PutResponse
 from musicrec.serving.event_store import EventStore, open_event_store
 from musicrec.settings import Settings
 
@@ -35,47 +36,38 @@ logger = logging.getLogger(__name__)
 router = service_router("events")
 
 
-class PutResponse(BaseModel):
-    result: Literal["ok"] = Field(description="The listen is stored durably.")
-
-
-class EventsResponse(BaseModel):
-    events: list[int] = Field(description="Track ids of the user's latest listens, newest first.")
-    listened_at: list[float] = Field(description="When each of them was stored, unix seconds.")
-
-
-def _store(request: Request) -> EventStore:
-    return request.app.state.event_store
+class EventsState(ServiceState[EventStore]):
+    """The events service's state; its plane is the opened event store."""
 
 
 @post_and_get(router, "/put", response_model=PutResponse)
 def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutResponse:
     """Record that the user just listened to the track."""
-    _store(request).put(user_id, item_id)
+    EventsState.of(request).plane.put(user_id, item_id)
     return PutResponse(result="ok")
 
 
 @post_and_get(router, "/get", response_model=EventsResponse)
 async def get_listens(request: Request, user_id: UserId, k: TopK = None) -> JSONResponse:
     """The user's latest listens, newest first (empty for a user with none)."""
-    store, count = _store(request), resolve_k(request, k)
+    store, count = EventsState.of(request).plane, resolve_k(request, k)
     if store.quick_reads:
         listens = store.get(user_id, count)
     else:
         listens = await run_in_threadpool(store.get, user_id, count)
-    return JSONResponse({
-        "events": [listen.item_id for listen in listens],
-        "listened_at": [listen.listened_at for listen in listens],
-    })
+    return JSONResponse(EventsResponse(
+        events=[listen.item_id for listen in listens],
+        listened_at=[listen.listened_at for listen in listens],
+    ))
 
 
 @asynccontextmanager
-async def open_store(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+async def open_store(state: EventsState) -> AsyncIterator[None]:
     """Open the configured store for the app's lifetime and log what it holds."""
-    store = open_event_store(settings.events)
+    store = open_event_store(state.settings.events)
     try:
         logger.info("events store opened: %s", store.describe())
-        app.state.event_store = store
+        state.plane = store
         yield
     finally:
         store.close()
@@ -85,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         name="events",
         title="Events service: recent listens per user",
+        state=EventsState,
         load=open_store,
         routers=[router],
         settings=settings,

@@ -1,26 +1,27 @@
 """The one way the three services are built: lifespan loading, health, readiness, metrics, errors.
 
-A service supplies what differs (its name, routes on a `service_router`, and how to load its data)
-and gets the rest:
+A service supplies what differs (its name, routes on a `service_router`, its `ServiceState` and how
+to load its data plane into it) and gets the rest:
 
     @asynccontextmanager
-    async def load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-        app.state.index = SimilarIndex.load(settings.paths.artifacts)   # logs rows and files
+    async def load(state: FeaturesState) -> AsyncIterator[None]:
+        state.plane = load_similar(state.settings.paths.artifacts)   # logs rows and files
         yield
         # release what was opened (files, connections) here
 
-    app = create_service_app(name="features", title="Similar tracks", load=load, routers=[router])
+    app = create_service_app(name="features", title="Similar tracks", state=FeaturesState, load=load,
+                             routers=[router])
 
 - Data is loaded in the lifespan (when the server starts), never at import time, so importing the
   app is cheap and a missing artifact stops start-up with its own message. The factory logs
   "<name> loaded in X.XX s" and only then does `/ready` answer 200 (503 `{"detail": "loading"}`
   before); `/health` always answers 200 while the process runs.
 - `/metrics` is Prometheus text from a per-app registry (see `musicrec.api.metrics`): per-route
-  latency and request counts, plus counters a service adds with `service_counter`.
+  latency and request counts, plus the counters a service's state adds with `service_counter`.
 - One error policy: a `MusicRecError` becomes `{"detail": message}` with its own status; invalid
   query parameters become 422 with a message naming the parameter; anything else is logged and
   becomes a 500 without a traceback (a bug, never a response to bad input).
-- `app.state.settings` holds the settings the app was built with; handlers read them from there.
+- Handlers reach the settings, counters and data plane through `<TheState>.of(request)`.
 """
 
 from __future__ import annotations
@@ -29,36 +30,28 @@ import gc
 import logging
 import time
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
 
 from musicrec.api.metrics import install_request_metrics
 from musicrec.api.routing import LeanRoute, dispatch_fixed_paths
+from musicrec.api.state import ServiceState
+from musicrec.api.wire import ErrorResponse, HealthResponse
 from musicrec.errors import MusicRecError
 from musicrec.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[FastAPI, Settings], AbstractAsyncContextManager[None]]
+State = TypeVar("State", bound=ServiceState[Any])
+Loader = Callable[[State], AbstractAsyncContextManager[None]]
 # FastAPI's built-in OpenTelemetry hooks ask the global providers on every request; the services
 # export their metrics to Prometheus themselves (/metrics), so the hooks are switched off.
 NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-
-
-class ErrorResponse(BaseModel):
-    """Every error answer: a message for people."""
-
-    detail: str
-
-
-class HealthResponse(BaseModel):
-    status: str
 
 
 # Documented on every service route (see `service_router`), so clients (and schemathesis) know the
@@ -79,16 +72,16 @@ def create_service_app(
     *,
     name: str,
     title: str,
-    load: Loader,
+    state: Callable[[Settings], State],
+    load: Loader[State],
     routers: Sequence[APIRouter],
     settings: Settings | None = None,
 ) -> FastAPI:
-    """Build a service app; `load(app, settings)` runs at start-up and is exited at shutdown."""
-    settings = settings or get_settings()
-    app = FastAPI(title=title, lifespan=_lifespan(name, load, settings), telemetry=NO_OPENTELEMETRY)
-    app.state.settings = settings
-    app.state.ready = False
-    install_request_metrics(app)
+    """Build a service app with `state(settings)` as its state; `load(state)` runs at start-up."""
+    service = state(settings or get_settings())
+    app = FastAPI(title=title, lifespan=_lifespan(name, load, service), telemetry=NO_OPENTELEMETRY)
+    service.attach(app)
+    install_request_metrics(app, service.metrics_registry)
     _add_error_handlers(app)
     for router in (_operations_router(), *routers):
         _add_routes(app, router)
@@ -106,23 +99,23 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
     app.router.routes.extend(router.routes)
 
 
-def _lifespan(name: str, load: Loader, settings: Settings) -> Callable[[FastAPI], Any]:
+def _lifespan(name: str, load: Loader[State], state: State) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         async with AsyncExitStack() as resources:
             try:
-                await resources.enter_async_context(load(app, settings))
+                await resources.enter_async_context(load(state))
             except MusicRecError as error:  # e.g. a missing artifact: one clear line, then the traceback
                 logger.error("%s cannot start: %s", name, error.message)
                 raise
             logger.info("%s loaded in %.2f s", name, time.perf_counter() - started)
             _freeze_loaded_objects()
-            app.state.ready = True
+            state.ready = True
             try:
                 yield
             finally:
-                app.state.ready = False
+                state.ready = False
         logger.info("%s stopped", name)
 
     return lifespan
@@ -157,14 +150,14 @@ def _operations_router() -> APIRouter:
     )
     async def ready(request: Request) -> Any:
         """The data is loaded and requests get real answers."""
-        if not request.app.state.ready:
+        if not ServiceState.of(request).ready:
             return JSONResponse({"detail": "loading"}, status_code=503)
         return HealthResponse(status="ready")
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def metrics(request: Request) -> Response:
         """Prometheus text format."""
-        body = generate_latest(request.app.state.metrics_registry)
+        body = generate_latest(ServiceState.of(request).metrics_registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -13,87 +13,76 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
-from typing import Annotated, AsyncIterator
+from pathlib import Path
+from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from musicrec import schema
 from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.loading import log_loaded, verified_while_loading
-from musicrec.api.params import INT32_MAX, ItemId, TopK, post_and_get, resolve_k
+from musicrec.api.params import ItemId, TopK, post_and_get, resolve_k
+from musicrec.api.state import ServiceState
+from musicrec.api.wire import (
+    SimilarItemsBatchRequest,
+    SimilarItemsBatchResponse,
+    SimilarItemsOfTrack,
+    SimilarItemsResponse,
+)
 from musicrec.artifacts import current_set
 from musicrec.errors import InvalidInput
 from musicrec.serving.indexes import RankedLists, load_similar
 from musicrec.settings import Settings
 
-MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
 
-
-class SimilarItemsResponse(BaseModel):
-    """The course answer: similar tracks and their scores, best first."""
-
-    item_id_2: list[int]
-    score: list[float]
-
-
-class SimilarItemsBatchRequest(BaseModel):
-    item_ids: list[Annotated[int, Field(ge=0, le=INT32_MAX)]] = Field(max_length=MAX_BATCH)
-    k: int = Field(10, ge=1, description="Similar tracks per track: 1..[serving] max_k.")
-
-
-class SimilarItemsOfTrack(SimilarItemsResponse):
-    item_id: int
-
-
-class SimilarItemsBatchResponse(BaseModel):
-    """One entry per asked track, in the order asked (unknown tracks get empty lists)."""
-
-    items: list[SimilarItemsOfTrack]
+class FeaturesState(ServiceState[RankedLists]):
+    """The features service's state; its plane is the similar-tracks index of the current set."""
 
 
 router = service_router("features")
 
 
-def _similar(request: Request) -> RankedLists:
-    return request.app.state.similar
-
-
 @post_and_get(router, "/similar_items", response_model=SimilarItemsResponse)
 async def similar_items(request: Request, item_id: ItemId, k: TopK = None) -> JSONResponse:
     """Up to `k` tracks similar to `item_id`, best first; an unknown track gets empty lists."""
-    items, scores = _similar(request).lookup(item_id, resolve_k(request, k))
-    return JSONResponse({"item_id_2": items.tolist(), "score": scores.tolist()})
+    items, scores = FeaturesState.of(request).plane.lookup(item_id, resolve_k(request, k))
+    return JSONResponse(SimilarItemsResponse(item_id_2=items.tolist(), score=scores.tolist()))
 
 
 @router.post("/similar_items_batch", response_model=SimilarItemsBatchResponse)
 async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) -> JSONResponse:
     """The similar tracks of several tracks in one call (k per track)."""
-    max_k = request.app.state.settings.serving.max_k
+    state = FeaturesState.of(request)
+    max_k = state.settings.serving.max_k
     if body.k > max_k:
         raise InvalidInput(f"body field 'k': must be between 1 and {max_k}, got {body.k}")
-    similar = _similar(request)
-    answers = []
-    for item_id in body.item_ids:
-        items, scores = similar.lookup(item_id, body.k)
-        answers.append({"item_id": item_id, "item_id_2": items.tolist(), "score": scores.tolist()})
-    return JSONResponse({"items": answers})
+    answers = [
+        SimilarItemsOfTrack(item_id=item_id, item_id_2=items, score=scores)
+        for item_id, (items, scores) in zip(body.item_ids, state.plane.lookup_many(body.item_ids, body.k))
+    ]
+    return JSONResponse(SimilarItemsBatchResponse(items=answers))
+
+
+def load_plane(folder: Path) -> RankedLists:
+    """The similar-tracks index of the artifact set in `folder`, verified and logged."""
+    started = time.perf_counter()
+    with verified_while_loading(folder, required=[schema.SIMILAR_FILE], loaded=[schema.SIMILAR_FILE]):
+        similar = load_similar(folder)
+    log_loaded("features", f"{folder / schema.SIMILAR_FILE}: {len(similar)} tracks, {similar.rows} similar "
+               "pairs", started, similar.nbytes)
+    return similar
 
 
 @asynccontextmanager
-async def _load(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
-    started = time.perf_counter()
-    folder = current_set(settings.paths.artifacts)
-    with verified_while_loading(folder, required=[schema.SIMILAR_FILE], loaded=[schema.SIMILAR_FILE]):
-        app.state.similar = similar = load_similar(folder)
-    log_loaded("features", f"{folder / schema.SIMILAR_FILE}: {len(similar)} tracks, {similar.rows} similar "
-               "pairs", started, similar.nbytes)
+async def _load(state: FeaturesState) -> AsyncIterator[None]:
+    state.plane = load_plane(current_set(state.settings.paths.artifacts))
     yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The features app; data is loaded when the server starts, not here."""
     return create_service_app(
-        name="features", title="Features: similar tracks", load=_load, routers=[router], settings=settings
+        name="features", title="Features: similar tracks", state=FeaturesState, load=_load, routers=[router],
+        settings=settings,
     )

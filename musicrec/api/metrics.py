@@ -1,6 +1,6 @@
 """Prometheus metrics for one service: a per-app registry, request timing, and service counters.
 
-Each app gets its own `CollectorRegistry` (on `app.state.metrics_registry`) instead of the global
+Each app gets its own `CollectorRegistry` (its `ServiceState.metrics_registry`) instead of the global
 default one, so several apps can be built in one test process without "duplicated timeseries"
 errors. Requests are labelled by route *template* (`/get`, not `/get?user_id=7`) so the number of
 series stays bounded whatever callers send; requests that match no route share one label.
@@ -68,10 +68,8 @@ def _series(metric: Metric, used: dict[tuple[str, ...], Metric], labels: tuple[s
     return series
 
 
-def install_request_metrics(app: FastAPI) -> CollectorRegistry:
-    """Give `app` its own registry and the timing middleware; returns the registry."""
-    registry = CollectorRegistry()
-    app.state.metrics_registry = registry
+def install_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Time every request to `app` into `registry`, the app's own."""
     latency = Histogram(
         "http_request_duration_seconds",
         "Time to answer an HTTP request, by route template and method.",
@@ -86,16 +84,15 @@ def install_request_metrics(app: FastAPI) -> CollectorRegistry:
         registry=registry,
     )
     app.add_middleware(RequestMetricsMiddleware, latency=latency, requests=requests)
-    return registry
 
 
 def service_counter(
-    app: FastAPI, name: str, documentation: str, labelnames: Sequence[str] = ()
+    registry: CollectorRegistry, name: str, documentation: str, labelnames: Sequence[str] = ()
 ) -> Counter:
     """A counter exported on the app's `/metrics`, e.g. degraded answers of the recommendations service.
 
-    Call it once per counter when building the app (before it starts); Prometheus shows the series
-    as `<name>_total`. Registering the same name twice on one app raises ValueError.
+    Make it once per counter with the app's registry, when the app's state is made (before it starts);
+    Prometheus shows the series as `<name>_total`. Registering the same name twice on one app raises
+    ValueError.
     """
-    registry: CollectorRegistry = app.state.metrics_registry
     return Counter(name, documentation, list(labelnames), registry=registry)

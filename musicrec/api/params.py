@@ -20,9 +20,9 @@ from typing import Annotated, Any, Callable, TypeVar
 
 from fastapi import APIRouter, Query, Request
 
+from musicrec.api.state import ServiceState
+from musicrec.api.wire import INT32_MAX
 from musicrec.errors import InvalidInput
-
-INT32_MAX = 2**31 - 1
 
 UserId = Annotated[
     int, Query(ge=0, le=INT32_MAX, description="User id: a non-negative 32-bit integer.")
@@ -39,7 +39,7 @@ TopK = Annotated[
 
 def resolve_k(request: Request, k: int | None) -> int:
     """`k` from the query, defaulted and bounded by the serving settings of the app."""
-    serving = request.app.state.settings.serving
+    serving = ServiceState.of(request).settings.serving
     if k is None:
         return int(serving.default_k)
     if k > serving.max_k:

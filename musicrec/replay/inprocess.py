@@ -41,11 +41,7 @@ class InMemorySimilar:
         self._similar = similar
 
     async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
-        answers = []
-        for item_id in item_ids:
-            items, scores = self._similar.lookup(item_id, k)
-            answers.append((items.tolist(), scores.tolist()))
-        return answers
+        return self._similar.lookup_many(item_ids, k)
 
 
 class InProcessTarget:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import psutil
@@ -97,6 +98,17 @@ class RankedLists:
         start, stop = self.span(key)
         stop = min(stop, start + k)
         return self.items[start:stop], self.scores[start:stop]
+
+    def lookup_many(self, keys: Iterable[int], k: int) -> list[tuple[list[int], list[float]]]:
+        """The first `k` items and scores of each key, in order, as Python lists (empty if unknown).
+
+        What a batch of similar-track questions needs, from the features service or in process.
+        """
+        answers = []
+        for key in keys:
+            items, scores = self.lookup(key, k)
+            answers.append((items.tolist(), scores.tolist()))
+        return answers
 
 
 def _direct_table(keys: np.ndarray) -> np.ndarray | None:

@@ -15,8 +15,17 @@ from pydantic import BaseModel
 from musicrec.api.factory import ERROR_RESPONSES, create_service_app
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import INT32_MAX, ItemId, TopK, UserId, post_and_get, resolve_k
+from musicrec.api.state import ServiceState
 from musicrec.errors import ArtifactError, NotFound
-from musicrec.settings import load_settings
+from musicrec.settings import Settings, load_settings
+
+
+class DemoState(ServiceState[Settings]):
+    """A service whose plane is the settings its loader was given; it counts the answers of /count."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.answers = service_counter(self.metrics_registry, "demo_answers", "Answers given by /count.")
 
 
 class Echo(BaseModel):
@@ -42,7 +51,7 @@ def _router() -> APIRouter:
 
     @router.get("/count")
     def count(request: Request) -> dict[str, str]:
-        request.app.state.answers.inc()
+        DemoState.of(request).answers.inc()
         return {}
 
     return router
@@ -52,15 +61,15 @@ def _app(events: list[str]) -> FastAPI:
     settings = load_settings(environ={"MUSICREC_SERVING__MAX_K": "50", "MUSICREC_SERVING__DEFAULT_K": "7"})
 
     @asynccontextmanager
-    async def load(app: FastAPI, loaded_settings: object) -> AsyncIterator[None]:
+    async def load(state: DemoState) -> AsyncIterator[None]:
         events.append("load")
-        app.state.loaded_with = loaded_settings
+        state.plane = state.settings
         yield
         events.append("close")
 
-    app = create_service_app(name="demo", title="Demo", load=load, routers=[_router()], settings=settings)
-    app.state.answers = service_counter(app, "demo_answers", "Answers given by /count.")
-    return app
+    return create_service_app(
+        name="demo", title="Demo", state=DemoState, load=load, routers=[_router()], settings=settings
+    )
 
 
 @pytest.fixture()
@@ -83,12 +92,12 @@ def test_lifespan_loads_once_then_ready_and_closes_at_shutdown(
     with caplog.at_level(logging.INFO, logger="musicrec.api.factory"):
         with TestClient(app) as client:
             assert events == ["load"]
-            assert app.state.loaded_with is app.state.settings
+            assert DemoState.of_app(app).plane is DemoState.of_app(app).settings
             assert client.get("/ready").status_code == 200
             assert client.get("/health").json() == {"status": "ok"}
             assert client.get("/docs").status_code == 200
     assert events == ["load", "close"]
-    assert app.state.ready is False
+    assert DemoState.of_app(app).ready is False
     assert any("demo loaded in" in message for message in caplog.messages)
 
 
@@ -101,11 +110,13 @@ def test_start_up_takes_what_it_loaded_out_of_garbage_collection(events: list[st
 
 def test_a_failed_load_stops_start_up_with_its_message(caplog: pytest.LogCaptureFixture) -> None:
     @asynccontextmanager
-    async def load(app: FastAPI, settings: object) -> AsyncIterator[None]:
+    async def load(state: ServiceState[None]) -> AsyncIterator[None]:
         raise ArtifactError("recommendations.parquet is missing; make it with: make pipeline")
         yield  # pragma: no cover
 
-    app = create_service_app(name="demo", title="Demo", load=load, routers=[], settings=load_settings(environ={}))
+    app = create_service_app(
+        name="demo", title="Demo", state=ServiceState, load=load, routers=[], settings=load_settings(environ={})
+    )
     with pytest.raises(ArtifactError), TestClient(app):
         pass  # pragma: no cover
     assert "demo cannot start: recommendations.parquet is missing; make it with: make pipeline" in caplog.messages

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from musicrec.api.factory import create_service_app
 from musicrec.api.params import TopK, UserId
 from musicrec.api.routing import FixedPathDispatch, LeanRoute
+from musicrec.api.state import ServiceState
 from musicrec.settings import load_settings
 
 
@@ -47,14 +48,14 @@ def _router(route_class: type[APIRoute]) -> APIRouter:
 
 
 @asynccontextmanager
-async def _nothing_to_load(app: FastAPI, settings: object) -> AsyncIterator[None]:
+async def _nothing_to_load(state: ServiceState[None]) -> AsyncIterator[None]:
     yield
 
 
 def _app(route_class: type[APIRoute]) -> FastAPI:
     return create_service_app(
-        name="routing", title="routing", load=_nothing_to_load, routers=[_router(route_class)],
-        settings=load_settings(environ={}),
+        name="routing", title="routing", state=ServiceState, load=_nothing_to_load,
+        routers=[_router(route_class)], settings=load_settings(environ={}),
     )
 
 
@@ -178,7 +179,7 @@ def _app_with_a_path_parameter(dispatch: bool) -> FastAPI:
         return JSONResponse({"popular": True})
 
     app = create_service_app(
-        name="routing", title="routing", load=_nothing_to_load, routers=[router],
+        name="routing", title="routing", state=ServiceState, load=_nothing_to_load, routers=[router],
         settings=load_settings(environ={}),
     )
     if not dispatch:

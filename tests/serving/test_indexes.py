@@ -63,6 +63,12 @@ def test_similar_by_track(artifacts: Path) -> None:
     assert similar.items.dtype == np.int32 and similar.scores.dtype == np.float32
 
 
+def test_lookup_many_answers_each_key_in_order_as_lists(artifacts: Path) -> None:
+    similar = load_similar(artifacts)
+    assert similar.lookup_many([40, 99, 20], 1) == [([41], [1.0]), ([], []), ([21], [0.875])]
+    assert similar.lookup_many([], 5) == []
+
+
 def test_top_popular_is_ordered_by_rank(artifacts: Path) -> None:
     assert load_top_popular(artifacts).tolist() == [30, 10, 20, 40, 41]
 

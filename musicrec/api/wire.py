@@ -1,0 +1,83 @@
+"""The services' answers and request bodies as they travel over HTTP: one definition for server and client.
+
+The apps name these as their routes' `response_model` (the OpenAPI schema and `/docs`) and build their
+answers as these dicts; `musicrec.api.clients` checks the bytes it receives against the same types.
+Answers are TypedDicts rather than pydantic models because both ends hold plain dicts: handlers hand
+a dict to `JSONResponse`, and the client validates the body straight into dicts, so no model objects
+are made per request. A request body stays a pydantic model: FastAPI validates bodies into one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
+
+INT32_MAX = 2**31 - 1  # ids are int32 in every artifact, so a larger one can never be known
+MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
+
+TrackId = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+class ErrorResponse(TypedDict):
+    """Every error answer: a message for people."""
+
+    detail: str
+
+
+class HealthResponse(TypedDict):
+    status: str
+
+
+# --- recommendations (8000) -------------------------------------------------------------------------
+class TrackInfo(TypedDict):
+    item_id: int
+    name: str | None
+    artists: list[str]
+
+
+class RecsResponse(TypedDict):
+    """The course answer `recs`, plus `degraded` (a dependency failed) and optional `details`."""
+
+    recs: list[int]
+    degraded: NotRequired[bool]
+    details: NotRequired[list[TrackInfo]]
+
+
+# --- events (8020) ----------------------------------------------------------------------------------
+class PutResponse(TypedDict):
+    result: Annotated[Literal["ok"], Field(description="The listen is stored durably.")]
+
+
+class RecentEvents(TypedDict):
+    """The part of `/get` every events service answers, the course's included: what clients read."""
+
+    events: Annotated[list[int], Field(description="Track ids of the user's latest listens, newest first.")]
+
+
+class EventsResponse(RecentEvents):
+    listened_at: Annotated[list[float], Field(description="When each of them was stored, unix seconds.")]
+
+
+# --- features (8010) --------------------------------------------------------------------------------
+class SimilarItemsResponse(TypedDict):
+    """The course answer: similar tracks and their scores, best first."""
+
+    item_id_2: list[int]
+    score: list[float]
+
+
+class SimilarItemsOfTrack(SimilarItemsResponse):
+    item_id: int
+
+
+class SimilarItemsBatchResponse(TypedDict):
+    """One entry per asked track, in the order asked (unknown tracks get empty lists)."""
+
+    items: list[SimilarItemsOfTrack]
+
+
+class SimilarItemsBatchRequest(BaseModel):
+    item_ids: list[TrackId] = Field(max_length=MAX_BATCH)
+    k: int = Field(10, ge=1, description="Similar tracks per track: 1..[serving] max_k.")
