@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from musicrec.serving.blending import BLENDS, MERGES, implemented
+
 ENV_PREFIX = "MUSICREC_"
 CONFIG_ENV = "MUSICREC_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -63,12 +65,22 @@ class ServingSettings(_Section):
     # is online_history=3, blend=alternate, filter_heard=false.
     online_history: int = Field(1, ge=1)
     similar_per_listen: int = Field(10, ge=1)
-    blend: Literal["alternate", "weighted"] = "weighted"
+    blend: str = "weighted"  # a name in musicrec.serving.blending.BLENDS
     online_weight: float = Field(0.7, ge=0, le=1)
-    online_merge: Literal["max", "sum"] = "max"
+    online_merge: str = "max"  # a name in musicrec.serving.blending.MERGES
     filter_heard: bool = True
     connect_timeout: float = Field(0.2, gt=0)
     request_timeout: float = Field(0.5, gt=0)
+
+    @field_validator("blend")
+    @classmethod
+    def _implemented_blend(cls, name: str) -> str:
+        return implemented(BLENDS, name)
+
+    @field_validator("online_merge")
+    @classmethod
+    def _implemented_merge(cls, name: str) -> str:
+        return implemented(MERGES, name)
 
 
 class EventSettings(_Section):

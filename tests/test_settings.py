@@ -52,6 +52,14 @@ def test_wrong_value_names_the_key_and_its_environment_variable(config_file: Pat
         load_settings(config_file, environ={"MUSICREC_SERVING__MAX_K": "many"})
 
 
+def test_a_blend_or_merge_without_an_implementation_is_refused_with_the_choices(config_file: Path) -> None:
+    with pytest.raises(SettingsError, match=r"\[serving\] blend .*'nonsense' is not implemented; "
+                                            r"choose one of alternate, weighted"):
+        load_settings(config_file, environ={"MUSICREC_SERVING__BLEND": "nonsense"})
+    with pytest.raises(SettingsError, match=r"\[serving\] online_merge .*'mean' is not implemented"):
+        load_settings(config_file, environ={"MUSICREC_SERVING__ONLINE_MERGE": "mean"})
+
+
 def test_unknown_key_and_section_are_refused(config_file: Path) -> None:
     with pytest.raises(SettingsError, match=r"\[serving\] maxk"):
         load_settings(config_file, environ={"MUSICREC_SERVING__MAXK": "5"})

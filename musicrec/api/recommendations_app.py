@@ -122,7 +122,7 @@ async def recommendations_online(
 async def recommendations(
     request: Request, user_id: UserId, k: TopK = None, details: Details = False
 ) -> Response:
-    """Offline and online blended by `[serving] blend` (the course rule by default)."""
+    """Blended recommendations: offline and online combined by the rule `[serving] blend` names."""
     state = RecommendationsState.of(request)
     plane = state.plane
     answer = await plane.recommender.blended(user_id, resolve_k(request, k))

@@ -85,9 +85,10 @@ def tuning_table(rows: list[TuningRow], sample_note: str) -> list[str]:
     for row in rows:
         v = row.variant
         lines.append(
-            f"| {v.online_history} | {v.online_merge} | {v.blend_label} | {'yes' if v.filter_heard else 'no'} | "
-            f"{_fmt(row.blended)} | {_fmt(row.blended_ndcg)} | {_fmt(row.online)} | "
-            f"{_signed(row.lift)} | {_signed(row.vs_course) if row.vs_course else '–'} |")
+            f"| {v.online_history} | {v.online_merge.label} | {v.blend.label} | "
+            f"{'yes' if v.filter_heard else 'no'} | {_fmt(row.blended)} | {_fmt(row.blended_ndcg)} | "
+            f"{_fmt(row.online)} | {_signed(row.lift)} | "
+            f"{_signed(row.vs_course) if row.vs_course else '–'} |")
     return lines
 
 
@@ -112,8 +113,8 @@ def render(
         f"{len(sample)} users with test listens, their first {info.max_listens} test listens each in time "
         f"order ({sample.listens} listens). The events store starts empty, so a user's first replayed "
         "listen has no online part.",
-        f"Serving options: online_history={v.online_history}, online_merge={v.online_merge}, "
-        f"blend={v.blend_label}, filter_heard={str(v.filter_heard).lower()}.",
+        f"Serving options: online_history={v.online_history}, online_merge={v.online_merge.label}, "
+        f"blend={v.blend.label}, filter_heard={str(v.filter_heard).lower()}.",
         "Metrics are means over listens of whether (and where) the track played next was in the list asked "
         "for just before; intervals are 95% bootstrap intervals over users (1000 resamples); the lift is "
         "bootstrapped paired.", "",

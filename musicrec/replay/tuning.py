@@ -2,9 +2,11 @@
 
 The options are the `[serving]` keys: how many recent listens seed the online list
 (`online_history`), how their similar tracks are merged (`online_merge`), how offline and online
-are blended (`blend`, `online_weight`) and whether tracks already heard are dropped
-(`filter_heard`). Every variant replays the same users in process, from the same loaded indexes,
-so their differences are the options' alone; the paired lift over offline carries an interval.
+are blended (`blend` and its options, e.g. `online_weight`) and whether tracks already heard are
+dropped (`filter_heard`); the merges and blends tried are those of the registries in
+`serving.blending`, each configured as its `tuning_grid` says. Every variant replays the same users
+in process, from the same loaded indexes, so their differences are the options' alone; the paired
+lift over offline carries an interval.
 """
 
 from __future__ import annotations
@@ -22,15 +24,21 @@ from musicrec.replay.metrics import Estimate, estimates, listen_gains, per_user_
 from musicrec.replay.runner import replay
 from musicrec.replay.sample import ReplaySample
 from musicrec.replay.scores import LIFT_K, GroupScores, score
+from musicrec.serving.blending import (
+    BLENDS,
+    MERGES,
+    AlternateBlend,
+    Blend,
+    MaxMerge,
+    OnlineMerge,
+    configured_blend,
+    configured_merge,
+)
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 HISTORIES: tuple[int, ...] = (1, 3, 5, 10)
-MERGES: tuple[str, ...] = ("max", "sum")
-BLENDS: tuple[tuple[str, float], ...] = (
-    ("alternate", 0.5), ("weighted", 0.3), ("weighted", 0.5), ("weighted", 0.7), ("weighted", 0.85),
-)
 FILTERS: tuple[bool, ...] = (False, True)
 TUNED_STRATEGIES = ("offline", "online", "blended")
 
@@ -40,37 +48,32 @@ class Variant:
     """One combination of the tuned `[serving]` options."""
 
     online_history: int
-    online_merge: str
-    blend: str
-    online_weight: float
+    online_merge: OnlineMerge
+    blend: Blend
     filter_heard: bool
 
     def apply(self, settings: Settings) -> Settings:
         serving = settings.serving.model_copy(update={
-            "online_history": self.online_history, "online_merge": self.online_merge, "blend": self.blend,
-            "online_weight": self.online_weight, "filter_heard": self.filter_heard,
+            "online_history": self.online_history, **self.online_merge.serving_values(),
+            **self.blend.serving_values(), "filter_heard": self.filter_heard,
         })
         return settings.model_copy(update={"serving": serving})
-
-    @property
-    def blend_label(self) -> str:
-        return f"weighted {self.online_weight:g}" if self.blend == "weighted" else self.blend
 
     @classmethod
     def of(cls, settings: Settings) -> Variant:
         serving = settings.serving
-        return cls(serving.online_history, serving.online_merge, serving.blend, serving.online_weight,
+        return cls(serving.online_history, configured_merge(serving), configured_blend(serving),
                    serving.filter_heard)
 
 
-COURSE_RULE = Variant(online_history=3, online_merge="max", blend="alternate", online_weight=0.5,
-                      filter_heard=False)
+COURSE_RULE = Variant(online_history=3, online_merge=MaxMerge(), blend=AlternateBlend(), filter_heard=False)
 
 
 def grid() -> list[Variant]:
-    """Every combination of the tuned options (the weight only matters for the weighted blend)."""
-    return [Variant(history, merge, blend, weight, heard)
-            for history, merge, (blend, weight), heard in itertools.product(HISTORIES, MERGES, BLENDS, FILTERS)]
+    """Every combination of the tuned options: each registered merge and blend, each as its grid says."""
+    merges = [configuration for merge in MERGES.values() for configuration in merge.tuning_grid()]
+    blends = [configuration for blend in BLENDS.values() for configuration in blend.tuning_grid()]
+    return [Variant(*options) for options in itertools.product(HISTORIES, merges, blends, FILTERS)]
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,21 @@
-"""Online recommendations and blend rules, as pure functions over short lists.
+"""Online merges and blend rules: one small class per rule, registered by the name `[serving]` gives it.
 
-Kept free of HTTP and of the indexes so that each rule is tested with exact hand-made lists, and so
-that a new blend strategy (for example one that the replay evaluation finds better) is one function
-added to `BLENDS`, chosen by `[serving] blend` in the config.
+Kept free of HTTP and of the indexes so that each rule is tested with exact hand-made lists. The
+registries (`MERGES`, `BLENDS`) are the one place a rule is known: settings accept only the names
+they hold, the service builds the configured rule from them, and the replay tunes every rule in
+them. A new rule is one subclass added to its registry; a rule with options reads them from
+`[serving]` in `from_settings` and names the values the replay tries in `tuning_grid`.
 The lists here hold at most a few hundred ids, so plain Python is both clearer and faster than numpy.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping, NamedTuple, Self, Sequence
 
-from musicrec.settings import SettingsError
+if TYPE_CHECKING:  # settings validate their names against the registries here
+    from musicrec.settings import ServingSettings
 
 
 class ScoredItems(NamedTuple):
@@ -21,7 +25,7 @@ class ScoredItems(NamedTuple):
     scores: list[float]
 
 
-BlendFunction = Callable[[ScoredItems, ScoredItems, int], list[int]]
+SimilarLists = Sequence[tuple[Sequence[int], Sequence[float]]]
 
 
 def dedup(items: Iterable[int]) -> list[int]:
@@ -29,82 +33,116 @@ def dedup(items: Iterable[int]) -> list[int]:
     return list(dict.fromkeys(items))
 
 
-def merge_similar(
-    similar_lists: Sequence[tuple[Sequence[int], Sequence[float]]], heard: Iterable[int], k: int
-) -> ScoredItems:
-    """Online recommendations: the tracks similar to recent listens, merged by score, top `k`.
+class Rule(ABC):
+    """A rule that `[serving] <key>` chooses by `name`; without options unless a subclass reads some."""
 
-    `similar_lists` holds one (items, scores) pair per recent listen, newest listen first. A track
-    similar to several listens keeps its best score; tracks the user just heard are dropped (the
-    course version recommended them back). Equal scores keep the newest listen's track first.
+    key: ClassVar[str]  # the [serving] key naming the rule
+    name: ClassVar[str]  # its value for this rule
+
+    @classmethod
+    def from_settings(cls, serving: ServingSettings) -> Self:
+        return cls()
+
+    @classmethod
+    def tuning_grid(cls) -> tuple[Self, ...]:
+        """The configurations of this rule that the replay's tuning tries."""
+        return (cls(),)
+
+    def serving_values(self) -> dict[str, object]:
+        """The `[serving]` values that choose this configuration (inverse of `from_settings`)."""
+        return {self.key: self.name}
+
+    @property
+    def label(self) -> str:
+        """How reports name this configuration."""
+        return self.name
+
+
+class OnlineMerge(Rule):
+    """Merges the similar tracks of the recent listens into the online list."""
+
+    key = "online_merge"
+
+    @abstractmethod
+    def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
+        """`similar_lists` holds one (items, scores) pair per recent listen, newest listen first."""
+
+
+class Blend(Rule):
+    """Makes the blended list from the offline and online lists."""
+
+    key = "blend"
+
+    @abstractmethod
+    def __call__(self, offline: ScoredItems, online: ScoredItems, k: int) -> list[int]:
+        """The first `k` blended items."""
+
+
+@dataclass(frozen=True)
+class MaxMerge(OnlineMerge):
+    """Tracks similar to recent listens, ranked by their best similarity, top `k`.
+
+    A track similar to several listens keeps its best score; tracks the user just heard are dropped
+    (the course version recommended them back). Equal scores keep the newest listen's track first.
     """
-    pairs = [
-        (int(item), float(score))
-        for items, scores in similar_lists
-        for item, score in zip(items, scores)
-    ]
-    pairs.sort(key=lambda pair: -pair[1])  # stable sort: ties keep their newest-listen-first order
-    excluded = set(int(item) for item in heard)
-    best: dict[int, float] = {}
-    for item, score in pairs:
-        if item not in excluded and item not in best:
-            best[item] = score
-            if len(best) == k:
-                break
-    return ScoredItems(list(best), list(best.values()))
+
+    name = "max"
+
+    def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
+        pairs = [
+            (int(item), float(score))
+            for items, scores in similar_lists
+            for item, score in zip(items, scores)
+        ]
+        pairs.sort(key=lambda pair: -pair[1])  # stable sort: ties keep their newest-listen-first order
+        excluded = set(int(item) for item in heard)
+        best: dict[int, float] = {}
+        for item, score in pairs:
+            if item not in excluded and item not in best:
+                best[item] = score
+                if len(best) == k:
+                    break
+        return ScoredItems(list(best), list(best.values()))
 
 
-def blend_alternate(offline: ScoredItems, online: ScoredItems, k: int) -> list[int]:
-    """The course rule: offline at even positions (0, 2, ...), online at odd ones, then the rest.
-
-    The two lists are interleaved while both have items, the longer list's remainder follows,
-    repeats are dropped (first place wins), and the first `k` are kept.
-    """
-    shared = min(len(offline.items), len(online.items))
-    interleaved = [item for pair in zip(offline.items[:shared], online.items[:shared]) for item in pair]
-    longer = offline.items if len(offline.items) >= len(online.items) else online.items
-    return dedup(interleaved + list(longer[shared:]))[:k]
-
-
-def merge_similar_sum(
-    similar_lists: Sequence[tuple[Sequence[int], Sequence[float]]], heard: Iterable[int], k: int
-) -> ScoredItems:
-    """Online recommendations ranked by the SUM of a track's similarity to the recent listens.
+@dataclass(frozen=True)
+class SumMerge(OnlineMerge):
+    """Tracks similar to recent listens, ranked by the SUM of their similarities, top `k`.
 
     A track close to several recent listens fits the session better than one close to a single
     listen, so its scores add up (a track appears at most once per listen's list). Tracks the user
     just heard are dropped; equal sums keep the newest listen's track first.
     """
-    excluded = set(int(item) for item in heard)
-    total: dict[int, float] = {}
-    for items, scores in similar_lists:
-        for item, score in zip(items, scores):
-            item = int(item)
-            if item not in excluded:
-                total[item] = total.get(item, 0.0) + float(score)
-    ranked = sorted(total.items(), key=lambda pair: -pair[1])[:k]  # stable: ties keep first-seen order
-    return ScoredItems([item for item, _ in ranked], [score for _, score in ranked])
+
+    name = "sum"
+
+    def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
+        excluded = set(int(item) for item in heard)
+        total: dict[int, float] = {}
+        for items, scores in similar_lists:
+            for item, score in zip(items, scores):
+                item = int(item)
+                if item not in excluded:
+                    total[item] = total.get(item, 0.0) + float(score)
+        ranked = sorted(total.items(), key=lambda pair: -pair[1])[:k]  # stable: ties keep first-seen order
+        return ScoredItems([item for item, _ in ranked], [score for _, score in ranked])
 
 
-MergeFunction = Callable[[Sequence[tuple[Sequence[int], Sequence[float]]], Iterable[int], int], ScoredItems]
-MERGES: dict[str, MergeFunction] = {"max": merge_similar, "sum": merge_similar_sum}
+@dataclass(frozen=True)
+class AlternateBlend(Blend):
+    """The course rule: offline at even positions (0, 2, ...), online at odd ones, then the rest.
 
+    The two lists are interleaved while both have items, the longer list's remainder follows,
+    repeats are dropped (first place wins), and the first `k` are kept.
+    """
 
-def _registered(registry: dict[str, Any], name: str, key: str) -> Any:
-    """The function `[serving] <key>` names; an unknown name fails at start with the choices."""
-    try:
-        return registry[name]
-    except KeyError:
-        known = ", ".join(sorted(registry))
-        raise SettingsError(
-            f"[serving] {key} (or MUSICREC_SERVING__{key.upper()}): {name!r} is not implemented; "
-            f"choose one of {known}"
-        ) from None
+    name = "alternate"
 
-
-def merge_named(name: str) -> MergeFunction:
-    """The online merge `[serving] online_merge` names (max: best score, sum: summed scores)."""
-    return _registered(MERGES, name, "online_merge")
+    def __call__(self, offline: ScoredItems, online: ScoredItems, k: int) -> list[int]:
+        shared = min(len(offline.items), len(online.items))
+        interleaved = [item for pair in zip(offline.items[:shared], online.items[:shared]) for item in pair]
+        longer = offline.items if len(offline.items) >= len(online.items) else online.items
+        return dedup(interleaved + list(longer[shared:]))[:k]
 
 
 def normalized_scores(items: ScoredItems) -> list[float]:
@@ -125,30 +163,59 @@ def normalized_scores(items: ScoredItems) -> list[float]:
     return [(score - low) / (high - low) for score in items.scores]
 
 
-def blend_weighted(offline: ScoredItems, online: ScoredItems, k: int, online_weight: float = 0.5) -> list[int]:
+@dataclass(frozen=True)
+class WeightedBlend(Blend):
     """Score-weighted blend: each track scores (1 - w) * offline + w * online, normalized 0..1.
 
     A track in both lists gets both parts, so agreement between the long-term taste and the
-    current session moves it up; equal totals keep offline's order first.
+    current session moves it up; equal totals keep offline's order first. `w` is
+    `[serving] online_weight`.
     """
-    total: dict[int, float] = {}
-    for weight, part in ((1.0 - online_weight, offline), (online_weight, online)):
-        for item, score in zip(part.items, normalized_scores(part)):
-            total[item] = total.get(item, 0.0) + weight * score
-    return [item for item, _ in sorted(total.items(), key=lambda pair: -pair[1])[:k]]
+
+    name = "weighted"
+    TUNED_WEIGHTS: ClassVar[tuple[float, ...]] = (0.3, 0.5, 0.7, 0.85)
+
+    online_weight: float = 0.5
+
+    @classmethod
+    def from_settings(cls, serving: ServingSettings) -> Self:
+        return cls(online_weight=serving.online_weight)
+
+    @classmethod
+    def tuning_grid(cls) -> tuple[Self, ...]:
+        return tuple(cls(online_weight=weight) for weight in cls.TUNED_WEIGHTS)
+
+    def serving_values(self) -> dict[str, object]:
+        return {**super().serving_values(), "online_weight": self.online_weight}
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.online_weight:g}"
+
+    def __call__(self, offline: ScoredItems, online: ScoredItems, k: int) -> list[int]:
+        total: dict[int, float] = {}
+        for weight, part in ((1.0 - self.online_weight, offline), (self.online_weight, online)):
+            for item, score in zip(part.items, normalized_scores(part)):
+                total[item] = total.get(item, 0.0) + weight * score
+        return [item for item, _ in sorted(total.items(), key=lambda pair: -pair[1])[:k]]
 
 
-BLENDS: dict[str, BlendFunction] = {"alternate": blend_alternate, "weighted": blend_weighted}
+MERGES: dict[str, type[OnlineMerge]] = {merge.name: merge for merge in (MaxMerge, SumMerge)}
+BLENDS: dict[str, type[Blend]] = {blend.name: blend for blend in (AlternateBlend, WeightedBlend)}
 
 
-def blend_named(name: str) -> BlendFunction:
-    """The blend strategy `[serving] blend` names; a name without an implementation fails at start."""
-    return _registered(BLENDS, name, "blend")
+def implemented(registry: Mapping[str, type[Rule]], name: str) -> str:
+    """`name` if `registry` has a rule of that name; the error lists the names it has."""
+    if name not in registry:
+        raise ValueError(f"{name!r} is not implemented; choose one of {', '.join(registry)}")
+    return name
 
 
-def configured_blend(name: str, online_weight: float) -> BlendFunction:
-    """The blend `[serving] blend` names, with `[serving] online_weight` for the weighted one."""
-    blend = blend_named(name)
-    if blend is blend_weighted:
-        return partial(blend_weighted, online_weight=online_weight)
-    return blend
+def configured_merge(serving: ServingSettings) -> OnlineMerge:
+    """The online merge `[serving] online_merge` names, with its options."""
+    return MERGES[serving.online_merge].from_settings(serving)
+
+
+def configured_blend(serving: ServingSettings) -> Blend:
+    """The blend `[serving] blend` names, with its options (e.g. `online_weight`)."""
+    return BLENDS[serving.blend].from_settings(serving)

@@ -16,12 +16,12 @@ import numpy as np
 
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.blending import (
-    BlendFunction,
-    MergeFunction,
+    Blend,
+    MaxMerge,
+    OnlineMerge,
     ScoredItems,
     configured_blend,
-    merge_named,
-    merge_similar,
+    configured_merge,
 )
 from musicrec.serving.indexes import RankedLists
 from musicrec.settings import Settings
@@ -99,10 +99,10 @@ class Recommender:
     popular: np.ndarray
     listens: RecentListens
     similar: SimilarTracks
-    blend: BlendFunction
+    blend: Blend
     online_history: int
     similar_per_listen: int
-    merge: MergeFunction = merge_similar
+    merge: OnlineMerge = MaxMerge()
     filter_heard: bool = False
     heard_window: int = 0
 
@@ -179,8 +179,8 @@ def build_recommender(
     serving = settings.serving
     return Recommender(
         personal=personal, popular=popular, listens=listens, similar=similar,
-        blend=configured_blend(serving.blend, serving.online_weight),
+        blend=configured_blend(serving),
         online_history=serving.online_history, similar_per_listen=serving.similar_per_listen,
-        merge=merge_named(serving.online_merge), filter_heard=serving.filter_heard,
+        merge=configured_merge(serving), filter_heard=serving.filter_heard,
         heard_window=settings.events.max_per_user,
     )

@@ -10,6 +10,7 @@ from musicrec.replay.report import RunInfo, write_report
 from musicrec.replay.runner import replay
 from musicrec.replay.scores import score
 from musicrec.replay.tuning import Variant, tune
+from musicrec.serving.blending import AlternateBlend, MaxMerge, SumMerge, WeightedBlend
 from tests.replay.conftest import make_sample
 from tests.replay.test_runner import LISTENS, course_settings
 
@@ -22,7 +23,8 @@ def test_report_and_tuning_section(tiny_artifacts: Path, tmp_path: Path) -> None
     sample = make_sample(LISTENS, offline_users={1})
     result = asyncio.run(replay(sample, loaded.target(settings), "inprocess", progress=False))
     groups = score(result, ks=(5, 10), resamples=50)
-    variants = [Variant(3, "max", "alternate", 0.5, False), Variant(1, "sum", "weighted", 0.7, True)]
+    variants = [Variant(3, MaxMerge(), AlternateBlend(), False),
+                Variant(1, SumMerge(), WeightedBlend(0.7), True)]
     rows = tune(loaded, sample, settings, variants, resamples=50, seed=0)
     assert [row.blended.value for row in rows] == sorted((row.blended.value for row in rows), reverse=True)
     assert {row.variant for row in rows} == set(variants)

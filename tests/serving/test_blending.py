@@ -6,18 +6,18 @@ import pytest
 
 from musicrec.serving.blending import (
     BLENDS,
+    MERGES,
+    AlternateBlend,
+    MaxMerge,
     ScoredItems,
-    blend_alternate,
-    blend_named,
-    blend_weighted,
+    SumMerge,
+    WeightedBlend,
     configured_blend,
+    configured_merge,
     dedup,
-    merge_named,
-    merge_similar,
-    merge_similar_sum,
     normalized_scores,
 )
-from musicrec.settings import SettingsError
+from musicrec.settings import ServingSettings
 
 
 def test_dedup_keeps_first_place() -> None:
@@ -27,28 +27,28 @@ def test_dedup_keeps_first_place() -> None:
 
 def test_merge_orders_by_score_across_listens() -> None:
     similar = [([11, 12], [0.9, 0.5]), ([21, 22], [0.95, 0.4])]
-    assert merge_similar(similar, heard=[], k=10) == ScoredItems([21, 11, 12, 22], [0.95, 0.9, 0.5, 0.4])
+    assert MaxMerge()(similar, heard=[], k=10) == ScoredItems([21, 11, 12, 22], [0.95, 0.9, 0.5, 0.4])
 
 
 def test_merge_keeps_best_score_of_a_repeated_track() -> None:
     similar = [([11, 12], [0.3, 0.2]), ([12, 13], [0.8, 0.1])]
-    assert merge_similar(similar, heard=[], k=10) == ScoredItems([12, 11, 13], [0.8, 0.3, 0.1])
+    assert MaxMerge()(similar, heard=[], k=10) == ScoredItems([12, 11, 13], [0.8, 0.3, 0.1])
 
 
 def test_merge_drops_tracks_just_heard() -> None:
     similar = [([10, 11], [0.9, 0.8]), ([12, 11], [0.7, 0.6])]
-    assert merge_similar(similar, heard=[10, 12], k=10).items == [11]
+    assert MaxMerge()(similar, heard=[10, 12], k=10).items == [11]
 
 
 def test_merge_ties_keep_newest_listen_first() -> None:
     similar = [([1], [0.5]), ([2], [0.5]), ([3], [0.5])]
-    assert merge_similar(similar, heard=[], k=10).items == [1, 2, 3]
+    assert MaxMerge()(similar, heard=[], k=10).items == [1, 2, 3]
 
 
 def test_merge_honours_k() -> None:
     similar = [([1, 2, 3, 4], [0.4, 0.3, 0.2, 0.1])]
-    assert merge_similar(similar, heard=[2], k=2).items == [1, 3]
-    assert merge_similar([], heard=[1], k=3) == ScoredItems([], [])
+    assert MaxMerge()(similar, heard=[2], k=2).items == [1, 3]
+    assert MaxMerge()([], heard=[1], k=3) == ScoredItems([], [])
 
 
 def _items(items: list[int]) -> ScoredItems:
@@ -69,30 +69,30 @@ def _items(items: list[int]) -> ScoredItems:
     ],
 )
 def test_blend_alternate(offline: list[int], online: list[int], k: int, expected: list[int]) -> None:
-    assert blend_alternate(_items(offline), _items(online), k) == expected
+    assert AlternateBlend()(_items(offline), _items(online), k) == expected
 
 
-def test_blend_named() -> None:
-    assert blend_named("alternate") is blend_alternate
+def test_configured_blend() -> None:
+    assert configured_blend(ServingSettings(blend="alternate", online_weight=0.9)) == AlternateBlend()
     assert set(BLENDS) >= {"alternate"}
-    with pytest.raises(SettingsError, match=r"\[serving\] blend .*'nonsense' is not implemented"):
-        blend_named("nonsense")
+    weighted = configured_blend(ServingSettings(blend="weighted", online_weight=0.8))
+    assert weighted == WeightedBlend(online_weight=0.8)
+    offline, online = ScoredItems([1, 2, 3], [3.0, 2.0, 1.0]), ScoredItems([7, 2, 8], [0.9, 0.5, 0.1])
+    assert weighted(offline, online, 10) == [7, 2, 1, 3, 8]
 
 
 # --- options added for the replay tuning (issue 5) ------------------------------------------------
 def test_merge_sum_adds_scores_across_listens() -> None:
     similar = [([11, 12], [0.5, 0.4]), ([12, 13], [0.3, 0.6]), ([10], [0.9])]
-    merged = merge_similar_sum(similar, heard=[10], k=10)
+    merged = SumMerge()(similar, heard=[10], k=10)
     assert merged.items == [12, 13, 11]
     assert merged.scores == pytest.approx([0.7, 0.6, 0.5])
-    assert merge_similar_sum(similar, heard=[], k=2).items == [10, 12]
+    assert SumMerge()(similar, heard=[], k=2).items == [10, 12]
 
 
-def test_merge_named() -> None:
-    assert merge_named("max") is merge_similar
-    assert merge_named("sum") is merge_similar_sum
-    with pytest.raises(SettingsError, match=r"\[serving\] online_merge .*'mean' is not implemented"):
-        merge_named("mean")
+def test_configured_merge() -> None:
+    assert configured_merge(ServingSettings(online_merge="max")) == MaxMerge()
+    assert configured_merge(ServingSettings(online_merge="sum")) == SumMerge()
 
 
 def test_normalized_scores() -> None:
@@ -106,14 +106,18 @@ def test_blend_weighted() -> None:
     offline = ScoredItems([1, 2, 3], [3.0, 2.0, 1.0])  # normalized 1, 0.5, 0
     online = ScoredItems([7, 2, 8], [0.9, 0.5, 0.1])  # normalized 1, 0.5, 0
     # equal weights: 1, 2 (0.25 + 0.25) and 7 tie at 0.5, 3 and 8 at 0; ties keep offline's order first
-    assert blend_weighted(offline, online, 10) == [1, 2, 7, 3, 8]
-    assert blend_weighted(offline, online, 10, online_weight=0.8) == [7, 2, 1, 3, 8]
-    assert blend_weighted(offline, online, 2, online_weight=0.2) == [1, 2]
-    assert blend_weighted(offline, ScoredItems([], []), 5) == [1, 2, 3]
+    assert WeightedBlend()(offline, online, 10) == [1, 2, 7, 3, 8]
+    assert WeightedBlend(0.8)(offline, online, 10) == [7, 2, 1, 3, 8]
+    assert WeightedBlend(0.2)(offline, online, 2) == [1, 2]
+    assert WeightedBlend()(offline, ScoredItems([], []), 5) == [1, 2, 3]
 
 
-def test_configured_blend() -> None:
-    assert configured_blend("alternate", 0.9) is blend_alternate
-    weighted = configured_blend("weighted", 0.8)
-    offline, online = ScoredItems([1, 2, 3], [3.0, 2.0, 1.0]), ScoredItems([7, 2, 8], [0.9, 0.5, 0.1])
-    assert weighted(offline, online, 10) == blend_weighted(offline, online, 10, online_weight=0.8)
+def test_every_registered_rule_is_named_by_settings_and_tuned_as_it_says() -> None:
+    for registry in (MERGES, BLENDS):
+        for name, rule in registry.items():
+            assert rule.name == name
+            for configuration in rule.tuning_grid():
+                serving = ServingSettings.model_validate(configuration.serving_values())
+                assert rule.from_settings(serving) == configuration  # the settings choose it back
+    assert [blend.label for blend in WeightedBlend.tuning_grid()] == [
+        "weighted 0.3", "weighted 0.5", "weighted 0.7", "weighted 0.85"]

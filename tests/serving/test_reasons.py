@@ -16,7 +16,7 @@ import pytest
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
-from musicrec.serving.blending import blend_alternate
+from musicrec.serving.blending import AlternateBlend
 from musicrec.serving.catalog import load_catalog
 from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.reasons import Explainer, Reason, closest_listens, load_offline_sources
@@ -41,7 +41,7 @@ def _recommender(folder: Path, history: list[int]) -> Recommender:
         listens.put(1, item)
     return Recommender(
         personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
-        similar=InMemorySimilar(load_similar(folder)), blend=blend_alternate, online_history=2,
+        similar=InMemorySimilar(load_similar(folder)), blend=AlternateBlend(), online_history=2,
         similar_per_listen=10,
     )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
-from musicrec.serving.blending import blend_alternate, merge_similar_sum
+from musicrec.serving.blending import AlternateBlend, SumMerge, WeightedBlend
 from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.recommender import Recommender, build_recommender
 from musicrec.settings import load_settings
@@ -30,7 +30,7 @@ def _recommender(folder: Path, history: list[int], **options: object) -> Recomme
         listens.put(1, item)
     return Recommender(
         personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
-        similar=InMemorySimilar(load_similar(folder)), blend=blend_alternate, online_history=2,
+        similar=InMemorySimilar(load_similar(folder)), blend=AlternateBlend(), online_history=2,
         similar_per_listen=10, **options,  # type: ignore[arg-type]
     )
 
@@ -50,7 +50,7 @@ def test_filter_heard_drops_recent_listens_from_both_parts(folder: Path) -> None
 
 
 def test_merge_by_sum(folder: Path) -> None:
-    recommender = _recommender(folder, [11, 40], merge=merge_similar_sum)
+    recommender = _recommender(folder, [11, 40], merge=SumMerge())
     # 41: 0.5 + 1.0; 10: 0.75 + 0.125 -- max would give 41, 10 as well, but with scores 1.0 and 0.75
     answer = asyncio.run(recommender._online_scored(1, 10))
     assert answer[0].items == [41, 10]
@@ -65,6 +65,6 @@ def test_build_recommender_reads_the_serving_settings(folder: Path) -> None:
     })
     recommender = build_recommender(load_recommendations(folder), load_top_popular(folder), InMemoryListens(7),
                                     InMemorySimilar(load_similar(folder)), settings)
-    assert recommender.merge is merge_similar_sum
+    assert recommender.merge == SumMerge()
     assert (recommender.filter_heard, recommender.heard_window, recommender.online_history) == (True, 7, 4)
-    assert recommender.blend.keywords == {"online_weight": 0.25}  # type: ignore[attr-defined]
+    assert recommender.blend == WeightedBlend(online_weight=0.25)
