@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from musicrec.api.access import key_headers
 from musicrec.settings import SettingsError, get_settings
 
 TIMEOUT_SECONDS = 10.0
@@ -49,10 +50,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def post(base_url: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
-    """POST as the course clients do; any failure becomes a ClientError naming the URL."""
+    """POST as the course clients do, with the API key if one is set; a failure is a ClientError."""
     url = f"{base_url}{path}"
     try:
-        response = httpx.post(url, params=params, timeout=TIMEOUT_SECONDS)
+        headers = key_headers(get_settings().serving)
+        response = httpx.post(url, params=params, headers=headers, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
         raise ClientError(f"cannot reach {url}: {exc or type(exc).__name__} (is the service running? "
                           "start the trio with: python -m musicrec serve)") from None

@@ -40,6 +40,7 @@ from bench.serving_workload import (
     tracks_with_similar,
 )
 from bench.wrk import LoadSpec, require_wrk
+from musicrec.api.access import key_headers
 from musicrec.settings import PROJECT_ROOT
 
 logger = logging.getLogger("bench.serving")
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
         with running_trio(environment, fresh_log_dir(args.cache)) as services:
             tracks = tracks_with_similar(artifacts)
             listeners = give_listens(services["events"].url, args.users, args.listeners, tracks, per_user,
-                                     args.seed)
+                                     args.seed, key_headers(settings_for(environment).serving))
             check_blended_works(services["recommendations"].url, int(listeners[0]))
             rows = endpoints(work, args.users, tracks, listeners, per_user, args.unknown_share, args.seed)
             report.load_before = load_average()

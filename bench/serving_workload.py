@@ -69,11 +69,12 @@ def write_ids(path: Path, ids: np.ndarray) -> Path:
 
 
 def put_listens(events_url: str, users: np.ndarray, tracks: np.ndarray, per_user: int,
-                rng: np.random.Generator) -> None:
-    """Give each user `per_user` listens of random `tracks` through the events service's real `/put`."""
+                rng: np.random.Generator, headers: dict[str, str]) -> None:
+    """Give each user `per_user` listens of random `tracks` through the events service's real `/put`
+    (`headers`: the API key when one is set)."""
     pairs = list(zip(np.repeat(users, per_user).tolist(), rng.choice(tracks, len(users) * per_user).tolist()))
     started = time.perf_counter()
-    with httpx.Client(base_url=events_url, timeout=10.0) as client:
+    with httpx.Client(base_url=events_url, timeout=10.0, headers=headers) as client:
 
         def put(pair: tuple[int, int]) -> None:
             response = client.post("/put", params={schema.USER_ID: pair[0], schema.ITEM_ID: pair[1]})
@@ -86,12 +87,12 @@ def put_listens(events_url: str, users: np.ndarray, tracks: np.ndarray, per_user
 
 
 def give_listens(events_url: str, users: int, listeners: int, tracks: np.ndarray, per_user: int,
-                 seed: int) -> np.ndarray:
+                 seed: int, headers: dict[str, str]) -> np.ndarray:
     """`listeners` known users, each given `per_user` listens of tracks that have similar tracks, so
     online and blended answers do their full work (events, then features) for them."""
     rng = np.random.default_rng(seed)
     listener_ids = rng.choice(users, size=listeners, replace=False)
-    put_listens(events_url, listener_ids, tracks, per_user, rng)
+    put_listens(events_url, listener_ids, tracks, per_user, rng, headers)
     return listener_ids
 
 

@@ -6,11 +6,14 @@ Logic raises these with a message for people; the API's one exception handler tu
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class MusicRecError(Exception):
     """Base of the project's errors; `status_code` is what an HTTP caller gets."""
 
     status_code = 500
+    headers: ClassVar[dict[str, str] | None] = None  # sent with the error answer
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -21,6 +24,26 @@ class InvalidInput(MusicRecError):
     """A request argument is out of range or malformed."""
 
     status_code = 422
+
+
+class MalformedRequest(MusicRecError):
+    """A request body that is not well-formed JSON (broken, or nested too deep)."""
+
+    status_code = 400
+
+
+class Unauthorized(MusicRecError):
+    """The route needs the configured API key and the request did not carry it."""
+
+    status_code = 401
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="musicrec"'}
+
+
+class RequestTooLarge(MusicRecError):
+    """A request body over `[serving] max_body_bytes`; the connection is closed, its rest never read."""
+
+    status_code = 413
+    headers: ClassVar[dict[str, str] | None] = {"Connection": "close"}
 
 
 class NotFound(MusicRecError):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, Mapping
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from musicrec.serving.blending import BLENDS, MERGES, implemented
 
@@ -71,6 +71,16 @@ class ServingSettings(_Section):
     filter_heard: bool = True
     connect_timeout: float = Field(0.2, gt=0)
     request_timeout: float = Field(0.5, gt=0)
+    # A dependency that failed `breaker_failures` times in a row is skipped for `breaker_reset` s.
+    breaker_failures: int = Field(5, ge=1)
+    breaker_reset: float = Field(1.0, gt=0)
+    # What one request may send (README, "Limits and the API key").
+    max_body_bytes: int = Field(32768, ge=1024)
+    max_header_bytes: int = Field(16384, ge=1024)
+    read_timeout: float = Field(10.0, gt=0)
+    # Empty: no key. Set: writes and /get need it (X-API-Key or Authorization: Bearer).
+    api_key: SecretStr = SecretStr("")
+    open_reads: bool = True
 
     @field_validator("blend")
     @classmethod

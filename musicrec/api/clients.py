@@ -27,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from yarl import URL
 
 from musicrec import schema
+from musicrec.api.access import key_headers
 from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
@@ -53,7 +54,7 @@ class ServiceClient:
         self._prefix = str(URL(base_url)).rstrip("/")  # e.g. http://127.0.0.1:8020
         timeout = aiohttp.ClientTimeout(total=serving.request_timeout, sock_connect=serving.connect_timeout)
         self._session = aiohttp.ClientSession(
-            timeout=timeout, connector=aiohttp.TCPConnector(limit=POOL_SIZE),
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=POOL_SIZE), headers=key_headers(serving),
             trust_env=False,  # the trio talks directly over the local network, never via a proxy
         )
 

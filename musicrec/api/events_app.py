@@ -3,7 +3,8 @@
 The routes only translate HTTP into calls on the configured `EventStore` (SQLite by default, Redis
 with `[events] backend = redis`); `/put` answers only after the store made the listen durable, so
 an acknowledged listen survives a restart or a kill. The store is opened in the lifespan and
-closed at shutdown.
+closed at shutdown. `/put` takes POST only and, like `/get` (a user's history is private), needs
+the API key when one is configured (`musicrec.api.access`).
 
 `/put` is a plain `def` route, run in the thread pool: its commit waits for the disk (fsync) and
 must not stall the event loop. `/get` is `async def`: it is on every blended request, and a
@@ -25,7 +26,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from musicrec.api.factory import create_service_app, service_router
-from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
+from musicrec.api.access import Access
+from musicrec.api.params import ItemId, TopK, UserId, post_and_get, post_only, resolve_k
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import EventsResponse, PutResponse
 from musicrec.serving.event_store import EventStore, open_event_store
@@ -40,14 +42,14 @@ class EventsState(ServiceState[EventStore]):
     """The events service's state; its plane is the opened event store."""
 
 
-@post_and_get(router, "/put", response_model=PutResponse)
+@post_only(router, "/put", response_model=PutResponse)
 def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutResponse:
     """Record that the user just listened to the track."""
     EventsState.of(request).plane.put(user_id, item_id)
     return PutResponse(result="ok")
 
 
-@post_and_get(router, "/get", response_model=EventsResponse)
+@post_and_get(router, "/get", response_model=EventsResponse, access=Access.PRIVATE)
 async def get_listens(request: Request, user_id: UserId, k: TopK = None) -> JSONResponse:
     """The user's latest listens, newest first (empty for a user with none)."""
     store, count = EventsState.of(request).plane, resolve_k(request, k)

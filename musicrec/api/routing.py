@@ -23,7 +23,6 @@ upgrade that changes them fails there. The factory uses both for every service.
 from __future__ import annotations
 
 import inspect
-import json
 import types
 import typing
 from dataclasses import dataclass
@@ -36,8 +35,13 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_typed_return_annotation
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic_core import from_json
 from starlette.routing import BaseRoute, Match, Route, Router, get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from musicrec.api.state import ServiceState
+from musicrec.errors import MalformedRequest, RequestTooLarge
+from musicrec.settings import ServingSettings
 
 SCALARS = (int, float, str, bool, type(None))
 
@@ -155,18 +159,46 @@ def _query_values(scope: Scope, fields: list[QueryField]) -> tuple[dict[str, Any
 
 async def _json_body(request: Request) -> Any:
     """The decoded JSON body; the raw bytes when it is not declared JSON (they fail validation)."""
-    body = await request.body()
+    body = await read_body(request, ServiceState.of(request).settings.serving)
     if not body:
         raise RequestValidationError([_missing(("body",))])
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not (media_type.startswith("application/") and media_type.endswith(("/json", "+json"))):
         return body
     try:
-        return json.loads(body)
+        # pydantic's parser, not json.loads: it refuses nesting deeper than 200 levels (json.loads
+        # recurses until a RecursionError) and it is faster.
+        return from_json(body, allow_inf_nan=False)
     except ValueError as error:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {error}", "input": {}}]
-        ) from error
+        raise MalformedRequest(f"request body is not valid JSON: {error}") from None
+
+
+async def read_body(request: Request, serving: ServingSettings) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed `[serving] max_body_bytes`.
+
+    A declared Content-Length over the limit is refused before a byte of the body is read; a body
+    without one (chunked) is read only up to the limit. (How long a client may take to send it is
+    bounded by the server: `musicrec.api.http_limits`.)
+    """
+    limit = serving.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = b""
+    more_body = True
+    while more_body and len(body) <= limit:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            break  # the caller is gone: whatever is answered goes nowhere
+        body += message.get("body", b"")
+        more_body = message.get("more_body", False)
+    if len(body) > limit:
+        raise _too_large(limit)
+    return body
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(f"request body too large: the limit is {limit} bytes ([serving] max_body_bytes)")
 
 
 def _missing(loc: tuple[str, ...]) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
 
 INT32_MAX = 2**31 - 1  # ids are int32 in every artifact, so a larger one can never be known
 MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
 
-TrackId = Annotated[int, Field(ge=0, le=INT32_MAX)]
+TrackId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]  # in JSON: an integer, not 1.0 or "1"
 
 
 class ErrorResponse(TypedDict):
@@ -79,5 +79,7 @@ class SimilarItemsBatchResponse(TypedDict):
 
 
 class SimilarItemsBatchRequest(BaseModel):
+    """JSON integers only: `1.0`, `"5"` or `true` are not track ids (nor counts)."""
+
     item_ids: list[TrackId] = Field(max_length=MAX_BATCH)
-    k: int = Field(10, ge=1, description="Similar tracks per track: 1..[serving] max_k.")
+    k: StrictInt = Field(10, ge=1, description="Similar tracks per track: 1..[serving] max_k.")

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from musicrec.api.access import key_headers
 from musicrec.artifacts import current_set
 from musicrec.replay.http import http_target, trio_urls
 from musicrec.replay.inprocess import LoadedArtifacts
@@ -49,8 +50,8 @@ class Outcome:
 
 
 async def _over_http(sample: ReplaySample, recommendations_url: str, events_url: str, concurrency: int,
-                     depth: int) -> ReplayResult:
-    async with http_target(recommendations_url, events_url) as target:
+                     depth: int, headers: dict[str, str]) -> ReplayResult:
+    async with http_target(recommendations_url, events_url, headers) as target:
         return await replay(sample, target, "http", depth=depth, concurrency=concurrency)
 
 
@@ -58,7 +59,8 @@ def replay_http(sample: ReplaySample, settings: Settings, artifacts: Path, concu
                 depth: int, reuse_running: bool = True) -> ReplayResult:
     """Replay through the running trio, or through a private one started for the purpose."""
     with trio_urls(settings, artifacts, reuse_running) as (recommendations_url, events_url):
-        return asyncio.run(_over_http(sample, recommendations_url, events_url, concurrency, depth))
+        headers = key_headers(settings.serving)
+        return asyncio.run(_over_http(sample, recommendations_url, events_url, concurrency, depth, headers))
 
 
 def replay_inprocess(loaded: LoadedArtifacts, sample: ReplaySample, settings: Settings, depth: int) -> ReplayResult:

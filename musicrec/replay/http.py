@@ -37,10 +37,12 @@ TIMEOUT = httpx.Timeout(10.0, connect=2.0)  # generous: a slow answer is measure
 class HttpTarget:
     """A `ReplayTarget` over the course API of the recommendations and events services."""
 
-    def __init__(self, recommendations_url: str, events_url: str) -> None:
-        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        self._recommendations = httpx.AsyncClient(base_url=recommendations_url, timeout=TIMEOUT, limits=limits)
-        self._events = httpx.AsyncClient(base_url=events_url, timeout=TIMEOUT, limits=limits)
+    def __init__(self, recommendations_url: str, events_url: str, headers: dict[str, str] | None = None) -> None:
+        """`headers`: sent with every call (the API key, when one is set: `access.key_headers`)."""
+        options = {"timeout": TIMEOUT, "headers": headers,
+                   "limits": httpx.Limits(max_connections=32, max_keepalive_connections=32)}
+        self._recommendations = httpx.AsyncClient(base_url=recommendations_url, **options)
+        self._events = httpx.AsyncClient(base_url=events_url, **options)
 
     async def recommend(self, strategy: str, user_id: int, k: int) -> Reply:
         params = {"k": k} if strategy == "default" else {schema.USER_ID: user_id, "k": k}
@@ -106,8 +108,10 @@ def trio_urls(settings: Settings, artifacts: Path, reuse_running: bool = True) -
 
 
 @contextlib.asynccontextmanager
-async def http_target(recommendations_url: str, events_url: str) -> AsyncIterator[HttpTarget]:
-    target = HttpTarget(recommendations_url, events_url)
+async def http_target(
+    recommendations_url: str, events_url: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[HttpTarget]:
+    target = HttpTarget(recommendations_url, events_url, headers)
     try:
         yield target
     finally:

@@ -68,18 +68,21 @@ def _run(handler: Handler | None, calls: Callable[[str], Awaitable[Any]]) -> Any
     return asyncio.run(main())
 
 
-async def _recent_and_similar(url: str) -> tuple[list[int], list[tuple[list[int], list[float]]]]:
-    events, features = EventsClient(url, SERVING), FeaturesClient(url, SERVING)
-    try:
-        await events.put(1, 2)
-        return await events.recent(4, 3), await features.similar_batch([7, 9], 2)
-    finally:
-        await events.aclose()
-        await features.aclose()
+def _recent_and_similar_with(serving: ServingSettings) -> Callable[[str], Awaitable[Any]]:
+    async def calls(url: str) -> Any:
+        events, features = EventsClient(url, serving), FeaturesClient(url, serving)
+        try:
+            await events.put(1, 2)
+            return await events.recent(4, 3), await features.similar_batch([7, 9], 2)
+        finally:
+            await events.aclose()
+            await features.aclose()
+
+    return calls
 
 
 def test_answers_are_parsed() -> None:
-    recent, similar = _run(good, _recent_and_similar)
+    recent, similar = _run(good, _recent_and_similar_with(SERVING))
     assert recent == [40, 41, 42]
     assert similar == [([8, 8], [0.5, 0.5]), ([10, 10], [0.5, 0.5])]
 
@@ -117,3 +120,16 @@ def test_batch_of_the_wrong_length_or_shape_is_refused() -> None:
         _run(one_entry_too_few, similar)
     with pytest.raises(DependencyUnavailable, match=r"answered unexpectedly: items\.0\.item_id_2: Field required"):
         _run(wrong_shape, similar)
+
+
+def test_the_api_key_is_sent_when_one_is_set() -> None:
+    seen: list[str | None] = []
+
+    async def recording(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("X-API-Key"))
+        return await good(request)
+
+    for serving in (SERVING, ServingSettings(api_key="k3y")):
+        _run(recording, _recent_and_similar_with(serving))
+    assert seen == [None] * 3 + ["k3y"] * 3
+

@@ -18,12 +18,13 @@ from musicrec.api.events_app import create_app
 from musicrec.settings import Settings, load_settings
 
 
-def _settings(tmp_path: Path, max_per_user: int = 3) -> Settings:
+def _settings(tmp_path: Path, max_per_user: int = 3, extra: dict[str, str] | None = None) -> Settings:
     return load_settings(
         environ={
             "MUSICREC_EVENTS__BACKEND": "sqlite",
             "MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3"),
             "MUSICREC_EVENTS__MAX_PER_USER": str(max_per_user),
+            **(extra or {}),
         }
     )
 
@@ -36,7 +37,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 def test_put_then_get_newest_first_with_post_and_get(client: TestClient) -> None:
     assert client.post("/put", params={"user_id": 1, "item_id": 10}).json() == {"result": "ok"}
-    assert client.get("/put", params={"user_id": 1, "item_id": 11}).json() == {"result": "ok"}
+    assert client.post("/put", params={"user_id": 1, "item_id": 11}).json() == {"result": "ok"}
     for call in (client.post, client.get):
         answer = call("/get", params={"user_id": 1, "k": 5}).json()
         assert answer["events"] == [11, 10]
@@ -48,6 +49,64 @@ def test_keeps_the_latest_max_per_user_and_honours_k(client: TestClient) -> None
         client.post("/put", params={"user_id": 2, "item_id": item})
     assert client.post("/get", params={"user_id": 2, "k": 10}).json()["events"] == [5, 4, 3]
     assert client.post("/get", params={"user_id": 2, "k": 1}).json()["events"] == [5]
+
+
+def test_put_is_post_only_so_a_link_stores_nothing(client: TestClient) -> None:
+    answer = client.get("/put", params={"user_id": 1, "item_id": 11})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert client.post("/get", params={"user_id": 1}).json()["events"] == []
+    assert "get" not in client.get("/openapi.json").json()["paths"]["/put"]
+
+
+KEY = "s3cret-key"
+
+
+@pytest.fixture()
+def keyed(tmp_path: Path) -> Iterator[TestClient]:
+    settings = _settings(tmp_path, extra={"MUSICREC_SERVING__API_KEY": KEY})
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"}],
+                         ids=["x-api-key", "bearer"])
+def test_with_a_key_configured_put_and_get_take_it(keyed: TestClient, headers: dict[str, str]) -> None:
+    assert keyed.post("/put", params={"user_id": 1, "item_id": 10}, headers=headers).json() == {"result": "ok"}
+    assert keyed.get("/get", params={"user_id": 1}, headers=headers).json()["events"] == [10]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "this route needs the API key: send it in the X-API-Key header"),
+        ({"X-API-Key": "s3cret"}, "wrong API key"),
+        ({"Authorization": "Basic czNjcmV0LWtleQ=="}, "this route needs the API key"),
+    ],
+    ids=["none", "wrong", "not-bearer"],
+)
+def test_with_a_key_configured_put_and_get_refuse_without_it(
+    keyed: TestClient, headers: dict[str, str], message: str
+) -> None:
+    for path in ("/put", "/get"):
+        answer = keyed.post(path, params={"user_id": 1, "item_id": 10}, headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["detail"].startswith(message)
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert keyed.get("/get", params={"user_id": 1}, headers={"X-API-Key": KEY}).json()["events"] == []
+    assert keyed.get("/health").status_code == 200  # operations routes stay open
+    assert keyed.get("/metrics").status_code == 200
+
+
+def test_the_docs_show_which_routes_need_the_key(keyed: TestClient, client: TestClient) -> None:
+    spec = keyed.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    for operation in (spec["paths"]["/put"]["post"], spec["paths"]["/get"]["get"]):
+        assert operation["security"] == [{"APIKeyHeader": []}]
+        assert "401" in operation["responses"]
+    assert "security" not in spec["paths"]["/health"]["get"]
+    assert "securitySchemes" not in client.get("/openapi.json").json().get("components", {})
 
 
 def test_unknown_user_gets_an_empty_list(client: TestClient) -> None:
@@ -62,7 +121,12 @@ def test_unknown_user_gets_an_empty_list(client: TestClient) -> None:
         ("/put", {"user_id": 1}, "'item_id': Field required"),
         ("/get", {"user_id": 1, "k": 0}, "'k'"),
         ("/get", {"user_id": 1, "k": 101}, "'k': must be between 1 and 100"),
-        ("/get", {"user_id": "x"}, "'user_id': Input should be a valid integer"),
+        ("/get", {"user_id": "x"}, "'user_id': Input should be a whole number in the digits 0-9 only"),
+        ("/put", {"user_id": "1_000", "item_id": 1}, "'user_id': Input should be a whole number"),
+        ("/put", {"user_id": "+5", "item_id": 1}, "(got '+5')"),
+        ("/put", {"user_id": 1, "item_id": "1.0"}, "'item_id': Input should be a whole number"),
+        ("/put", {"user_id": 1, "item_id": " 7"}, "'item_id': Input should be a whole number"),
+        ("/put", {"user_id": "9" * 5000, "item_id": 1}, "'user_id': Input should be at most 2147483647"),
     ],
 )
 def test_bad_input_is_422_and_stores_nothing(
@@ -88,7 +152,7 @@ def test_redis_backend_serves_the_same_api(redis_url: str) -> None:
     settings = load_settings(environ={"MUSICREC_EVENTS__BACKEND": "redis", "MUSICREC_EVENTS__REDIS_URL": redis_url})
     with TestClient(create_app(settings)) as client:
         client.post("/put", params={"user_id": 8, "item_id": 80})
-        client.get("/put", params={"user_id": 8, "item_id": 81})
+        client.post("/put", params={"user_id": 8, "item_id": 81})
         assert client.post("/get", params={"user_id": 8}).json()["events"] == [81, 80]
 
 

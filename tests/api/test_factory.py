@@ -138,7 +138,7 @@ def test_k_defaults_from_settings(client: TestClient) -> None:
     [
         ({"user_id": -1, "item_id": 2}, "'user_id': Input should be greater than or equal to 0"),
         ({"user_id": 1, "item_id": 2**31}, "'item_id': Input should be less than or equal to 2147483647"),
-        ({"user_id": "abc", "item_id": 2}, "'user_id': Input should be a valid integer"),
+        ({"user_id": "abc", "item_id": 2}, "'user_id': Input should be a whole number in the digits 0-9"),
         ({"item_id": 2}, "query parameter 'user_id': Field required"),
         ({"user_id": 1, "item_id": 2, "k": 0}, "'k': Input should be greater than or equal to 1"),
         ({"user_id": 1, "item_id": 2, "k": 51}, "'k': must be between 1 and 50, got 51"),

@@ -76,6 +76,34 @@ def test_bad_batch_is_422(client: TestClient, body: dict) -> None:
     assert answer.json()["detail"]
 
 
+@pytest.mark.parametrize("not_an_id", [1.0, "5", True, 10.5])
+def test_batch_ids_are_json_integers_only(client: TestClient, not_an_id: object) -> None:
+    answer = client.post("/similar_items_batch", json={"item_ids": [10, not_an_id], "k": 1})
+    assert answer.status_code == 422
+    assert "body parameter 'item_ids.1': Input should be a valid integer" in answer.json()["detail"]
+
+
+def test_a_batch_of_a_thousand_bad_ids_gets_a_short_answer(client: TestClient) -> None:
+    answer = client.post("/similar_items_batch", json={"item_ids": ["x" * 20] * 1000})
+    assert answer.status_code == 422
+    assert len(answer.content) < 1000
+    assert answer.json()["detail"].endswith("; and 995 more problem(s)")
+
+
+def test_nested_json_is_a_400_not_a_500(client: TestClient) -> None:
+    nested = b'{"item_ids": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    answer = client.post("/similar_items_batch", content=nested, headers={"content-type": "application/json"})
+    assert answer.status_code == 400
+    assert "recursion limit exceeded" in answer.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_a_413(client: TestClient) -> None:
+    huge = {"item_ids": list(range(10_000))}
+    answer = client.post("/similar_items_batch", json=huge)
+    assert answer.status_code == 413
+    assert "[serving] max_body_bytes" in answer.json()["detail"]
+
+
 def test_missing_artifact_stops_start_with_its_name(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"similar\.parquet.*python -m musicrec pipeline"):
         with TestClient(create_app(_settings(tmp_path))):

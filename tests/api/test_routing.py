@@ -6,6 +6,7 @@ Each request goes to the same endpoints twice: once registered as plain `APIRout
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from musicrec.api.factory import create_service_app
 from musicrec.api.params import TopK, UserId
 from musicrec.api.routing import FixedPathDispatch, LeanRoute
 from musicrec.api.state import ServiceState
+from musicrec.api.wire import INT32_MAX, MAX_BATCH
 from musicrec.settings import load_settings
 
 
@@ -110,11 +112,90 @@ def test_json_bodies_answer_as_fastapi_does(
     assert (answer.status_code, answer.json()) == (expected.status_code, expected.json())
 
 
-def test_broken_json_is_a_422_that_says_where(clients: tuple[TestClient, TestClient]) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"item_ids": [1,', "request body is not valid JSON: EOF while parsing a value at line 1 column 16"),
+        (b'{"item_ids": ' + b"[" * 1000 + b"]" * 1000 + b"}", "recursion limit exceeded"),
+        (b'{"item_ids": [NaN]}', "request body is not valid JSON"),
+        (b'{"item_ids": [1]} trailing', "trailing characters"),
+        (b"\xff\xfe", "request body is not valid JSON"),
+    ],
+    ids=["truncated", "nested-1000-deep", "nan", "trailing", "not-utf8"],
+)
+def test_malformed_json_is_a_400_that_says_what(
+    clients: tuple[TestClient, TestClient], content: bytes, message: str
+) -> None:
     _, lean = clients
-    answer = lean.post("/body", content=b'{"item_ids": [1,', headers={"content-type": "application/json"})
+    answer = lean.post("/body", content=content, headers={"content-type": "application/json"})
+    assert answer.status_code == 400
+    assert message in answer.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_a_413(clients: tuple[TestClient, TestClient]) -> None:
+    _, lean = clients
+    limit = ServiceState.of_app(lean.app).settings.serving.max_body_bytes
+    content = json.dumps({"item_ids": [1] * limit}).encode()
+    answer = lean.post("/body", content=content, headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    assert answer.json() == {"detail": f"request body too large: the limit is {limit} bytes "
+                                       "([serving] max_body_bytes)"}
+    assert answer.headers["connection"] == "close"  # the server drops the rest instead of reading it
+
+
+def test_errors_about_a_large_bad_body_stay_short(clients: tuple[TestClient, TestClient]) -> None:
+    _, lean = clients
+    content = json.dumps({"item_ids": ["x" * 5000, [[[[[[[[1] * 1000]]]]]]], 3], "k": "9" * 5000}).encode()
+    answer = lean.post("/body", content=content, headers={"content-type": "application/json"})
     assert answer.status_code == 422
-    assert answer.json()["detail"].startswith("request 'body': JSON decode error: Expecting value")
+    assert len(answer.content) < 600
+    assert "(got [[[...]]])" in answer.json()["detail"]
+
+
+async def _call(app: FastAPI, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, int]:
+    """Send one POST /body straight to the ASGI app; (status, how many body chunks it read)."""
+    read = 0
+
+    async def receive() -> dict:
+        nonlocal read
+        read += 1
+        return {"type": "http.request", "body": chunks[read - 1], "more_body": read < len(chunks)}
+
+    status = 0
+
+    async def send(message: dict) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {"type": "http", "method": "POST", "path": "/body", "raw_path": b"/body", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), *headers], "root_path": "",
+             "scheme": "http", "server": ("test", 80), "client": ("test", 1), "http_version": "1.1"}
+    await app(scope, receive, send)
+    return status, read
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(
+    clients: tuple[TestClient, TestClient]
+) -> None:
+    _, lean = clients
+    status, read = asyncio.run(_call(lean.app, [(b"content-length", b"50000000")], [b"[" * 1000] * 50_000))
+    assert (status, read) == (413, 0)
+
+
+def test_a_chunked_body_is_read_only_up_to_the_limit(clients: tuple[TestClient, TestClient]) -> None:
+    _, lean = clients
+    limit = ServiceState.of_app(lean.app).settings.serving.max_body_bytes
+    status, read = asyncio.run(_call(lean.app, [], [b" " * 1000] * 50_000))
+    assert status == 413
+    assert read == limit // 1000 + 1
+
+
+def test_the_largest_valid_batch_fits_the_default_limit() -> None:
+    """The default `[serving] max_body_bytes` is sized to the features service's largest batch."""
+    settings = load_settings(environ={})
+    batch = {"item_ids": [INT32_MAX] * MAX_BATCH, "k": settings.serving.max_k}
+    assert len(json.dumps(batch, indent=2)) < settings.serving.max_body_bytes
 
 
 def _dependency() -> int:
