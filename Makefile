@@ -54,4 +54,4 @@ replay: setup pipeline
 	$(PY) -m musicrec replay
 
 clean:
-	rm -rf $(VENV) data/raw data/artifacts data/artifact_sets data/events.sqlite3*
+	rm -rf $(VENV) data/raw data/artifacts data/artifact_sets data/serving_cache data/events.sqlite3*

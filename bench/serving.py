@@ -5,7 +5,8 @@
 1. Full-size artifacts in the contract schemas (bench.synthetic_artifacts), cached under
    data/bench/serving/ and reused while the parameters are the same.
 2. The real trio (one uvicorn process each, fresh SQLite event store, free loopback ports): time to
-   ready and RSS of the recommendations and features services.
+   ready, anonymous memory (RssAnon) and RSS of the recommendations and features services, and the
+   same trio's time to ready on a tiny set first, so start-up's growth with the data shows.
 3. wrk (C, Lua-scripted random ids, concurrency 16) against each endpoint, with the same server's
    /health as the ceiling. On 2 cores the service under test gets CPU 0 to itself; wrk and the
    other services share CPU 1. Each run is preceded by an unrecorded warm-up.
@@ -47,6 +48,7 @@ logger = logging.getLogger("bench.serving")
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "serving.md"
 DEFAULT_CACHE = PROJECT_ROOT / "data" / "bench" / "serving"
 HEAVY_LOCK = Path("/tmp/musicrec-heavy.lock")
+TINY_USERS, TINY_ITEMS = 1_000, 2_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
     load = LoadSpec(args.threads, args.connections, args.duration, cpus.rest)
     with tempfile.TemporaryDirectory(prefix="run-", dir=args.cache) as tmp:
         work = Path(tmp)
+        tiny_ready = tiny_start_seconds(args.cache, work, args.seed)
         environment = trio_environment(artifacts, work)
         per_user = max(LISTENS_PER_USER, settings_for(environment).serving.online_history)
         with running_trio(environment, fresh_log_dir(args.cache)) as services:
@@ -107,8 +110,18 @@ def run(args: argparse.Namespace, report: Report) -> None:
             report.load_before = load_average()
             report.endpoints = [measure(row, services, cpus, load, args.warmup) for row in rows]
             report.load_after = load_average()
-            report.starts = [StartFigures(s.name, s.ready_s, s.rss_after_load_mib, s.rss_mib())
+            report.starts = [StartFigures(s.name, s.ready_s, tiny_ready.get(s.name), s.rss_after_load_mib,
+                                          s.rss_anon_after_load_mib, s.rss_mib(), s.rss_anon_mib())
                              for s in services.values()]
+
+
+def tiny_start_seconds(cache: Path, work: Path, seed: int) -> dict[str, float]:
+    """Time to ready of each service on a tiny published set: what start-up costs without data."""
+    artifacts = cached_artifacts(cache, TINY_USERS, TINY_ITEMS, seed)
+    tiny_work = work / "tiny"
+    tiny_work.mkdir()
+    with running_trio(trio_environment(artifacts, tiny_work), fresh_log_dir(cache / "tiny")) as services:
+        return {name: service.ready_s for name, service in services.items()}
 
 
 def load_average() -> str:

@@ -37,6 +37,7 @@ class StartedService:
     service: RunningService
     ready_s: float
     rss_after_load_mib: float
+    rss_anon_after_load_mib: float
 
     @property
     def name(self) -> str:
@@ -52,6 +53,9 @@ class StartedService:
 
     def rss_mib(self) -> float:
         return psutil.Process(self.pid).memory_info().rss / MIB
+
+    def rss_anon_mib(self) -> float:
+        return rss_anon_mib(self.pid)
 
     def cpu_seconds(self) -> float:
         times = psutil.Process(self.pid).cpu_times()
@@ -83,8 +87,18 @@ def _start_timed(spec: ServiceSpec, environment: dict[str, str], log_dir: Path) 
         raise
     ready_s = time.perf_counter() - started
     rss = psutil.Process(service.process.pid).memory_info().rss / MIB
-    logger.info("%s ready in %.2f s, RSS %.0f MiB", spec.name, ready_s, rss)
-    return StartedService(service, ready_s, rss)
+    anonymous = rss_anon_mib(service.process.pid)
+    logger.info("%s ready in %.2f s, RSS %.0f MiB (anonymous %.0f MiB)", spec.name, ready_s, rss, anonymous)
+    return StartedService(service, ready_s, rss, anonymous)
+
+
+def rss_anon_mib(pid: int) -> float:
+    """`RssAnon` of /proc/PID/status: resident memory that is not file-backed, so no other process can
+    share it (mapped artifact files are file-backed and shared through the page cache)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/{pid}/status has no RssAnon line")
 
 
 @contextlib.contextmanager

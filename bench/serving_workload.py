@@ -23,6 +23,7 @@ from bench.serving_measure import Endpoint
 from bench.synthetic_artifacts import generate
 from musicrec import schema
 from musicrec.api.params import INT32_MAX
+from musicrec.serving.index_files import INDEX_FORMAT
 
 logger = logging.getLogger("bench.serving")
 SIMILAR_SHARE = 0.96  # of catalogue tracks that have similar tracks, as in the real data
@@ -35,7 +36,7 @@ REC_HEALTH, FEATURES_HEALTH = "recommendations /health", "features /health"
 def cached_artifacts(cache: Path, users: int, items: int, seed: int) -> Path:
     """Full-size artifacts for these parameters, generated once and reused: a complete folder is
     renamed into place only at the end, so an interrupted run never leaves a half set to reuse."""
-    folder = cache / f"users{users}-items{items}-seed{seed}"
+    folder = cache / f"users{users}-items{items}-seed{seed}-index{INDEX_FORMAT}"
     if folder.is_dir():
         logger.info("reusing artifacts in %s", folder)
         return folder

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from musicrec import schema
 from musicrec.manifest import build_manifest, write_manifest
+from musicrec.serving.index_files import write_serving_indexes
 
 log = logging.getLogger("bench.synthetic_artifacts")
 
@@ -146,7 +147,8 @@ def generate(out: Path, users: int, items: int, similar_items: int, recommendati
         rows[name] = write(out / name)
         log.info("%s: %d rows, %.0f MB in %.1f s", name, rows[name],
                  (out / name).stat().st_size / 1e6, time.perf_counter() - started)
-    if manifest:
+    if manifest:  # a published set: serving indexes too, as ArtifactSetWriter writes them
+        write_serving_indexes(out, out / schema.SERVING_INDEX_FOLDER)
         write_manifest(out, build_manifest(out, parameters={"generator": "bench.synthetic_artifacts",
                                                             "seed": seed, "users": users, "items": items}))
     return rows
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=100)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-manifest", action="store_true",
-                        help="a course-style folder without manifest.json")
+                        help="a course-style folder: no manifest.json, no serving indexes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()

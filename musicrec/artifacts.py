@@ -34,15 +34,18 @@ from typing import Any, Iterable
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, file_sha256, read_manifest, write_manifest
+from musicrec.serving.index_files import write_serving_indexes
 
 __all__ = [
     "ArtifactSetWriter", "current_set", "discard", "new_set_folder", "prune_sets", "read_manifest",
-    "require_artifact", "sets_folder", "switch_current", "verify_artifact_set",
+    "require_artifact", "sets_folder", "switch_current", "verify_artifact_set", "verify_sizes",
 ]
 
 log = logging.getLogger(__name__)
 
 SETS_FOLDER = "artifact_sets"
+# Serving indexes made for folders that lack them (see musicrec.serving.set_indexes), beside them.
+SERVING_CACHE = "serving_cache"
 KEEP_SETS = 3
 _SET_NAME = re.compile(r"^\d{8}T\d{12}Z$")  # what `new_set_folder` makes; the only names pruned
 
@@ -99,12 +102,35 @@ def verify_artifact_set(
     return manifest
 
 
-def _verify_file(folder: Path, name: str, expected: dict[str, Any]) -> None:
+def verify_sizes(folder: Path, names: Iterable[str]) -> dict[str, Any]:
+    """The quick check before mapping files: each named file is listed in the manifest with its size.
+
+    Catches a truncated or missing file in microseconds; `verify_artifact_set` hashes them too.
+    """
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise ArtifactError(f"{folder / schema.MANIFEST_FILE} is missing; rebuild the set with: "
+                            f"{schema.MAKE_ARTIFACTS_COMMAND}")
+    for name in names:
+        expected = manifest["files"].get(name)
+        if expected is None:
+            raise ArtifactError(f"{folder / name} is not listed in {folder / schema.MANIFEST_FILE}; "
+                                f"rebuild the set with: {schema.MAKE_ARTIFACTS_COMMAND}")
+        _check_size(folder, name, expected)
+    return manifest
+
+
+def _check_size(folder: Path, name: str, expected: dict[str, Any]) -> Path:
     path = require_artifact(folder, name)
     size = path.stat().st_size
     if size != expected.get("bytes"):
         raise ArtifactError(f"corrupt artifact {path}: {size} bytes, manifest says {expected.get('bytes')}; "
                             f"rebuild or fetch the set again ({schema.MAKE_ARTIFACTS_COMMAND})")
+    return path
+
+
+def _verify_file(folder: Path, name: str, expected: dict[str, Any]) -> None:
+    path = _check_size(folder, name, expected)
     if file_sha256(path) != expected.get("sha256"):
         raise ArtifactError(f"corrupt artifact {path}: sha256 differs from manifest.json; "
                             f"rebuild or fetch the set again ({schema.MAKE_ARTIFACTS_COMMAND})")
@@ -159,8 +185,18 @@ def prune_sets(artifacts_path: Path, keep: int = KEEP_SETS) -> list[Path]:
     removed = [p for p in sets[:-keep] if p.resolve() != current] if keep > 0 else []
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
+        _remove_serving_cache(parent, folder.name)
         log.info("removed old artifact set %s", folder.name)
     return removed
+
+
+def _remove_serving_cache(parent: Path, set_name: str) -> None:
+    """A removed set's converted indexes (and their lock file) go with it."""
+    for cached in (parent / SERVING_CACHE).glob(f"{set_name}-*"):
+        if cached.is_dir():
+            shutil.rmtree(cached, ignore_errors=True)
+        else:
+            cached.unlink(missing_ok=True)
 
 
 def discard(folder: Path) -> None:
@@ -169,7 +205,8 @@ def discard(folder: Path) -> None:
 
 
 class ArtifactSetWriter:
-    """Write a set into a fresh folder; on success add manifest.json and make it current.
+    """Write a set into a fresh folder; on success add its serving indexes (the memory-mappable form
+    the services read, `musicrec.serving.index_files`) and manifest.json, and make it current.
 
     >>> with ArtifactSetWriter(settings.paths.artifacts, inputs=raw, parameters=params) as folder:
     ...     table.write(folder / schema.TOP_POPULAR_FILE)
@@ -217,6 +254,7 @@ class ArtifactSetWriter:
             discard(self.folder)
             return
         try:
+            write_serving_indexes(self.folder, self.folder / schema.SERVING_INDEX_FOLDER)
             self.manifest = build_manifest(self.folder, self.inputs, self.parameters)
             write_manifest(self.folder, self.manifest)
             switch_current(self.artifacts_path, self.folder)

@@ -59,6 +59,8 @@ RECOMMENDATIONS_FILE = "recommendations.parquet"
 SIMILAR_FILE = "similar.parquet"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
+# The serving indexes in a memory-mappable form (.npy, Arrow IPC), written beside the parquet files.
+SERVING_INDEX_FOLDER = "serving"
 
 ITEM_ID = "item_id"
 ITEM_ID_1 = "item_id_1"

@@ -73,7 +73,9 @@ def test_manifest_lists_every_file_with_bytes_sha256_rows_inputs_and_parameters(
     assert sorted(manifest["inputs"]["files"]) == [schema.INTERACTIONS_FILE, schema.TRACKS_FILE]
     assert manifest["inputs"]["files"][schema.TRACKS_FILE]["bytes"] == 5
     assert manifest["inputs"]["files"][schema.INTERACTIONS_FILE]["bytes"] == 3
-    assert sorted(manifest["files"]) == [schema.METRICS_FILE, schema.TOP_POPULAR_FILE]
+    serving = schema.SERVING_INDEX_FOLDER
+    assert sorted(manifest["files"]) == [schema.METRICS_FILE, f"{serving}/format.json",
+                                         f"{serving}/top_popular.npy", schema.TOP_POPULAR_FILE]
     for name, entry in manifest["files"].items():
         content = (folder / name).read_bytes()
         assert entry["bytes"] == len(content)
@@ -215,7 +217,7 @@ def test_an_unreadable_manifest_is_an_artifact_error(tmp_path: Path) -> None:
 
 def test_a_broken_parquet_file_stops_the_writer_naming_it(artifacts: Path) -> None:
     first = write_set(artifacts, "good")
-    with pytest.raises(ArtifactError, match=rf"{schema.SIMILAR_FILE} is not a readable parquet file"):
+    with pytest.raises(ArtifactError, match=rf"{schema.SIMILAR_FILE}: not a readable parquet file"):
         with ArtifactSetWriter(artifacts) as folder:
             (folder / schema.SIMILAR_FILE).write_bytes(b"not parquet")
     assert not folder.exists()

@@ -54,9 +54,12 @@ def make_set(artifacts: Path, marker: str, big: bool = False) -> Path:
 
 
 def same_files(left: Path, right: Path) -> bool:
-    names = sorted(p.name for p in left.iterdir())
-    return names == sorted(p.name for p in right.iterdir()) and all(
-        (left / n).read_bytes() == (right / n).read_bytes() for n in names)
+    """The same files (the serving indexes' subfolder included), byte for byte."""
+    def files(folder: Path) -> list[str]:
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    names = files(left)
+    return names == files(right) and all((left / n).read_bytes() == (right / n).read_bytes() for n in names)
 
 
 def test_round_trip_with_multipart_and_verified_checksums(s3: S3Settings, tmp_path: Path) -> None:
@@ -87,8 +90,9 @@ def test_manifest_is_uploaded_after_every_file_and_latest_after_it(
     monkeypatch.setattr(s3_module, "s3_client", recording_client)
     make_set(tmp_path / "artifacts", "order", big=True)
     publish(tmp_path / "artifacts", s3, transfer=SMALL_PARTS)
-    assert sorted(written[:3]) == sorted([BIG_FILE, schema.METRICS_FILE, schema.TOP_POPULAR_FILE])
-    assert written[3:] == [schema.MANIFEST_FILE, LATEST]
+    files = sorted([BIG_FILE, schema.METRICS_FILE, schema.TOP_POPULAR_FILE, "format.json", "top_popular.npy"])
+    assert sorted(written[:-2]) == files  # the serving indexes travel with the set
+    assert written[-2:] == [schema.MANIFEST_FILE, LATEST]
 
 
 def test_fetch_switches_the_current_set_and_latest_follows_new_publications(

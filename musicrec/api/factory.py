@@ -157,9 +157,12 @@ def _operations_router() -> APIRouter:
         responses={503: {"model": ErrorResponse, "description": "Still loading"}},
     )
     async def ready(request: Request) -> Any:
-        """The data is loaded and requests get real answers."""
-        if not ServiceState.of(request).ready:
+        """The data is loaded (and its checksums did not turn out wrong) and requests get real answers."""
+        state = ServiceState.of(request)
+        if not state.ready:
             return JSONResponse({"detail": "loading"}, status_code=503)
+        if state.refused:
+            return JSONResponse({"detail": state.refused}, status_code=503)
         return HealthResponse(status="ready")
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from musicrec import schema
 from musicrec.api.factory import create_service_app, service_router
-from musicrec.api.loading import log_loaded, verified_while_loading
+from musicrec.api.loading import describe_source, log_loaded, verify_in_background
 from musicrec.api.params import ItemId, TopK, post_and_get, resolve_k
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import (
@@ -32,7 +32,8 @@ from musicrec.api.wire import (
 )
 from musicrec.artifacts import current_set
 from musicrec.errors import InvalidInput
-from musicrec.serving.indexes import RankedLists, load_similar
+from musicrec.serving.indexes import RankedLists
+from musicrec.serving.set_indexes import SetIndexes, open_set_indexes
 from musicrec.settings import Settings
 
 
@@ -64,19 +65,25 @@ async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) 
     return JSONResponse(SimilarItemsBatchResponse(items=answers))
 
 
-def load_plane(folder: Path) -> RankedLists:
-    """The similar-tracks index of the artifact set in `folder`, verified and logged."""
+def open_set(folder: Path) -> SetIndexes:
+    """The serving indexes of the set in `folder` that this service reads, size-checked."""
+    return open_set_indexes(folder, required=[schema.SIMILAR_FILE])
+
+
+def load_plane(indexes: SetIndexes) -> RankedLists:
+    """The similar-tracks index of one set, mapped and logged."""
     started = time.perf_counter()
-    with verified_while_loading(folder, required=[schema.SIMILAR_FILE], loaded=[schema.SIMILAR_FILE]):
-        similar = load_similar(folder)
-    log_loaded("features", f"{folder / schema.SIMILAR_FILE}: {len(similar)} tracks, {similar.rows} similar "
-               "pairs", started, similar.nbytes)
+    similar = indexes.similar()
+    log_loaded("features", f"{indexes.set_folder / schema.SIMILAR_FILE}: {len(similar)} tracks, "
+               f"{similar.rows} similar pairs, {describe_source(indexes)}", started, similar.nbytes)
     return similar
 
 
 @asynccontextmanager
 async def _load(state: FeaturesState) -> AsyncIterator[None]:
-    state.plane = load_plane(current_set(state.settings.paths.artifacts))
+    indexes = open_set(current_set(state.settings.paths.artifacts))
+    state.plane = load_plane(indexes)
+    verify_in_background(state, "features", indexes)
     yield
 
 

@@ -1,33 +1,50 @@
 """Start-up helpers shared by the features and recommendations services.
 
-Checking an artifact set's checksums means hashing every loaded file (660 MB at full size), which
-would add about a second to start-up if done before reading. The hash releases the GIL, so it runs
-on a thread while the files are read, and a mismatch still stops the start-up before `/ready`.
+The services map the serving indexes of a set (`musicrec.serving.set_indexes`) instead of decoding
+parquet, so loading takes milliseconds; hashing the mapped files (about 700 MB at full size) would
+take longer than everything else at start-up together. So a start checks what is quick before
+`/ready` (required files present, every mapped file of the size its manifest records, arrays that
+fit together) and hashes the files on a background thread right after: a file that differs from
+its manifest is logged by name and `/ready` answers 503 with that message from then on.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, Sequence
 
-from musicrec.artifacts import verify_artifact_set
+from musicrec.api.state import ServiceState
+from musicrec.errors import ArtifactError
 from musicrec.serving.indexes import process_rss_mib
+from musicrec.serving.set_indexes import SetIndexes
 
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def verified_while_loading(folder: Path, required: Sequence[str], loaded: Sequence[str]) -> Iterator[None]:
-    """Fail at once if a `required` file is missing; hash the `loaded` ones meanwhile (manifest sets)."""
-    verify_artifact_set(folder, required=required, checksums=[])
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-artifacts") as pool:
-        checked = pool.submit(verify_artifact_set, folder, (), loaded)
-        yield
-        checked.result()  # re-raises ArtifactError for a corrupt file
+def verify_in_background(state: ServiceState, service: str, indexes: SetIndexes) -> threading.Thread:
+    """Hash the files behind `indexes`; on a mismatch set `state.refused` (read by `/ready`)."""
+    def verify() -> None:
+        started = time.perf_counter()
+        try:
+            indexes.verify_checksums()
+        except ArtifactError as error:
+            logger.error("%s: artifact set %s refused: %s", service, indexes.name, error.message)
+            state.refused = error.message
+            return
+        logger.info("%s: checksums of set %s verified in %.2f s (%d files)", service, indexes.name,
+                    time.perf_counter() - started, len(indexes.checked_files()))
+
+    thread = threading.Thread(target=verify, name=f"verify-{indexes.name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def describe_source(indexes: SetIndexes) -> str:
+    """How the data was opened, for the load log line."""
+    if indexes.mapped:
+        return f"mapped from {indexes.root}"
+    return "decoded into private memory (no serving indexes)"
 
 
 def log_loaded(service: str, what: str, started: float, array_bytes: int) -> None:

@@ -24,14 +24,13 @@ from fastapi.responses import JSONResponse, Response
 from musicrec import schema
 from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
 from musicrec.api.factory import Loader, create_service_app, service_router
-from musicrec.api.loading import log_loaded, verified_while_loading
+from musicrec.api.loading import describe_source, log_loaded, verify_in_background
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import RecsResponse, TrackInfo
 from musicrec.artifacts import current_set
-from musicrec.serving.catalog import Catalog, load_catalog
-from musicrec.serving.indexes import load_recommendations, load_top_popular
+from musicrec.serving.catalog import Catalog
 from musicrec.serving.recommender import (
     Answer,
     RecentListens,
@@ -39,6 +38,7 @@ from musicrec.serving.recommender import (
     SimilarTracks,
     build_recommender,
 )
+from musicrec.serving.set_indexes import SetIndexes, open_set_indexes
 from musicrec.settings import Settings
 
 Details = Annotated[bool, Query(description="Add each track's name and artists to the answer.")]
@@ -129,17 +129,22 @@ async def recommendations(
     return _respond(state, plane, "blended", answer, details)
 
 
-def load_plane(folder: Path, settings: Settings, listens: RecentListens, similar: SimilarTracks
+def open_set(folder: Path) -> SetIndexes:
+    """The serving indexes of the set in `folder` that this service reads, size-checked."""
+    return open_set_indexes(folder, required=[schema.RECOMMENDATIONS_FILE, schema.TOP_POPULAR_FILE],
+                            optional=[schema.ITEMS_FILE])
+
+
+def load_plane(indexes: SetIndexes, settings: Settings, listens: RecentListens, similar: SimilarTracks
                ) -> RecommendationsPlane:
-    """The plane of the artifact set in `folder`, verified and logged; it asks `listens` and `similar`."""
+    """The plane of one set, mapped and logged; it asks `listens` and `similar`."""
     started = time.perf_counter()
-    required = [schema.RECOMMENDATIONS_FILE, schema.TOP_POPULAR_FILE]
-    with verified_while_loading(folder, required=required, loaded=[*required, schema.ITEMS_FILE]):
-        personal = load_recommendations(folder)
-        popular = load_top_popular(folder)
-        catalog = load_catalog(folder)
-    log_loaded("recommendations", f"{folder}: {len(personal)} users, {personal.rows} recommendations; "
-               f"{len(popular)} top popular; {len(catalog)} named tracks", started, personal.nbytes)
+    personal = indexes.recommendations()
+    popular = indexes.top_popular()
+    catalog = indexes.catalog()
+    log_loaded("recommendations", f"{indexes.set_folder}: {len(personal)} users, {personal.rows} "
+               f"recommendations; {len(popular)} top popular; {len(catalog)} named tracks, "
+               f"{describe_source(indexes)}", started, personal.nbytes)
     return RecommendationsPlane(build_recommender(personal, popular, listens, similar, settings), catalog)
 
 
@@ -159,7 +164,9 @@ def _loader(listens: RecentListens | None, similar: SimilarTracks | None) -> Loa
             urls, serving = settings.urls, settings.serving
             recent = listens or _closed_at_exit(opened, EventsClient(urls.events_store_url, serving))
             tracks = similar or _closed_at_exit(opened, FeaturesClient(urls.features_store_url, serving))
-            state.plane = load_plane(current_set(settings.paths.artifacts), settings, recent, tracks)
+            indexes = open_set(current_set(settings.paths.artifacts))
+            state.plane = load_plane(indexes, settings, recent, tracks)
+            verify_in_background(state, "recommendations", indexes)
             yield
 
     return load

@@ -29,6 +29,7 @@ class ServiceState(Generic[Plane]):
         self.settings = settings
         self.metrics_registry = CollectorRegistry()  # per app: see musicrec.api.metrics
         self.ready = False
+        self.refused: str | None = None  # why the loaded data turned out unusable (see api.loading)
 
     def attach(self, app: FastAPI) -> None:
         """Make this the state `of` finds for requests to `app` (the factory does this once)."""

@@ -40,17 +40,19 @@ class RankedLists:
     keys : sorted unique int32 keys.
     offsets : int64, ``len(keys) + 1``; the items of ``keys[i]`` are ``items[offsets[i]:offsets[i+1]]``.
     items, scores : flat int32 items and float32 scores in the artifact's order (best first).
-    rows_by_key : int32 row of every key from 0 to the largest (-1 for none), or None for sparse keys.
+    rows_by_key : int32 row of every key from 0 to the largest (-1 for none), or None for sparse keys;
+        derived from `keys` when not given (a mapped index passes the one it saved).
     """
 
     keys: np.ndarray
     offsets: np.ndarray
     items: np.ndarray
     scores: np.ndarray
-    rows_by_key: np.ndarray | None = field(init=False, repr=False, compare=False)
+    rows_by_key: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rows_by_key", _direct_table(self.keys))
+        if self.rows_by_key is None:
+            object.__setattr__(self, "rows_by_key", _direct_table(self.keys))
 
     def __len__(self) -> int:
         return len(self.keys)

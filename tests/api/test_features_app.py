@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from musicrec import schema
 from musicrec.api.features_app import create_app
+from musicrec.artifacts import ArtifactSetWriter
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, write_manifest
 from musicrec.settings import Settings, load_settings
@@ -114,7 +118,8 @@ def test_start_is_logged_with_rows(tmp_path: Path, caplog: pytest.LogCaptureFixt
     caplog.set_level("INFO")
     with TestClient(create_app(_settings(write_artifact_set(tmp_path)))) as test_client:
         assert test_client.get("/ready").status_code == 200
-    assert "similar.parquet: 4 tracks, 9 similar pairs; 0 MiB of arrays" in caplog.text
+    assert "similar.parquet: 4 tracks, 9 similar pairs, mapped from" in caplog.text
+    assert "0 MiB of arrays" in caplog.text
 
 
 def test_file_changed_after_its_manifest_stops_start(tmp_path: Path) -> None:
@@ -125,3 +130,20 @@ def test_file_changed_after_its_manifest_stops_start(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"corrupt artifact .*similar\.parquet"):
         with TestClient(create_app(_settings(tmp_path))):
             pass
+
+
+def test_a_mapped_file_changed_after_its_manifest_makes_ready_fail_naming_it(tmp_path: Path) -> None:
+    """Checksums are verified right after start (hashing is slower than the whole start-up)."""
+    artifacts = tmp_path / "artifacts"
+    with ArtifactSetWriter(artifacts) as folder:
+        write_artifact_set(folder)
+    items = folder / schema.SERVING_INDEX_FOLDER / "similar" / "items.npy"
+    content = bytearray(items.read_bytes())
+    content[-1] ^= 0x01  # same size, so only the checksum can tell
+    items.write_bytes(bytes(content))
+    with TestClient(create_app(_settings(artifacts))) as test_client:
+        deadline = time.monotonic() + 10
+        while (ready := test_client.get("/ready")).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert ready.status_code == 503
+    assert re.search(r"corrupt artifact .*similar/items\.npy: sha256", ready.json()["detail"])

@@ -1,0 +1,149 @@
+"""The serving indexes as files the services map into memory instead of decoding parquet.
+
+Decoding parquet gives every process a private copy of the indexes (about 750 MiB at full size)
+and takes seconds. The same arrays saved as `.npy` (and the names as uncompressed Arrow IPC) are
+mapped with `np.load(mmap_mode="r")` and `pyarrow.memory_map`: opening them takes milliseconds, the
+pages are read on first use, and they live in the page cache, shared by every replica on the
+machine and by the old and new set during a reload. Parquet stays the exchange format; these files
+are derived from it when a set is published (or once for a folder that lacks them).
+
+Layout, in a `serving/` folder beside the parquet files:
+
+    serving/format.json                          {"format": 1}: which layout the files follow
+    serving/recommendations/{keys,offsets,items,scores,rows_by_key}.npy   a RankedLists
+    serving/similar/{keys,offsets,items,scores,rows_by_key}.npy
+    serving/top_popular.npy                      track ids by rank
+    serving/items.arrow                          item_id, name, artists, genres sorted by item_id
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from musicrec import schema
+from musicrec.serving.catalog import Catalog, load_catalog
+from musicrec.serving.indexes import (
+    RankedLists,
+    artifact_error,
+    column_values,
+    load_recommendations,
+    load_similar,
+    load_top_popular,
+)
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+FORMAT_FILE = "format.json"
+RECOMMENDATIONS = "recommendations"
+SIMILAR = "similar"
+TOP_POPULAR = "top_popular.npy"
+ITEMS = "items.arrow"
+_ARRAYS = ("keys", "offsets", "items", "scores")
+# The parquet artifacts that have a mappable form.
+SOURCES = (schema.RECOMMENDATIONS_FILE, schema.SIMILAR_FILE, schema.TOP_POPULAR_FILE, schema.ITEMS_FILE)
+_DIRECT_TABLE = "rows_by_key"
+
+
+# --- writing -------------------------------------------------------------------------------------
+def _save_ranked_lists(ranked: RankedLists, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _ARRAYS:
+        np.save(folder / f"{name}.npy", getattr(ranked, name))
+    if ranked.rows_by_key is not None:
+        np.save(folder / f"{_DIRECT_TABLE}.npy", ranked.rows_by_key)
+
+
+def _save_catalog(catalog: Catalog, path: Path) -> None:
+    batch = pa.record_batch(
+        [pa.array(catalog.item_ids), catalog.names, catalog.artists, catalog.genres],
+        names=[schema.ITEM_ID, schema.NAME, schema.ARTISTS, schema.GENRES],
+    )
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+        writer.write_batch(batch)  # one uncompressed batch: every column maps without a copy
+
+
+def write_serving_indexes(set_folder: Path, out: Path) -> list[str]:
+    """Derive the mappable indexes of every artifact `set_folder` has; returns the artifacts converted.
+
+    Reads each parquet artifact with the same loaders that check its contract (sorted keys, no
+    nulls), so a set that could not be served is refused here, when it is published.
+    """
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    converted = []
+    if (set_folder / schema.RECOMMENDATIONS_FILE).is_file():
+        _save_ranked_lists(load_recommendations(set_folder), out / RECOMMENDATIONS)
+        converted.append(schema.RECOMMENDATIONS_FILE)
+    if (set_folder / schema.SIMILAR_FILE).is_file():
+        _save_ranked_lists(load_similar(set_folder), out / SIMILAR)
+        converted.append(schema.SIMILAR_FILE)
+    if (set_folder / schema.TOP_POPULAR_FILE).is_file():
+        np.save(out / TOP_POPULAR, load_top_popular(set_folder))
+        converted.append(schema.TOP_POPULAR_FILE)
+    if (set_folder / schema.ITEMS_FILE).is_file():
+        _save_catalog(load_catalog(set_folder), out / ITEMS)
+        converted.append(schema.ITEMS_FILE)
+    (out / FORMAT_FILE).write_text(json.dumps({"format": INDEX_FORMAT}) + "\n")
+    pa.default_memory_pool().release_unused()
+    log.info("serving indexes of %s (%s) written to %s in %.1f s", set_folder.name, ", ".join(converted),
+             out, time.perf_counter() - started)
+    return converted
+
+
+def has_serving_indexes(folder: Path) -> bool:
+    """Whether `folder` holds serving indexes of the layout this code reads."""
+    try:
+        return json.loads((folder / FORMAT_FILE).read_text()).get("format") == INDEX_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# --- mapping -------------------------------------------------------------------------------------
+def _map_array(path: Path) -> np.ndarray:
+    """A read-only ndarray over the file's pages (a plain view of the memmap: cheaper to slice)."""
+    if not path.is_file():
+        raise artifact_error(path, "file is missing")
+    try:
+        return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+    except (OSError, ValueError) as exc:  # a truncated file does not map: its header asks for more
+        raise artifact_error(path, f"cannot be mapped ({exc})") from None
+
+
+def map_ranked_lists(folder: Path) -> RankedLists:
+    """Map a RankedLists saved by `write_serving_indexes`, checking its arrays fit together."""
+    arrays = {name: _map_array(folder / f"{name}.npy") for name in _ARRAYS}
+    table_path = folder / f"{_DIRECT_TABLE}.npy"
+    table = _map_array(table_path) if table_path.exists() else None
+    keys, offsets = arrays["keys"], arrays["offsets"]
+    rows = int(offsets[-1]) if len(offsets) else -1
+    if len(offsets) != len(keys) + 1 or rows != len(arrays["items"]) or rows != len(arrays["scores"]):
+        raise artifact_error(folder, f"arrays do not fit together ({len(keys)} keys, {len(offsets)} offsets, "
+                                     f"{len(arrays['items'])} items, {len(arrays['scores'])} scores)")
+    return RankedLists(keys=keys, offsets=offsets, items=arrays["items"], scores=arrays["scores"],
+                       rows_by_key=table)
+
+
+def map_top_popular(folder: Path) -> np.ndarray:
+    return _map_array(folder / TOP_POPULAR)
+
+
+def map_catalog(folder: Path) -> Catalog:
+    """The names, zero-copy from the mapped Arrow file; empty when the set had no items.parquet."""
+    path = folder / ITEMS
+    if not path.exists():
+        return Catalog.empty()
+    try:
+        reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+        batch = reader.get_batch(0)
+    except (pa.ArrowException, OSError) as exc:
+        raise artifact_error(path, f"cannot be mapped ({exc})") from None
+    return Catalog(item_ids=column_values(batch.column(schema.ITEM_ID)),
+                   names=batch.column(schema.NAME), artists=batch.column(schema.ARTISTS),
+                   genres=batch.column(schema.GENRES))
