@@ -39,7 +39,9 @@ def _read(artifacts: Path, name: str):
 def test_the_set_is_complete_and_verified(artifacts):
     manifest = verify_artifact_set(artifacts)
     assert manifest is not None
-    assert set(manifest["files"]) == {schema.ITEMS_FILE, schema.EVENTS_FILE, schema.TOP_POPULAR_FILE,
+    serving = {name for name in manifest["files"] if name.startswith(f"{schema.SERVING_INDEX_FOLDER}/")}
+    assert f"{schema.SERVING_INDEX_FOLDER}/recommendations/items.npy" in serving  # written with the set
+    assert set(manifest["files"]) - serving == {schema.ITEMS_FILE, schema.EVENTS_FILE, schema.TOP_POPULAR_FILE,
                                       schema.RECOMMENDATIONS_FILE, schema.SIMILAR_FILE,
                                       schema.METRICS_FILE}
 
