@@ -10,18 +10,24 @@ ARTIFACTS := data/artifacts
 export OPENBLAS_NUM_THREADS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup system data pipeline run serve test bench replay clean
+REPLICAS ?= 2
+
+.PHONY: setup system data pipeline run serve cluster test bench replay clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-# Debian packages: redis-server for the Redis event store and its tests; wrk for `make bench`.
+# Debian packages: redis-server for the Redis event store and its tests; nginx for `make cluster`
+# and its tests; wrk for `make bench`.
 system:
 	@command -v redis-server >/dev/null || { \
 		echo "Installing redis-server (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		echo "Installing nginx (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 	@command -v wrk >/dev/null || { \
 		echo "Installing wrk (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -44,6 +50,10 @@ run: setup pipeline
 serve: setup
 	$(PY) -m musicrec serve
 
+# REPLICAS replicas of each service behind nginx on the usual ports, events in redis-server.
+cluster: setup pipeline
+	$(PY) -m musicrec serve --replicas $(REPLICAS)
+
 test: setup
 	$(PY) -m pytest
 
@@ -54,4 +64,4 @@ replay: setup pipeline
 	$(PY) -m musicrec replay
 
 clean:
-	rm -rf $(VENV) data/raw data/artifacts data/artifact_sets data/serving_cache data/events.sqlite3*
+	rm -rf $(VENV) data/raw data/artifacts data/artifact_sets data/serving_cache data/cluster data/redis data/events.sqlite3*

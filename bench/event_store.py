@@ -30,7 +30,7 @@ from musicrec.serving.event_store import EventStore
 from musicrec.serving.redis_events import KEY_PREFIX, RedisEventStore, encode_listen
 from musicrec.serving.sqlite_events import SqliteEventStore
 from musicrec.settings import PROJECT_ROOT, get_settings
-from tests.redis_server import running_redis_server
+from musicrec.cluster.redis_server import running_redis_server
 
 logger = logging.getLogger("bench.event_store")
 RESULTS = PROJECT_ROOT / "bench" / "results" / "event_store.md"
@@ -126,7 +126,8 @@ def main() -> None:
         rows += measure("sqlite", lambda: SqliteEventStore(path, per_user), args.users, args.puts, args.gets)
         redis_dir = Path(tmp) / "redis"
         redis_dir.mkdir()
-        with running_redis_server(redis_dir) as url:
+        with running_redis_server(redis_dir, appendfsync="everysec") as server:
+            url = server.url
             started = time.perf_counter()
             fill_redis(url, redis_users, per_user)
             logger.info("redis filled in %.1f s", time.perf_counter() - started)

@@ -1,4 +1,8 @@
-"""`python -m musicrec serve`: start events, features and recommendations, supervise until Ctrl-C."""
+"""`python -m musicrec serve [--replicas N]`: start the services, supervise them until Ctrl-C.
+
+Without `--replicas`, the trio: one process per service at the URLs of `[urls]`. With it, a
+cluster (`musicrec.cluster`): N replicas per service behind nginx at those URLs, events in Redis.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,16 @@ import time
 from types import FrameType
 
 from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, first_exited, running, trio
-from musicrec.settings import Settings
+from musicrec.settings import PROJECT_ROOT, Settings
+
+CLUSTER_DIR = PROJECT_ROOT / "data" / "cluster"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-timeout", type=float, default=READY_TIMEOUT,
                         help="seconds each service may take to load its data (default %(default)s)")
+    parser.add_argument("--replicas", type=int, default=None, metavar="N",
+                        help="run N replicas of each service behind nginx, events in Redis")
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -23,20 +31,43 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    specs = trio(settings)
     try:
-        with running(specs, settings.serving.host, ready_timeout=args.ready_timeout) as services:
-            print("\nAll three services are ready (Ctrl-C stops them):")
-            for service in services:
-                print(f"  {service.spec.name:<16} {service.url}   docs: {service.url}/docs")
-            while (exited := first_exited(services)) is None:
-                time.sleep(0.5)
-            print(f"\nerror: the {exited.spec.name} service exited with code {exited.process.returncode};"
-                  " stopping the others")
-            return 1
-    except ServiceFailed as exc:
+        if args.replicas is not None:
+            return _run_cluster(settings, args.replicas)
+        return _run_trio(settings, args.ready_timeout)
+    except (ServiceFailed, RuntimeError) as exc:
         print(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
         print("\nStopped all services.")
         return 0
+
+
+def _run_trio(settings: Settings, ready_timeout: float) -> int:
+    with running(trio(settings), settings.serving.host, ready_timeout=ready_timeout) as services:
+        print("\nAll three services are ready (Ctrl-C stops them):")
+        for service in services:
+            print(f"  {service.spec.name:<16} {service.url}   docs: {service.url}/docs")
+        while (exited := first_exited(services)) is None:
+            time.sleep(0.5)
+        print(f"\nerror: the {exited.spec.name} service exited with code {exited.process.returncode};"
+              " stopping the others")
+        return 1
+
+
+def _run_cluster(settings: Settings, replicas: int) -> int:
+    from musicrec.cluster.supervisor import plan_cluster, running_cluster
+
+    plan = plan_cluster(settings, replicas, CLUSTER_DIR)
+    with running_cluster(plan) as cluster:
+        print(f"\nnginx balances {replicas} replica(s) of each service (Ctrl-C stops them all; "
+              f"logs and nginx.conf in {CLUSTER_DIR}):")
+        for name, url in plan.public.items():
+            replica_urls = ", ".join(spec.url for spec in plan.replicas[name])
+            print(f"  {name:<16} {url}   replicas: {replica_urls}")
+        print(f"  events in Redis at {plan.redis_url}")
+        while cluster.nginx is not None and cluster.nginx.poll() is None:
+            cluster.restart_exited()
+            time.sleep(0.5)
+        print("\nerror: nginx exited; stopping the replicas")
+        return 1
