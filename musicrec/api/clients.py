@@ -4,7 +4,8 @@ One pooled `aiohttp.ClientSession` per dependency, opened when the service start
 stops: connections are reused instead of opened per request, and the timeouts from
 `[serving] connect_timeout / request_timeout` bound how long a slow dependency can hold an answer.
 Every failure (refused, timed out, an error status, an answer of the wrong shape) becomes one
-`DependencyUnavailable`, so the caller has a single case to handle: answer degraded.
+`DependencyUnavailable`, so the caller has a single case to handle: answer degraded. A dependency
+that keeps failing is skipped for a while (`musicrec.api.breaker`) instead of waited for each time.
 
 Why aiohttp rather than httpx: a blended answer makes two calls, and measured on this 2-core machine
 an httpx.AsyncClient call cost 1.3 ms of CPU alone and 3.1 ms at 16 concurrent requests (its pool
@@ -28,11 +29,16 @@ from yarl import URL
 
 from musicrec import schema
 from musicrec.api.access import key_headers
+from musicrec.api.breaker import CircuitBreaker, CircuitOpen
 from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
 
-POOL_SIZE = 64  # connections kept per dependency: more than the concurrency one process serves
+# Idle pooled connections are closed sooner than the services close them (uvicorn: after 5 s), so
+# a call never goes out on a connection the other side is just closing. The pool itself has no
+# limit: a call never waits for a free connection, and the calls in flight are bounded by the
+# requests in flight (each makes at most one call per dependency at a time).
+IDLE_CONNECTION_SECONDS = 4.0
 
 Answer = TypeVar("Answer")
 
@@ -52,11 +58,18 @@ class ServiceClient:
         self.name = name
         self.base_url = base_url
         self._prefix = str(URL(base_url)).rstrip("/")  # e.g. http://127.0.0.1:8020
-        timeout = aiohttp.ClientTimeout(total=serving.request_timeout, sock_connect=serving.connect_timeout)
+        # Only the dependency's own time counts: connecting, then waiting for its answer once the call
+        # is sent. No `total`: it would also count the wait for a free pooled connection, so a busy
+        # service would time out calls the dependency answers in a millisecond.
+        self._timeout = aiohttp.ClientTimeout(sock_connect=serving.connect_timeout,
+                                              sock_read=serving.request_timeout)
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=IDLE_CONNECTION_SECONDS)
         self._session = aiohttp.ClientSession(
-            timeout=timeout, connector=aiohttp.TCPConnector(limit=POOL_SIZE), headers=key_headers(serving),
+            timeout=self._timeout, connector=connector, headers=key_headers(serving),
             trust_env=False,  # the trio talks directly over the local network, never via a proxy
         )
+        self._breaker = CircuitBreaker(f"{name} service at {base_url}", serving.breaker_failures,
+                                       serving.breaker_reset)
 
     def _url(self, path: str, params: dict[str, int] | None) -> URL:
         """Parameters are this module's names with integer values: nothing in them needs escaping."""
@@ -69,7 +82,29 @@ class ServiceClient:
         self, path: str, answer: TypeAdapter[Answer], *, params: dict[str, int] | None = None,
         json: Any = None,
     ) -> Answer:
-        """POST to `path` and return its answer, parsed and checked against `answer`."""
+        """POST to `path` and return its answer, parsed and checked against `answer`.
+
+        While the dependency's circuit is open (it failed `[serving] breaker_failures` times in a
+        row), this raises at once instead of waiting for another timeout.
+        """
+        try:
+            self._breaker.before_call()
+        except CircuitOpen as exc:
+            raise DependencyUnavailable(f"{self._where(path)}: {exc}") from None
+        try:
+            checked = await self._call(path, answer, params, json)
+        except DependencyUnavailable as exc:
+            self._breaker.failed(exc.message)
+            raise
+        except BaseException:  # cancelled: says nothing about the dependency
+            self._breaker.abandoned()
+            raise
+        self._breaker.succeeded()
+        return checked
+
+    async def _call(
+        self, path: str, answer: TypeAdapter[Answer], params: dict[str, int] | None, json: Any
+    ) -> Answer:
         try:
             async with self._session.post(self._url(path, params), json=json) as response:
                 body = await response.read()
@@ -80,6 +115,12 @@ class ServiceClient:
         except ValidationError as exc:
             problem = _first_problem(exc)
             raise DependencyUnavailable(f"{self._where(path)} answered unexpectedly: {problem}") from exc
+        except aiohttp.SocketTimeoutError as exc:
+            raise DependencyUnavailable(f"{self._where(path)}: no answer within {self._timeout.sock_read:g} s "
+                                        "([serving] request_timeout)") from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise DependencyUnavailable(f"{self._where(path)}: could not connect within "
+                                        f"{self._timeout.sock_connect:g} s ([serving] connect_timeout)") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             problem = str(exc) or type(exc).__name__
             raise DependencyUnavailable(f"{self._where(path)}: {problem}") from exc

@@ -25,6 +25,7 @@ from musicrec.serving.blending import (
 )
 from musicrec.serving.indexes import RankedLists
 from musicrec.settings import Settings
+from musicrec.throttled_log import ThrottledWarnings
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class Recommender:
     merge: OnlineMerge = MaxMerge()
     filter_heard: bool = False
     heard_window: int = 0
+    # A dependency that is down degrades every answer: one warning per kind and interval, not per answer.
+    warnings: ThrottledWarnings = field(
+        default_factory=lambda: ThrottledWarnings(logger), repr=False, compare=False)
 
     def default(self, k: int) -> Answer:
         return Answer(self.popular[:k].tolist(), origin=POPULAR)
@@ -148,7 +152,7 @@ class Recommender:
         try:
             heard = await self.listens.recent(user_id, window)
         except DependencyUnavailable as exc:
-            logger.warning("answering without online part: %s", exc.message)
+            self.warnings.warn("events", f"answering without online part: {exc.message}")
             return OnlinePart(ScoredItems([], []), [], ["events"])
         if not heard:
             return OnlinePart(ScoredItems([], []), [], [])
@@ -156,7 +160,7 @@ class Recommender:
         try:
             similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, k))
         except DependencyUnavailable as exc:
-            logger.warning("answering without online part: %s", exc.message)
+            self.warnings.warn("features", f"answering without online part: {exc.message}")
             return OnlinePart(ScoredItems([], []), heard, ["features"])
         return OnlinePart(self.merge(similar, heard, k), heard, [], seeds, similar)
 

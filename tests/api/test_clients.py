@@ -89,7 +89,8 @@ def test_answers_are_parsed() -> None:
 
 @pytest.mark.parametrize(
     ("handler", "message"),
-    [(None, "Cannot connect"), (too_slow, "TimeoutError"), (failing, "answered 500"),
+    [(None, "Cannot connect"), (too_slow, "no answer within 0.3 s ([serving] request_timeout)"),
+     (failing, "answered 500"),
      (not_json, "answered unexpectedly: Invalid JSON"),
      (wrong_shape, "answered unexpectedly: events.0: Input should be a valid integer")],
     ids=["refused", "slow", "error-status", "not-json", "wrong-shape"],
@@ -133,3 +134,53 @@ def test_the_api_key_is_sent_when_one_is_set() -> None:
         _run(recording, _recent_and_similar_with(serving))
     assert seen == [None] * 3 + ["k3y"] * 3
 
+
+
+async def answers_in_200_ms(request: web.Request) -> web.Response:
+    await asyncio.sleep(0.2)
+    return await good(request)
+
+
+def test_the_timeout_counts_the_dependency_not_the_wait_for_a_connection() -> None:
+    """100 calls at once to a service answering each in 0.2 s, with a 0.3 s timeout: none times out
+    (with a pool of 64 and the timeout counting the wait for it, the second wave did)."""
+    async def many(url: str) -> list[list[int]]:
+        events = EventsClient(url, SERVING)
+        try:
+            return await asyncio.gather(*(events.recent(user, 1) for user in range(100)))
+        finally:
+            await events.aclose()
+
+    assert _run(answers_in_200_ms, many) == [[user * 10] for user in range(100)]
+
+
+def test_a_dependency_that_keeps_failing_is_skipped_then_probed() -> None:
+    serving = ServingSettings(request_timeout=0.2, breaker_failures=3, breaker_reset=0.5)
+    slow = {"on": True}
+
+    async def switchable(request: web.Request) -> web.StreamResponse:
+        return await (too_slow(request) if slow["on"] else good(request))
+
+    async def calls(url: str) -> list[str]:
+        events = EventsClient(url, serving)
+        outcomes = []
+        try:
+            for _ in range(6):
+                started = asyncio.get_running_loop().time()
+                try:
+                    await events.recent(1, 1)
+                    outcomes.append("ok")
+                except DependencyUnavailable as exc:
+                    took = asyncio.get_running_loop().time() - started
+                    outcomes.append(("skipped" if "skipped" in exc.message else "timed out")
+                                    + (" at once" if took < 0.05 else ""))
+            slow["on"] = False
+            await asyncio.sleep(0.5)
+            for _ in range(2):
+                await events.recent(1, 1)
+                outcomes.append("ok")
+            return outcomes
+        finally:
+            await events.aclose()
+
+    assert _run(switchable, calls) == ["timed out"] * 3 + ["skipped at once"] * 3 + ["ok", "ok"]
