@@ -8,7 +8,8 @@ Layout, next to the configured artifacts path (`data/artifacts` by default):
 A writer fills a fresh folder and only then replaces the symlink (a new symlink renamed over the
 old one, which is atomic on POSIX), so a reader that resolves `data/artifacts` sees the old set or
 the new one, never half of one. A failed run removes its folder and leaves the current set alone.
-The last few sets are kept for rollback and for services still reading an older one.
+The last few sets are kept for rollback; a set a running service serves is never pruned (services
+hold a shared `flock` on its folder, `SetLease`).
 
 If the artifacts path is a real folder (for example the course project's three files copied there),
 it is never deleted: the first switch moves it into `artifact_sets/` under a name that pruning
@@ -20,6 +21,7 @@ only checks that the required files exist.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -37,8 +39,9 @@ from musicrec.manifest import build_manifest, file_sha256, read_manifest, write_
 from musicrec.serving.index_files import write_serving_indexes
 
 __all__ = [
-    "ArtifactSetWriter", "current_set", "discard", "new_set_folder", "prune_sets", "read_manifest",
-    "require_artifact", "sets_folder", "switch_current", "verify_artifact_set", "verify_sizes",
+    "ArtifactSetWriter", "SetLease", "current_set", "discard", "in_use", "new_set_folder", "prune_sets",
+    "read_manifest", "require_artifact", "sets_folder", "switch_current", "verify_artifact_set",
+    "verify_sizes",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,12 +180,40 @@ def switch_current(artifacts_path: Path, folder: Path) -> None:
     log.info("%s -> %s", artifacts_path, target)
 
 
+class SetLease:
+    """A shared lock on a set's folder while it serves; `prune_sets` does not remove a locked set."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._fd: int | None = os.open(folder, os.O_RDONLY)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
+def in_use(folder: Path) -> bool:
+    """Whether some process holds a `SetLease` on `folder` (tried without waiting)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def prune_sets(artifacts_path: Path, keep: int = KEEP_SETS) -> list[Path]:
-    """Delete all but the newest `keep` sets, never the current one nor adopted folders."""
+    """Delete all but the newest `keep` sets, never the current one, one a service serves (a
+    `SetLease` holds it), nor adopted folders."""
     current = artifacts_path.resolve() if artifacts_path.is_symlink() else None
     parent = sets_folder(artifacts_path)
     sets = sorted(p for p in parent.iterdir() if p.is_dir() and _SET_NAME.match(p.name))
-    removed = [p for p in sets[:-keep] if p.resolve() != current] if keep > 0 else []
+    old = [p for p in sets[:-keep] if p.resolve() != current] if keep > 0 else []
+    removed = [p for p in old if not in_use(p)]
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
         _remove_serving_cache(parent, folder.name)

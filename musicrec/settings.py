@@ -81,6 +81,10 @@ class ServingSettings(_Section):
     # Empty: no key. Set: writes and /get need it (X-API-Key or Authorization: Bearer).
     api_key: SecretStr = SecretStr("")
     open_reads: bool = True
+    # Hot reload: seconds between looks at the current-set pointer (0: only POST /admin/reload), and
+    # which pointer: local (the [paths] artifacts symlink) or s3 (the bucket's LATEST, fetched first).
+    reload_interval: float = Field(2.0, ge=0)
+    reload_from: Literal["local", "s3"] = "local"
 
     @field_validator("blend")
     @classmethod

@@ -163,7 +163,8 @@ def _operations_router() -> APIRouter:
             return JSONResponse({"detail": "loading"}, status_code=503)
         if state.refused:
             return JSONResponse({"detail": state.refused}, status_code=503)
-        return HealthResponse(status="ready")
+        serving = getattr(getattr(state, "plane", None), "artifact_set", None)
+        return HealthResponse(status="ready", artifact_set=serving) if serving else HealthResponse(status="ready")
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def metrics(request: Request) -> Response:

@@ -12,17 +12,18 @@ re-validate and serialize the model again on every request.
 from __future__ import annotations
 
 import time
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from musicrec import schema
 from musicrec.api.factory import create_service_app, service_router
-from musicrec.api.loading import describe_source, log_loaded, verify_in_background
+from musicrec.api.loading import describe_source, log_loaded
 from musicrec.api.params import ItemId, TopK, post_and_get, resolve_k
+from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import (
     SimilarItemsBatchRequest,
@@ -30,15 +31,21 @@ from musicrec.api.wire import (
     SimilarItemsOfTrack,
     SimilarItemsResponse,
 )
-from musicrec.artifacts import current_set
 from musicrec.errors import InvalidInput
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.set_indexes import SetIndexes, open_set_indexes
 from musicrec.settings import Settings
 
 
-class FeaturesState(ServiceState[RankedLists]):
-    """The features service's state; its plane is the similar-tracks index of the current set."""
+@dataclass(frozen=True)
+class FeaturesPlane(SetPlane):
+    """What the service answers from: the similar-tracks index of one artifact set."""
+
+    similar: RankedLists
+
+
+class FeaturesState(ServiceState[FeaturesPlane]):
+    """The features service's state; its plane is made from the current artifact set."""
 
 
 router = service_router("features")
@@ -47,8 +54,10 @@ router = service_router("features")
 @post_and_get(router, "/similar_items", response_model=SimilarItemsResponse)
 async def similar_items(request: Request, item_id: ItemId, k: TopK = None) -> JSONResponse:
     """Up to `k` tracks similar to `item_id`, best first; an unknown track gets empty lists."""
-    items, scores = FeaturesState.of(request).plane.lookup(item_id, resolve_k(request, k))
-    return JSONResponse(SimilarItemsResponse(item_id_2=items.tolist(), score=scores.tolist()))
+    plane = FeaturesState.of(request).plane
+    items, scores = plane.similar.lookup(item_id, resolve_k(request, k))
+    return JSONResponse(SimilarItemsResponse(item_id_2=items.tolist(), score=scores.tolist()),
+                        headers=plane.headers)
 
 
 @router.post("/similar_items_batch", response_model=SimilarItemsBatchResponse)
@@ -58,11 +67,12 @@ async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) 
     max_k = state.settings.serving.max_k
     if body.k > max_k:
         raise InvalidInput(f"body field 'k': must be between 1 and {max_k}, got {body.k}")
+    plane = state.plane
     answers = [
         SimilarItemsOfTrack(item_id=item_id, item_id_2=items, score=scores)
-        for item_id, (items, scores) in zip(body.item_ids, state.plane.lookup_many(body.item_ids, body.k))
+        for item_id, (items, scores) in zip(body.item_ids, plane.similar.lookup_many(body.item_ids, body.k))
     ]
-    return JSONResponse(SimilarItemsBatchResponse(items=answers))
+    return JSONResponse(SimilarItemsBatchResponse(items=answers), headers=plane.headers)
 
 
 def open_set(folder: Path) -> SetIndexes:
@@ -70,26 +80,24 @@ def open_set(folder: Path) -> SetIndexes:
     return open_set_indexes(folder, required=[schema.SIMILAR_FILE])
 
 
-def load_plane(indexes: SetIndexes) -> RankedLists:
+def load_plane(indexes: SetIndexes) -> FeaturesPlane:
     """The similar-tracks index of one set, mapped and logged."""
     started = time.perf_counter()
     similar = indexes.similar()
     log_loaded("features", f"{indexes.set_folder / schema.SIMILAR_FILE}: {len(similar)} tracks, "
                f"{similar.rows} similar pairs, {describe_source(indexes)}", started, similar.nbytes)
-    return similar
+    return FeaturesPlane(artifact_set=indexes.name, similar=similar)
 
 
-@asynccontextmanager
-async def _load(state: FeaturesState) -> AsyncIterator[None]:
-    indexes = open_set(current_set(state.settings.paths.artifacts))
-    state.plane = load_plane(indexes)
-    verify_in_background(state, "features", indexes)
-    yield
+def _load(state: FeaturesState) -> AbstractAsyncContextManager[None]:
+    return serving_sets(SetReloader(state, "features", open_set, load_plane))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The features app; data is loaded when the server starts, not here."""
-    return create_service_app(
-        name="features", title="Features: similar tracks", state=FeaturesState, load=_load, routers=[router],
-        settings=settings,
+    app = create_service_app(
+        name="features", title="Features: similar tracks", state=FeaturesState, load=_load,
+        routers=[router, reload_router()], settings=settings,
     )
+    app.add_middleware(ArtifactSetHeader, state=FeaturesState.of_app(app))
+    return app

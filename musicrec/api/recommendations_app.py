@@ -24,12 +24,12 @@ from fastapi.responses import JSONResponse, Response
 from musicrec import schema
 from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
 from musicrec.api.factory import Loader, create_service_app, service_router
-from musicrec.api.loading import describe_source, log_loaded, verify_in_background
+from musicrec.api.loading import describe_source, log_loaded
 from musicrec.api.metrics import service_counter
 from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
+from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import RecsResponse, TrackInfo
-from musicrec.artifacts import current_set
 from musicrec.serving.catalog import Catalog
 from musicrec.serving.recommender import (
     Answer,
@@ -45,7 +45,7 @@ Details = Annotated[bool, Query(description="Add each track's name and artists t
 
 
 @dataclass(frozen=True)
-class RecommendationsPlane:
+class RecommendationsPlane(SetPlane):
     """What the service answers from, all made from one artifact set."""
 
     recommender: Recommender
@@ -84,7 +84,7 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
     content = RecsResponse(recs=answer.recs, degraded=answer.degraded)
     if details:
         content["details"] = [TrackInfo(**vars(track)) for track in plane.catalog.details(answer.recs)]
-    return JSONResponse(content)
+    return JSONResponse(content, headers=plane.headers)
 
 
 @post_and_get(router, "/recommendations_default", response_model=RecsResponse)
@@ -145,7 +145,8 @@ def load_plane(indexes: SetIndexes, settings: Settings, listens: RecentListens, 
     log_loaded("recommendations", f"{indexes.set_folder}: {len(personal)} users, {personal.rows} "
                f"recommendations; {len(popular)} top popular; {len(catalog)} named tracks, "
                f"{describe_source(indexes)}", started, personal.nbytes)
-    return RecommendationsPlane(build_recommender(personal, popular, listens, similar, settings), catalog)
+    recommender = build_recommender(personal, popular, listens, similar, settings)
+    return RecommendationsPlane(artifact_set=indexes.name, recommender=recommender, catalog=catalog)
 
 
 Client = TypeVar("Client", bound=ServiceClient)
@@ -164,10 +165,11 @@ def _loader(listens: RecentListens | None, similar: SimilarTracks | None) -> Loa
             urls, serving = settings.urls, settings.serving
             recent = listens or _closed_at_exit(opened, EventsClient(urls.events_store_url, serving))
             tracks = similar or _closed_at_exit(opened, FeaturesClient(urls.features_store_url, serving))
-            indexes = open_set(current_set(settings.paths.artifacts))
-            state.plane = load_plane(indexes, settings, recent, tracks)
-            verify_in_background(state, "recommendations", indexes)
-            yield
+            def build(indexes: SetIndexes) -> RecommendationsPlane:
+                return load_plane(indexes, settings, recent, tracks)
+
+            async with serving_sets(SetReloader(state, "recommendations", open_set, build)):
+                yield
 
     return load
 
@@ -182,7 +184,10 @@ def create_app(
     `listens` and `similar` replace the events and features services in unit tests; the services
     leave them None and get HTTP clients of the URLs in the settings.
     """
-    return create_service_app(
+    app = create_service_app(
         name="recommendations", title="Recommendations: default, offline, online, blended",
-        state=RecommendationsState, load=_loader(listens, similar), routers=[router], settings=settings,
+        state=RecommendationsState, load=_loader(listens, similar), routers=[router, reload_router()],
+        settings=settings,
     )
+    app.add_middleware(ArtifactSetHeader, state=RecommendationsState.of_app(app))
+    return app

@@ -9,7 +9,7 @@ handler reads `plane` once and uses that one plane for the whole request.
 
 from __future__ import annotations
 
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -30,6 +30,7 @@ class ServiceState(Generic[Plane]):
         self.metrics_registry = CollectorRegistry()  # per app: see musicrec.api.metrics
         self.ready = False
         self.refused: str | None = None  # why the loaded data turned out unusable (see api.loading)
+        self.reloader: Any = None  # the SetReloader of a service that serves artifact sets
 
     def attach(self, app: FastAPI) -> None:
         """Make this the state `of` finds for requests to `app` (the factory does this once)."""

@@ -28,6 +28,14 @@ class ErrorResponse(TypedDict):
 
 class HealthResponse(TypedDict):
     status: str
+    artifact_set: NotRequired[str]  # the set a service that loads artifacts serves now
+
+
+class ReloadResponse(TypedDict):
+    """What `POST /admin/reload` did: the set serving now, and whether it just switched to it."""
+
+    artifact_set: str
+    switched: bool
 
 
 # --- recommendations (8000) -------------------------------------------------------------------------
