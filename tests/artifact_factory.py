@@ -116,3 +116,16 @@ def write_artifact_set(folder: Path, with_items: bool = True, row_group_size: in
     if with_items:
         write_items(folder)
     return folder
+
+
+def publish_artifact_set(artifacts: Path, top: list[int], keep: int = 3) -> str:
+    """Publish the tiny set as the pipeline does (serving indexes, manifest, switched pointer), with
+    `top` as its top popular list so that answers tell sets apart; returns the set's name."""
+    from musicrec.artifacts import ArtifactSetWriter
+
+    with ArtifactSetWriter(artifacts, keep=keep) as folder:
+        write_artifact_set(folder)
+        table = pa.table({schema.ITEM_ID: pa.array(top, pa.int32()),
+                          schema.RANK: pa.array(range(1, len(top) + 1), pa.int32())})
+        pq.write_table(table, folder / schema.TOP_POPULAR_FILE)
+    return folder.name

@@ -5,16 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from musicrec import schema
 from musicrec.api import features_app, recommendations_app
-from musicrec.artifacts import ArtifactSetWriter, prune_sets
+from musicrec.artifacts import prune_sets
 from musicrec.settings import Settings, load_settings
-from tests.artifact_factory import COURSE_RULE_ENV, write_artifact_set
+from tests.artifact_factory import COURSE_RULE_ENV, publish_artifact_set
 
 
 class NoListens:
@@ -25,16 +23,6 @@ class NoListens:
 class NoSimilar:
     async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
         return [([], []) for _ in item_ids]
-
-
-def publish(artifacts: Path, top: list[int], keep: int = 3) -> str:
-    """Publish the tiny set with `top` as its top popular list; returns the set's name."""
-    with ArtifactSetWriter(artifacts, keep=keep) as folder:
-        write_artifact_set(folder)
-        table = pa.table({schema.ITEM_ID: pa.array(top, pa.int32()),
-                          schema.RANK: pa.array(range(1, len(top) + 1), pa.int32())})
-        pq.write_table(table, folder / schema.TOP_POPULAR_FILE)
-    return folder.name
 
 
 def settings(artifacts: Path, **serving: str) -> Settings:
@@ -55,14 +43,14 @@ def artifacts(tmp_path: Path) -> Path:
 
 
 def test_admin_reload_switches_to_the_new_set_and_every_answer_names_it(artifacts: Path) -> None:
-    first = publish(artifacts, [30, 10, 20])
+    first = publish_artifact_set(artifacts, [30, 10, 20])
     with recommendations_client(artifacts) as client:
         answer = client.get("/recommendations_default", params={"k": 2})
         assert answer.json()["recs"] == [30, 10] and answer.headers["X-Artifact-Set"] == first
         assert client.get("/ready").json() == {"status": "ready", "artifact_set": first}
         assert client.post("/admin/reload").json() == {"artifact_set": first, "switched": False}
 
-        second = publish(artifacts, [41, 40])
+        second = publish_artifact_set(artifacts, [41, 40])
         assert client.post("/admin/reload").json() == {"artifact_set": second, "switched": True}
         answer = client.get("/recommendations_default", params={"k": 2})
         assert answer.json()["recs"] == [41, 40] and answer.headers["X-Artifact-Set"] == second
@@ -75,9 +63,9 @@ def test_admin_reload_switches_to_the_new_set_and_every_answer_names_it(artifact
 def test_a_set_that_fails_its_checksums_is_refused_and_the_old_one_keeps_serving(
     artifacts: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = publish(artifacts, [30, 10, 20])
+    first = publish_artifact_set(artifacts, [30, 10, 20])
     with recommendations_client(artifacts) as client:
-        bad = publish(artifacts, [41, 40])
+        bad = publish_artifact_set(artifacts, [41, 40])
         scores = artifacts.resolve() / schema.SERVING_INDEX_FOLDER / "recommendations" / "scores.npy"
         content = bytearray(scores.read_bytes())
         content[-1] ^= 0x01  # the same size: only the checksum can tell
@@ -95,9 +83,9 @@ def test_a_set_that_fails_its_checksums_is_refused_and_the_old_one_keeps_serving
 
 
 def test_a_missing_file_in_the_new_set_is_refused_naming_it(artifacts: Path) -> None:
-    first = publish(artifacts, [30, 10, 20])
+    first = publish_artifact_set(artifacts, [30, 10, 20])
     with TestClient(features_app.create_app(settings(artifacts))) as client:
-        publish(artifacts, [41, 40])
+        publish_artifact_set(artifacts, [41, 40])
         (artifacts.resolve() / schema.SERVING_INDEX_FOLDER / "similar" / "items.npy").unlink()
         refused = client.post("/admin/reload")
         assert refused.status_code == 409 and "similar/items.npy" in refused.json()["detail"]
@@ -106,9 +94,9 @@ def test_a_missing_file_in_the_new_set_is_refused_naming_it(artifacts: Path) -> 
 
 
 def test_the_pointer_is_polled(artifacts: Path) -> None:
-    publish(artifacts, [30, 10, 20])
+    publish_artifact_set(artifacts, [30, 10, 20])
     with TestClient(features_app.create_app(settings(artifacts, reload_interval="0.05"))) as client:
-        second = publish(artifacts, [41, 40])
+        second = publish_artifact_set(artifacts, [41, 40])
         deadline = time.monotonic() + 10
         while client.get("/ready").json().get("artifact_set") != second:
             assert time.monotonic() < deadline, "the new set was not picked up"
@@ -118,10 +106,10 @@ def test_the_pointer_is_polled(artifacts: Path) -> None:
 
 
 def test_pruning_never_removes_the_set_a_service_serves(artifacts: Path) -> None:
-    first = publish(artifacts, [30, 10, 20])
+    first = publish_artifact_set(artifacts, [30, 10, 20])
     with recommendations_client(artifacts) as client:
         for _ in range(3):
-            publish(artifacts, [41, 40], keep=1)
+            publish_artifact_set(artifacts, [41, 40], keep=1)
         assert (artifacts.parent / "artifact_sets" / first).is_dir()  # still served: kept
         assert client.get("/recommendations_default", params={"k": 1}).json()["recs"] == [30]
         client.post("/admin/reload")
@@ -129,7 +117,7 @@ def test_pruning_never_removes_the_set_a_service_serves(artifacts: Path) -> None
 
 
 def test_with_an_api_key_the_admin_route_needs_it(artifacts: Path) -> None:
-    publish(artifacts, [30, 10, 20])
+    publish_artifact_set(artifacts, [30, 10, 20])
     with recommendations_client(artifacts, api_key="s3cret") as client:
         assert client.post("/admin/reload").status_code == 401
         assert client.post("/admin/reload", headers={"X-API-Key": "s3cret"}).status_code == 200
