@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec import schema
-from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, artifact_error, column_values
+from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, arrow_view, artifact_error, column_values
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Catalog:
         searched = np.where(in_range, wanted, 0).astype(np.int32)
         positions = np.minimum(self.item_ids.searchsorted(searched), len(self.item_ids) - 1)
         known = in_range & (self.item_ids[positions] == wanted)
-        taken = pa.array(positions[known])
+        taken = arrow_view(positions[known])
         names = iter(self.names.take(taken).to_pylist())
         artists = iter(self.artists.take(taken).to_pylist())
         genres = iter(self.genres.take(taken).to_pylist())
