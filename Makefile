@@ -20,7 +20,8 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # Debian packages: redis-server for the Redis event store and its tests; nginx for `make cluster`
-# and its tests; wrk for `make bench`.
+# and its tests; wrk for `make bench`; chromium for the web page's browser tests (Playwright drives
+# it; its own browser download is not used).
 system:
 	@command -v redis-server >/dev/null || { \
 		echo "Installing redis-server (Debian package)"; \
@@ -31,6 +32,9 @@ system:
 	@command -v wrk >/dev/null || { \
 		echo "Installing wrk (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v chromium >/dev/null || { \
+		echo "Installing chromium (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 setup: $(VENV)/.installed system
 

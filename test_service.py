@@ -75,6 +75,8 @@ def print_recs(title: str, answer: dict[str, Any]) -> None:
         name = track["name"] or "(unnamed track)"
         artists = ", ".join(track["artists"]) or "(unknown artist)"
         print(f"  {place:>3}. {track['item_id']:>9}  {name} — {artists}")
+        if track.get("reason"):
+            print(f"{'':17}why: {track['reason']['text']}")
     if answer.get("degraded"):
         print("  note: degraded answer (the events or features service did not answer)")
 

@@ -17,7 +17,8 @@ from musicrec.api.launcher import free_port
 URLS = {"MUSICREC_URLS__RECOMMENDATIONS_URL": "http://127.0.0.1:9100",
         "MUSICREC_URLS__EVENTS_STORE_URL": "http://127.0.0.1:9120"}
 ANSWER = {"recs": [7, 8], "degraded": False, "details": [
-    {"item_id": 7, "name": "Seven", "artists": ["Ann", "Bob"]},
+    {"item_id": 7, "name": "Seven", "artists": ["Ann", "Bob"],
+     "reason": {"text": "one of the most played tracks"}},
     {"item_id": 8, "name": None, "artists": []},
 ]}
 
@@ -62,6 +63,7 @@ def test_prints_names_and_artists(calls: list, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out.splitlines() == [
         "Offline recommendations for user 5 (k=2):",
         "    1.         7  Seven — Ann, Bob",
+        "                 why: one of the most played tracks",
         "    2.         8  (unnamed track) — (unknown artist)",
     ]
 

@@ -2,7 +2,8 @@
 
 Routes translate HTTP into `Recommender` calls and answers into `{"recs": [...], "degraded": ...}`;
 they also count default, empty-online and degraded answers for Prometheus. With `details=true`
-each answer also names every track and its artists (from items.parquet when the set has it).
+each answer also names every track, its artists and genres (from items.parquet when the set has it)
+and why it is there (musicrec.serving.reasons). The web page and its routes are in musicrec.api.page.
 Handlers are `async def` although they never await: their work is microseconds of numpy, and a
 plain `def` would cost a thread-pool hop per request (a third of the offline route's throughput).
 They hand FastAPI a ready `JSONResponse` of the `RecsResponse` shape instead of the model: FastAPI
@@ -16,7 +17,7 @@ import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, AsyncIterator, TypeVar
+from typing import Annotated, AsyncIterator, Protocol, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -26,11 +27,13 @@ from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
 from musicrec.api.factory import Loader, create_service_app, service_router
 from musicrec.api.loading import describe_source, log_loaded
 from musicrec.api.metrics import service_counter
+from musicrec.api.page import ListenRecorder, PagePlane, load_page_plane, page_router, serve_page
 from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
 from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
-from musicrec.api.wire import RecsResponse, TrackInfo
+from musicrec.api.wire import Reason, RecsResponse, TrackInfo
 from musicrec.serving.catalog import Catalog
+from musicrec.serving.reasons import Explainer, load_offline_sources
 from musicrec.serving.recommender import (
     Answer,
     RecentListens,
@@ -41,7 +44,11 @@ from musicrec.serving.recommender import (
 from musicrec.serving.set_indexes import SetIndexes, open_set_indexes
 from musicrec.settings import Settings
 
-Details = Annotated[bool, Query(description="Add each track's name and artists to the answer.")]
+Details = Annotated[bool, Query(description="Add each track's name, artists, genres and reason.")]
+
+
+class Listens(RecentListens, ListenRecorder, Protocol):
+    """The events service as this one uses it: recent listens for the lists, and the page's listens."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class RecommendationsPlane(SetPlane):
 
     recommender: Recommender
     catalog: Catalog
+    explainer: Explainer
+    page: PagePlane
 
 
 class RecommendationsState(ServiceState[RecommendationsPlane]):
@@ -83,7 +92,9 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
         state.degraded_answers.labels(route, dependency).inc()
     content = RecsResponse(recs=answer.recs, degraded=answer.degraded)
     if details:
-        content["details"] = [TrackInfo(**vars(track)) for track in plane.catalog.details(answer.recs)]
+        reasons = plane.explainer.reasons(answer.recs, answer.origin, offline_fallback=answer.used_default)
+        content["details"] = [TrackInfo(**vars(track), reason=Reason(**vars(reason)))
+                              for track, reason in zip(plane.catalog.details(answer.recs), reasons)]
     return JSONResponse(content, headers=plane.headers)
 
 
@@ -135,18 +146,22 @@ def open_set(folder: Path) -> SetIndexes:
                             optional=[schema.ITEMS_FILE])
 
 
-def load_plane(indexes: SetIndexes, settings: Settings, listens: RecentListens, similar: SimilarTracks
+def load_plane(indexes: SetIndexes, settings: Settings, listens: Listens, similar: SimilarTracks
                ) -> RecommendationsPlane:
     """The plane of one set, mapped and logged; it asks `listens` and `similar`."""
     started = time.perf_counter()
     personal = indexes.recommendations()
     popular = indexes.top_popular()
     catalog = indexes.catalog()
+    sources = load_offline_sources(indexes.set_folder, personal)
+    page = load_page_plane(indexes.set_folder, settings, personal, popular, catalog, listens)
     log_loaded("recommendations", f"{indexes.set_folder}: {len(personal)} users, {personal.rows} "
                f"recommendations; {len(popular)} top popular; {len(catalog)} named tracks, "
-               f"{describe_source(indexes)}", started, personal.nbytes)
+               f"{describe_source(indexes)}; search index {page.search.nbytes / 2**20:.0f} MiB",
+               started, personal.nbytes)
     recommender = build_recommender(personal, popular, listens, similar, settings)
-    return RecommendationsPlane(artifact_set=indexes.name, recommender=recommender, catalog=catalog)
+    return RecommendationsPlane(artifact_set=indexes.name, recommender=recommender, catalog=catalog,
+                                explainer=Explainer(catalog, sources), page=page)
 
 
 Client = TypeVar("Client", bound=ServiceClient)
@@ -157,7 +172,7 @@ def _closed_at_exit(stack: AsyncExitStack, client: Client) -> Client:
     return client
 
 
-def _loader(listens: RecentListens | None, similar: SimilarTracks | None) -> Loader[RecommendationsState]:
+def _loader(listens: Listens | None, similar: SimilarTracks | None) -> Loader[RecommendationsState]:
     @asynccontextmanager
     async def load(state: RecommendationsState) -> AsyncIterator[None]:
         settings = state.settings
@@ -174,9 +189,13 @@ def _loader(listens: RecentListens | None, similar: SimilarTracks | None) -> Loa
     return load
 
 
+def _page_of(request: Request) -> PagePlane:
+    return RecommendationsState.of(request).plane.page
+
+
 def create_app(
     settings: Settings | None = None,
-    listens: RecentListens | None = None,
+    listens: Listens | None = None,
     similar: SimilarTracks | None = None,
 ) -> FastAPI:
     """The recommendations app; data is loaded when the server starts, not here.
@@ -186,8 +205,9 @@ def create_app(
     """
     app = create_service_app(
         name="recommendations", title="Recommendations: default, offline, online, blended",
-        state=RecommendationsState, load=_loader(listens, similar), routers=[router, reload_router()],
-        settings=settings,
+        state=RecommendationsState, load=_loader(listens, similar), settings=settings,
+        routers=[router, reload_router(), page_router(_page_of)],
     )
+    serve_page(app)
     app.add_middleware(ArtifactSetHeader, state=RecommendationsState.of_app(app))
     return app

@@ -9,7 +9,7 @@ are made per request. A request body stays a pydantic model: FastAPI validates b
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
@@ -39,10 +39,23 @@ class ReloadResponse(TypedDict):
 
 
 # --- recommendations (8000) -------------------------------------------------------------------------
+class Reason(TypedDict):
+    """Why a track is recommended (see musicrec.serving.reasons)."""
+
+    source: Annotated[Literal["online", "offline", "popular"], Field(
+        description="online: similar to a recent listen; offline: the personal list; popular: top popular.")]
+    text: Annotated[str, Field(description="The reason in words, for people.")]
+    because_of: Annotated[int | None, Field(description="online: the recent listen it is most similar to.")]
+    proposed_by: Annotated[str | None, Field(
+        description="offline: the candidate source that proposed it, when the artifact set names it.")]
+
+
 class TrackInfo(TypedDict):
     item_id: int
     name: str | None
     artists: list[str]
+    genres: list[str]
+    reason: NotRequired[Reason]
 
 
 class RecsResponse(TypedDict):
@@ -51,6 +64,35 @@ class RecsResponse(TypedDict):
     recs: list[int]
     degraded: NotRequired[bool]
     details: NotRequired[list[TrackInfo]]
+
+
+# The web page's routes on the recommendations service.
+class TracksResponse(TypedDict):
+    """Tracks found by a search, best match first."""
+
+    tracks: list[TrackInfo]
+
+
+class ListenerResponse(TypedDict):
+    """A user to try the service with."""
+
+    user_id: int
+    kind: Annotated[Literal["known", "cold", "long"], Field(
+        description="known: has a personal list; cold: unknown; long: a heavy listener.")]
+    listens: Annotated[int | None, Field(description="long: listens in the artifact set's log.")]
+
+
+class ArtifactSetInfo(TypedDict):
+    name: Annotated[str, Field(description="The artifact set's folder name.")]
+    created_at: Annotated[str | None, Field(description="When the pipeline made it (manifest.json).")]
+
+
+class AboutResponse(TypedDict):
+    """What the page shows beside the lists: the artifact set, its offline quality, the docs."""
+
+    artifact_set: ArtifactSetInfo
+    quality: Annotated[dict[str, Any] | None, Field(description="metrics.json of the set, if it has one.")]
+    docs: Annotated[dict[str, str], Field(description="Each service's /docs page.")]
 
 
 # --- events (8020) ----------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def _run_trio(settings: Settings, ready_timeout: float) -> int:
         print("\nAll three services are ready (Ctrl-C stops them):")
         for service in services:
             print(f"  {service.spec.name:<16} {service.url}   docs: {service.url}/docs")
+        print(f"\nTry it in a browser: {settings.urls.recommendations_url}/")
         while (exited := first_exited(services)) is None:
             time.sleep(0.5)
         print(f"\nerror: the {exited.spec.name} service exited with code {exited.process.returncode};"
@@ -66,6 +67,7 @@ def _run_cluster(settings: Settings, replicas: int) -> int:
             replica_urls = ", ".join(spec.url for spec in plan.replicas[name])
             print(f"  {name:<16} {url}   replicas: {replica_urls}")
         print(f"  events in Redis at {plan.redis_url}")
+        print(f"\nTry it in a browser: {plan.public['recommendations']}/")
         while cluster.nginx is not None and cluster.nginx.poll() is None:
             cluster.restart_exited()
             time.sleep(0.5)

@@ -97,13 +97,36 @@ def test_blended_alternates_offline_and_online(client: TestClient) -> None:
     assert _recs(client, "/recommendations", user_id=2) == [20, 10, 21]
 
 
+OFFLINE = {"source": "offline", "text": "in your personal list, made offline from your listening history",
+           "because_of": None, "proposed_by": None}
+POPULAR = {"source": "popular", "text": "one of the most played tracks", "because_of": None,
+           "proposed_by": None}
+
+
+def _online(text: str, because_of: int) -> dict:
+    return {"source": "online", "text": text, "because_of": because_of, "proposed_by": None}
+
+
 def test_details_name_each_track(client: TestClient) -> None:
     answer = client.post("/recommendations_offline", params={"user_id": 2, "details": "true"}).json()
     assert answer == {"recs": [20, 10, 21], "degraded": False, "details": [
-        {"item_id": 20, "name": "Track 20", "artists": ["Artist C"], "genres": ["pop"]},
-        {"item_id": 10, "name": "Track 10", "artists": ["Artist A"], "genres": ["pop"]},
-        {"item_id": 21, "name": "Track 21", "artists": [], "genres": ["pop"]},
+        {"item_id": 20, "name": "Track 20", "artists": ["Artist C"], "genres": ["pop"], "reason": OFFLINE},
+        {"item_id": 10, "name": "Track 10", "artists": ["Artist A"], "genres": ["pop"], "reason": OFFLINE},
+        {"item_id": 21, "name": "Track 21", "artists": [], "genres": ["pop"], "reason": OFFLINE},
     ]}
+
+
+def test_details_say_why_each_track_is_there(client: TestClient) -> None:
+    # user 1 just played 40, and 10 before it: blended [10, 41, 11, 12, 13] as above
+    answer = client.get("/recommendations", params={"user_id": 1, "details": "true"}).json()
+    after_40 = _online("similar to 'Track 40' by Artist E, which you just played", 40)
+    after_10 = _online("similar to 'Track 10' by Artist A, which you played recently", 10)
+    reasons = [track["reason"] for track in answer["details"]]
+    assert reasons == [OFFLINE, after_40, after_10, after_10, OFFLINE]
+    online = client.get("/recommendations_online", params={"user_id": 1, "details": "true"}).json()
+    assert [track["reason"] for track in online["details"]] == [after_40, after_10, after_10]
+    default = client.get("/recommendations_default", params={"k": 1, "details": "true"}).json()
+    assert default["details"][0]["reason"] == POPULAR
 
 
 @pytest.mark.parametrize(
@@ -154,8 +177,8 @@ def test_counters_for_default_and_empty_online_answers(artifacts: Path) -> None:
 def test_without_items_parquet_answers_carry_ids_only(tmp_path: Path) -> None:
     with _client(write_artifact_set(tmp_path, with_items=False)) as test_client:
         answer = test_client.get("/recommendations_offline", params={"user_id": 5, "details": True}).json()
-    assert answer["details"] == [{"item_id": 30, "name": None, "artists": [], "genres": []},
-                                 {"item_id": 31, "name": None, "artists": [], "genres": []}]
+    unnamed = {"name": None, "artists": [], "genres": [], "reason": OFFLINE}
+    assert answer["details"] == [{"item_id": 30, **unnamed}, {"item_id": 31, **unnamed}]
 
 
 @pytest.mark.parametrize("missing", ["recommendations.parquet", "top_popular.parquet"])

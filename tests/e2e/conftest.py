@@ -39,8 +39,9 @@ def trio_environment(folder: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def started_trio(folder: Path) -> Iterator[Trio]:
-    env = trio_environment(folder)
+def started_trio(folder: Path, **overrides: str) -> Iterator[Trio]:
+    """The trio on the tiny set, with `overrides` (MUSICREC_* names) on top of its environment."""
+    env = {**trio_environment(folder), **overrides}
     settings = load_settings(environ={**os.environ, **env})
     with running(trio(settings), "127.0.0.1", env, log_dir=folder) as services:
         yield Trio(env, settings, {service.spec.name: service for service in services}, folder)

@@ -40,9 +40,10 @@ def test_serve_starts_the_trio_and_stops_it(tmp_path: Path, stop_signal: signal.
                           env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                           text=True) as serve:
         try:
-            printed = "".join(_wait_for_line(serve, "recommendations "))
+            printed = "".join(_wait_for_line(serve, "Try it in a browser"))
             recommendations = env["MUSICREC_URLS__RECOMMENDATIONS_URL"]
             assert f"{recommendations}   docs: {recommendations}/docs" in printed
+            assert f"Try it in a browser: {recommendations}/\n" in printed
             answer = httpx.post(f"{recommendations}/recommendations_default", params={"k": 2}).json()
             assert answer == {"recs": [30, 10], "degraded": False}
             serve.send_signal(stop_signal)

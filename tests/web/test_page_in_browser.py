@@ -1,0 +1,118 @@
+"""The web page in a real browser (Debian's chromium via Playwright) against the real uvicorn trio.
+
+The trio serves the tiny artifact set of tests/artifact_factory.py with the course's blending rule
+(the latest three listens): user 1's personal list is 10, 11, 12, 13; similar tracks:
+10 -> 11, 12, 40; 40 -> 41, 10; 20 -> 21, 42. Tracks are named "Track <id>".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from musicrec.api.launcher import stop_service
+from tests.e2e.conftest import Trio, started_trio
+from tests.web.browser import BrowserPage, MusicrecPage, chromium_page
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def trio(tmp_path: Path) -> Iterator[Trio]:
+    with started_trio(tmp_path) as running_trio:
+        yield running_trio
+
+
+@pytest.fixture()
+def browser() -> Iterator[BrowserPage]:
+    with chromium_page() as opened:
+        yield opened
+
+
+def _ids(tracks: list[dict[str, str]]) -> list[int]:
+    return [int(track["item_id"]) for track in tracks]
+
+
+def _follows(tracks: list[dict[str, str]], played: int) -> list[dict[str, str]]:
+    """The online tracks whose reason names the listen just played."""
+    return [track for track in tracks if track["source"] == "online" and track["because_of"] == str(played)]
+
+
+def test_play_three_tracks_and_watch_online_change(trio: Trio, browser: BrowserPage) -> None:
+    page = MusicrecPage(browser, trio.url("recommendations"))
+    page.load()
+    assert _ids(page.tracks("default")) == [30, 10, 20, 40, 41]
+    assert page.page.inner_text("#quality-table") == "This artifact set has no metrics.json."
+    assert page.page.locator("#docs a").count() == 3
+
+    page.open_user(1)
+    assert _ids(page.tracks("offline")) == [10, 11, 12, 13]
+    assert page.tracks("online") == []
+    assert {track["source"] for track in page.tracks("blended")} == {"offline"}
+
+    # 1: track 10 from the offline list
+    played = page.play("offline", 1)
+    online = page.tracks("online")
+    assert played == 10 and _ids(online) == [11, 12, 40]
+    assert _follows(online, 10) == online
+    assert "similar to 'Track 10' by Artist A, which you just played" in online[0]["reason"]
+
+    # 2: track 40 from the online list
+    before = _ids(online)
+    played = page.play("online", 3)
+    online = page.tracks("online")
+    assert played == 40 and _ids(online) != before and _ids(online) == [41, 11, 12]
+    assert [track["item_id"] for track in _follows(online, 40)] == ["41"]
+    assert [track["new"] for track in online] == [True, False, False]  # what changed is highlighted
+
+    # 3: track 20, found by the search box
+    assert page.search("track 2") == [20, 21]
+    played = page.play_found(1)
+    online = page.tracks("online")
+    assert played == 20 and 21 in _ids(online) and _ids(online) != [41, 11, 12]
+    (after_20,) = [track for track in _follows(online, 20) if track["item_id"] == "21"]
+    assert "similar to 'Track 20' by Artist C, which you just played" in after_20["reason"]
+    assert page.page.inner_text("#played").startswith("Track 20")
+    assert page.degraded_banner() is None
+
+    stop_service(trio.services["features"])
+    page.open_user(1)
+    banner = page.degraded_banner()
+    assert banner is not None and "online and blended answers were made without a service" in banner
+    assert page.tracks("online") == [] and _ids(page.tracks("blended")) == [10, 11, 12, 13]
+    assert page.page.get_attribute("body", "data-degraded") == "true"
+    assert browser.errors == []
+
+
+def test_sample_users_and_plain_errors(trio: Trio, browser: BrowserPage) -> None:
+    page = MusicrecPage(browser, trio.url("recommendations"))
+    page.load()
+    page.sample_user("known")
+    assert int(page.page.input_value("#user-id")) in (1, 2, 5)
+    assert {track["source"] for track in page.tracks("offline")} == {"offline"}
+    page.sample_user("cold")
+    assert {track["source"] for track in page.tracks("offline")} == {"popular"}
+    assert "no personal list for this listener yet" in page.tracks("offline")[0]["reason"]
+    assert page.search("no such song") == []
+    assert page.page.inner_text("#search-results") == "no track or artist by that name"
+    assert browser.errors == []
+
+
+def test_the_page_asks_for_the_key_when_the_services_need_one(tmp_path: Path, browser: BrowserPage) -> None:
+    with started_trio(tmp_path, MUSICREC_SERVING__API_KEY="s3cret") as keyed:
+        page = MusicrecPage(browser, keyed.url("recommendations"))
+        page.load()
+        page.open_user(1)  # reads are open (open_reads = true); the listen is a write
+        assert page.page.locator("#key-form").is_hidden()
+        page.play("offline", 1)
+        assert page.page.locator("#key-form").is_visible() and "needs the API key" in page.status()
+        assert page.tracks("online") == []
+        with page.action():
+            page.page.fill("#api-key", "s3cret")
+            page.page.click("#key-form button[type=submit]")
+        assert page.page.locator("#key-form").is_hidden()
+        assert _ids(page.tracks("online")) == [11, 12, 40]  # the listen went through with the key
+    # the failed write's 401 is the one console error: Chromium logs every failed response
+    assert len(browser.errors) == 1 and "status of 401" in browser.errors[0], browser.errors
