@@ -126,11 +126,13 @@ async function refreshLists() {
     return api(LISTS[name], params);
   }));
   const degraded = [];
+  let setChanged = false;
   answers.forEach(({ body, artifactSet }, position) => {
     renderList(names[position], body);
     if (body.degraded) degraded.push(names[position]);
-    if (artifactSet) showSet(artifactSet);
+    if (artifactSet && artifactSet !== state.setName) setChanged = true;
   });
+  if (setChanged) await loadAbout();  // the service switched to another artifact set (hot reload)
   $("#degraded").hidden = degraded.length === 0;
   $("#degraded-text").textContent =
     `the ${degraded.join(" and ")} answer${degraded.length > 1 ? "s were" : " was"} made without a service that did not answer (events or features).`;
@@ -175,15 +177,15 @@ async function search(query) {
   if (!body.tracks.length) results.append(element("li", { class: "empty", text: "no track or artist by that name" }));
 }
 
-function showSet(name) {
-  if (name === state.setName) return;
-  state.setName = name;
-  $("#set").textContent = `artifact set: ${name}`;
+async function loadAbout() {
+  renderAbout((await api("/about")).body);
 }
 
 function renderAbout(about) {
-  const made = about.artifact_set.created_at ? `, made ${about.artifact_set.created_at.slice(0, 16).replace("T", " ")} UTC` : "";
-  showSet(about.artifact_set.name + made);
+  const set = about.artifact_set;
+  state.setName = set.name;
+  const made = set.created_at ? `, made ${set.created_at.slice(0, 16).replace("T", " ")} UTC` : "";
+  $("#set").textContent = `artifact set: ${set.name}${made}`;
   $("#docs").replaceChildren(...Object.entries(about.docs).map(([service, url]) =>
     element("a", { href: url, text: `${service} /docs` })));
   renderQuality(about.quality);
@@ -273,7 +275,7 @@ function start() {
     if (retry) retry();
   });
   act("loaded", async () => {
-    renderAbout((await api("/about")).body);
+    await loadAbout();
     const { body } = await api(LISTS.default, { k: K, details: true });
     renderList("default", body);
   });

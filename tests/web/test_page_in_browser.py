@@ -46,6 +46,7 @@ def test_play_three_tracks_and_watch_online_change(trio: Trio, browser: BrowserP
     assert _ids(page.tracks("default")) == [30, 10, 20, 40, 41]
     assert page.page.inner_text("#quality-table") == "This artifact set has no metrics.json."
     assert page.page.locator("#docs a").count() == 3
+    assert page.page.inner_text("#set") == "artifact set: artifacts"  # the tiny set's folder, no manifest
 
     page.open_user(1)
     assert _ids(page.tracks("offline")) == [10, 11, 12, 13]
