@@ -10,7 +10,8 @@
 3. wrk (C, Lua-scripted random ids, concurrency 16) against each endpoint, with the same server's
    /health as the ceiling. On 2 cores the service under test gets CPU 0 to itself; wrk and the
    other services share CPU 1. Each run is preceded by an unrecorded warm-up.
-4. A Markdown report with each figure, its target, PASS/FAIL and the machine's load.
+4. Hot reload (bench.serving_reload): each service switched to a new set by `POST /admin/reload`.
+5. A Markdown report with each figure, its target, PASS/FAIL and the machine's load.
 
 The whole run holds /tmp/musicrec-heavy.lock (as `flock` would), so other heavy jobs on a shared
 machine do not run at the same time; every service is stopped on exit, error or Ctrl-C.
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.serving_measure import Cpus, measure
+from bench.serving_reload import measure_reloads, serve_through_pointer
 from bench.serving_report import Report, StartFigures, render
 from bench.serving_trio import running_trio, settings_for, trio_environment
 from bench.serving_workload import (
@@ -99,7 +101,8 @@ def run(args: argparse.Namespace, report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="run-", dir=args.cache) as tmp:
         work = Path(tmp)
         tiny_ready = tiny_start_seconds(args.cache, work, args.seed)
-        environment = trio_environment(artifacts, work)
+        pointer = serve_through_pointer(artifacts, work)
+        environment = {**trio_environment(pointer, work), "MUSICREC_SERVING__RELOAD_INTERVAL": "0"}
         per_user = max(LISTENS_PER_USER, settings_for(environment).serving.online_history)
         with running_trio(environment, fresh_log_dir(args.cache)) as services:
             tracks = tracks_with_similar(artifacts)
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
             report.starts = [StartFigures(s.name, s.ready_s, tiny_ready.get(s.name), s.rss_after_load_mib,
                                           s.rss_anon_after_load_mib, s.rss_mib(), s.rss_anon_mib())
                              for s in services.values()]
+            report.reloads = measure_reloads(pointer, services)
 
 
 def tiny_start_seconds(cache: Path, work: Path, seed: int) -> dict[str, float]:

@@ -9,7 +9,7 @@ are derived from it when a set is published (or once for a folder that lacks the
 
 Layout, in a `serving/` folder beside the parquet files:
 
-    serving/format.json                          {"format": 1}: which layout the files follow
+    serving/format.json                          {"format": 2}: which layout the files follow
     serving/recommendations/{keys,offsets,items,scores,rows_by_key}.npy   a RankedLists
     serving/similar/{keys,offsets,items,scores,rows_by_key}.npy
     serving/top_popular.npy                      track ids by rank
@@ -39,7 +39,7 @@ from musicrec.serving.indexes import (
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: items.arrow has genres
 FORMAT_FILE = "format.json"
 RECOMMENDATIONS = "recommendations"
 SIMILAR = "similar"
