@@ -61,6 +61,8 @@ METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 # The serving indexes in a memory-mappable form (.npy, Arrow IPC), written beside the parquet files.
 SERVING_INDEX_FOLDER = "serving"
+# Inside an artifact set: the same lists made by models that never saw the test period (for the replay).
+EVALUATION_DIR = "evaluation"
 
 ITEM_ID = "item_id"
 ITEM_ID_1 = "item_id_1"

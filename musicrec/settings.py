@@ -105,21 +105,49 @@ class EventSettings(_Section):
 
 
 class PipelineSettings(_Section):
-    test_start: str = ""
+    """The offline pipeline's settings. A model setting left empty (None) is learned from the data by
+    the `tune` stage; a value given here is pinned and used as it is."""
+
+    test_start: str | None = None
     test_days: int = Field(14, ge=1)
     target_days: int = Field(14, ge=1)
     top_popular: int = Field(100, ge=1)
-    als_factors: int = Field(64, ge=1)
-    als_iterations: int = Field(8, ge=1)
-    als_regularization: float = Field(0.05, ge=0)
-    als_weighting: Literal["bm25", "log", "none"] = "bm25"
-    als_alpha: float = Field(1.0, gt=0)
-    candidates_per_user: int = Field(100, ge=1)
+    tune: bool = True
+    tune_minutes: float = Field(10.0, gt=0)
+    tune_users: int = Field(10_000, ge=100)
+    sources: tuple[str, ...] = ("als", "itemknn", "ease", "popular", "artist")
+    candidates_per_source: int = Field(50, ge=1)
+    als_factors: int | None = Field(None, ge=1)
+    als_iterations: int | None = Field(None, ge=1)
+    als_regularization: float | None = Field(None, ge=0)
+    als_weighting: Literal["binary", "log", "bm25"] | None = None
+    als_alpha: float | None = Field(None, gt=0)
+    itemknn_neighbours: int | None = Field(None, ge=1)
+    itemknn_weighting: Literal["cosine", "bm25"] | None = None
+    ease_items: int = Field(5_000, ge=10)
+    ease_lambda: float | None = Field(None, gt=0)
+    popular_window: Literal["recent", "all"] | None = None
+    artist_tracks: int | None = Field(None, ge=1)
     similar_per_item: int = Field(20, ge=1)
     ranker_users: int = Field(100_000, ge=1)
     ranker_iterations: int = Field(300, ge=1)
+    ranker_loss: Literal["Logloss", "YetiRank", "PairLogit"] | None = None
     recommendations_per_user: int = Field(50, ge=1)
+    evaluation_users: int = Field(200_000, ge=1)
     seed: int = 42
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty value in config.ini means "not pinned": learned from the data, or the default."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
 
 class S3Settings(_Section):

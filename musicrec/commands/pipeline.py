@@ -19,15 +19,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help=f"folder for intermediate files (default: '{WORK_FOLDER}' next to the "
                              "artifacts path)")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), metavar="STAGE",
+    parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES), metavar="STAGE",
                         help=f"stages to run, in pipeline order (default: all of {' '.join(STAGES)})")
+    parser.add_argument("--tune", choices=("on", "off"), default=None,
+                        help="learn the models' settings on a validation split (on, the default: "
+                             "[pipeline] tune) or use config.ini's values and the defaults as they are (off)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     raw = (args.raw or settings.paths.raw).absolute()
     artifacts = (args.artifacts or settings.paths.artifacts).absolute()
     work = (args.work or artifacts.parent / WORK_FOLDER).absolute()
-    timings = run_pipeline(raw, artifacts, work, settings.pipeline, args.stages)
+    params = settings.pipeline
+    if args.tune is not None:
+        params = params.model_copy(update={"tune": args.tune == "on"})
+    timings = run_pipeline(raw, artifacts, work, params, args.stages)
     print("\nstage            seconds   CPU seconds   peak RSS GiB")
     for timing in timings:
         print(f"{timing['stage']:<16}{timing['seconds']:>8.1f}{timing['cpu_seconds']:>14.1f}"

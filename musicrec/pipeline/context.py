@@ -1,4 +1,5 @@
-"""What every stage receives: where the raw files are, the work folder and the parameters."""
+"""What every stage receives: where the raw files are, the work folder, the parameters and where
+the artifact set is published."""
 
 from __future__ import annotations
 
@@ -14,3 +15,4 @@ class StageContext:
     raw_dir: Path
     work: Workspace
     params: PipelineSettings
+    artifacts: Path

@@ -24,10 +24,9 @@ from musicrec import schema
 from musicrec.datasets.scales import get_scale
 from musicrec.datasets.synthetic import GenerateReport, generate
 from musicrec.errors import NotFound
-from musicrec.pipeline.ranker import load_candidates, recommendations_table
 from musicrec.pipeline.workspace import Workspace
 
-COLD_USERS_ROW = "cold users: top_popular"
+COLD_USERS_ROW = "cold users: popular"
 _LIST_SEPARATOR = ", "
 
 
@@ -170,15 +169,6 @@ def similar_for(similar: pa.Table, items: pa.Table, item_id: int, k: int = 10) -
 
 
 # --- the pipeline's results --------------------------------------------------------------------
-def als_candidates_of(work: Workspace, user_id: int) -> pa.Table:
-    """One user's ALS candidates (the als stage's output) with raw ids, in the
-    recommendations.parquet schema; empty for a user without candidates."""
-    data = work.load_train()
-    candidates = load_candidates(work)
-    mine = candidates["users"] == data.users.encode(np.array([user_id]))[0]
-    return recommendations_table(data, *(candidates[name][mine] for name in ("users", "items", "scores", "ranks")))
-
-
 def _distinct_tracks_per_user(events: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(users, number of distinct tracks each listened to), users sorted."""
     users = events.column(schema.USER_ID).to_numpy().astype(np.int64)
@@ -211,7 +201,7 @@ def example_user(events: pa.Table, ranked: pa.Table, since: date, min_later_trac
 def metrics_frame(report: dict[str, Any]) -> pd.DataFrame:
     """metrics.json as a table: one row per model, cold users (top popular) last."""
     rows = dict(report["models"])
-    rows[COLD_USERS_ROW] = report["cold_users"]["top_popular"]
+    rows[COLD_USERS_ROW] = report["cold_users"]["popular"]
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = schema.MODEL
     return frame

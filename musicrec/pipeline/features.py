@@ -1,25 +1,27 @@
-"""Features of (user, candidate track) pairs for the ranker, all known at the end of train.
+"""Features of (user, candidate track) rows for the ranker, all known at the history's cutoff.
 
-Every feature is computed from the train period only, both when the ranker learns (labels from the
-target window) and when it scores for the test period and for serving, so training and use see
-the same distribution and nothing leaks from the periods being predicted.
+Every feature comes from the history the candidates were made from: the fit history when the ranker
+learns (labels from the target window), the eval and serve histories when it ranks. So learning and
+use see the same distribution, and nothing leaks from the period being predicted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from musicrec.pipeline.content import NONE, ItemContent
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.workspace import TrainData
 
-FEATURE_NAMES = (
-    "als_score",
-    "als_rank",
-    "als_score_gap",
+if TYPE_CHECKING:
+    from musicrec.pipeline.lists import CandidateTable
+from musicrec.pipeline.data import History
+
+CONTEXT_FEATURES = (
+    "sources_proposing",
     "item_listens",
     "item_listeners",
     "item_recent_listens",
@@ -56,13 +58,12 @@ def _user_key_counts(matrix: sp.csr_matrix, item_keys: np.ndarray) -> tuple[sp.c
 class FeatureBuilder:
     """Holds the per-user, per-item and user x content arrays; builds feature rows in batches."""
 
-    data: TrainData
+    data: History
     content: ItemContent
-    cutoff_day: int  # first day after train
-    user_best_score: np.ndarray  # each user's best ALS candidate score (a user-level scale)
 
     def __post_init__(self) -> None:
         data = self.data
+        self.cutoff_day = data.cutoff_day
         self.item_listens = data.item_listens.astype(np.float32)
         self.item_listeners = data.item_listeners.astype(np.float32)
         self.item_recent = data.item_recent_listens.astype(np.float32)
@@ -87,14 +88,14 @@ class FeatureBuilder:
         return looked_up / np.maximum(total[users], 1.0)
 
 
-    def build(self, users: np.ndarray, items: np.ndarray, als_scores: np.ndarray,
-              als_ranks: np.ndarray) -> np.ndarray:
-        """Feature matrix (rows x FEATURE_NAMES) for candidate pairs, float32."""
+    def build(self, table: "CandidateTable") -> np.ndarray:
+        """Feature matrix (rows x feature_names(table.source_names)) of a candidate table, float32."""
+        users, items = table.users, table.items
         listens = self.item_listens[items]
         columns = [
-            als_scores.astype(np.float32),
-            als_ranks.astype(np.float32),
-            self.user_best_score[users] - als_scores,
+            *table.scores.T,
+            *table.ranks.T,
+            (~np.isnan(table.scores)).sum(axis=1).astype(np.float32),
             listens,
             self.item_listeners[items],
             self.item_recent[items],
@@ -110,3 +111,9 @@ class FeatureBuilder:
             self._share("genre", users, items, recent=True),
         ]
         return np.column_stack(columns).astype(np.float32, copy=False)
+
+
+def feature_names(source_names: tuple[str, ...]) -> tuple[str, ...]:
+    """Column names of `FeatureBuilder.build` for candidates from these sources."""
+    return (*(f"{name}_score" for name in source_names), *(f"{name}_rank" for name in source_names),
+            *CONTEXT_FEATURES)

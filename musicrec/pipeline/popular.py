@@ -1,24 +1,16 @@
-"""Stage `popular`: the most listened tracks of the train period, for new and unknown users.
+"""top_popular.parquet: the default list for unknown users, the most listened tracks of a history.
 
 Ranked by listens, ties broken by distinct listeners, then by track id so the order is stable.
-Only the train period counts, so the list evaluated on the test period never saw it.
 """
 
 from __future__ import annotations
-
-import logging
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec import schema
-from musicrec.pipeline.context import StageContext
-from musicrec.pipeline.workspace import TrainData
-
-log = logging.getLogger(__name__)
-
+from musicrec.pipeline.data import History
 
 def top_popular(listens: np.ndarray, listeners: np.ndarray, n: int) -> np.ndarray:
     """Dense indexes of the `n` most popular items with at least one listen, most popular first."""
@@ -26,7 +18,6 @@ def top_popular(listens: np.ndarray, listeners: np.ndarray, n: int) -> np.ndarra
     # lexsort sorts by the last key first: listens desc, then listeners desc, then index asc.
     order = np.lexsort((played, -listeners[played], -listens[played]))
     return played[order[:n]]
-
 
 def item_names(items_path, item_ids: np.ndarray) -> list[str | None]:
     """Names of the given raw track ids from items.parquet (None where a track has no name)."""
@@ -36,8 +27,7 @@ def item_names(items_path, item_ids: np.ndarray) -> list[str | None]:
     position = order[np.searchsorted(all_ids, item_ids, sorter=order)]
     return table.column(schema.NAME).take(pa.array(position)).to_pylist()
 
-
-def popular_table(data: TrainData, n: int, items_path) -> pa.Table:
+def popular_table(data: History, n: int, items_path) -> pa.Table:
     """The top_popular.parquet table (TOP_POPULAR_SCHEMA)."""
     listens, listeners = data.item_listens, data.item_listeners
     top = top_popular(listens, listeners, n)
@@ -52,12 +42,3 @@ def popular_table(data: TrainData, n: int, items_path) -> pa.Table:
         },
         schema=schema.TOP_POPULAR_SCHEMA,
     )
-
-
-def run(context: StageContext) -> dict[str, Any]:
-    work = context.work
-    table = popular_table(work.load_train(), context.params.top_popular,
-                          work.require(schema.ITEMS_FILE, "prepare"))
-    pq.write_table(table, work.path(schema.TOP_POPULAR_FILE))
-    log.info("popular: %d tracks", table.num_rows)
-    return {"tracks": table.num_rows}

@@ -1,13 +1,13 @@
 """Runs the pipeline's stages in order, timing each, then publishes the artifact set atomically.
 
-Each stage is a module with `run(context) -> summary`; stages read and write the work folder, so any
-suffix of the pipeline can be re-run. `publish` copies the artifacts from the work folder into a new
-set (ArtifactSetWriter): the services' current set changes only when the whole set is complete.
+`STAGES` is the pipeline: each stage is a function `(context) -> summary` that reads and writes the
+work folder, so any suffix of the pipeline can be re-run. `publish` copies the artifacts from the
+work folder into a new set (ArtifactSetWriter): the services' current set changes only when the
+whole set is complete.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import resource
@@ -15,16 +15,17 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from musicrec import schema
 from musicrec.artifacts import ArtifactSetWriter
+from musicrec.pipeline import evaluate, ranker, refit, split, tune
 from musicrec.pipeline.context import StageContext
+from musicrec.pipeline.prepare import prepare
 from musicrec.pipeline.workspace import PUBLISHED_FILES, Workspace
 from musicrec.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
-STAGES = ("prepare", "split", "popular", "als", "ranker", "evaluate", "publish")
 _GIB = 1024**3
 
 
@@ -55,28 +56,39 @@ def cpu_seconds() -> float:
 
 
 def run_prepare(context: StageContext) -> dict[str, Any]:
-    from musicrec.pipeline.prepare import prepare
-
     return asdict(prepare(context.raw_dir, context.work.root))
 
 
-def publish(context: StageContext, artifacts_path: Path) -> dict[str, Any]:
+def publish(context: StageContext) -> dict[str, Any]:
     """Copy the published files into a new artifact set and switch to it."""
     sources = [context.work.require(name, "the stage that makes it") for name in PUBLISHED_FILES]
-    writer = ArtifactSetWriter(artifacts_path, inputs=context.raw_dir,
-                               parameters=context.params.model_dump(mode="json"))
+    writer = ArtifactSetWriter(context.artifacts, inputs=context.raw_dir,
+                               parameters={**context.params.model_dump(mode="json"),
+                                           "chosen": _chosen(context.work)})
     with writer as folder:
-        for source in sources:
-            shutil.copyfile(source, folder / source.name)
+        for name, source in zip(PUBLISHED_FILES, sources):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, folder / name)
     return {"set": str(writer.folder)}
 
 
-def run_stage(name: str, context: StageContext, artifacts_path: Path) -> dict[str, Any]:
-    if name == "prepare":
-        return run_prepare(context)
-    if name == "publish":
-        return publish(context, artifacts_path)
-    return importlib.import_module(f"musicrec.pipeline.{name}").run(context)
+def _chosen(work: Workspace) -> dict[str, Any]:
+    """What the pipeline learned from the data: each source's settings, the ranker's loss and the
+    published model (also in metrics.json, with the validation tables)."""
+    ranker_report = work.load_ranker_report()
+    return {"sources": {name: entry["values"] for name, entry in work.load_tuning()["sources"].items()},
+            "ranker_loss": ranker_report["loss"], "published": ranker_report["published"]}
+
+
+STAGES: dict[str, Callable[[StageContext], dict[str, Any]]] = {
+    "prepare": run_prepare,
+    "split": split.run,
+    "tune": tune.run,
+    "ranker": ranker.run,
+    "evaluate": evaluate.run,
+    "refit": refit.run,
+    "publish": publish,
+}
 
 
 def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: PipelineSettings,
@@ -84,12 +96,13 @@ def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: Pi
     """Run the chosen stages (in pipeline order); returns one timing record per stage."""
     chosen = [name for name in STAGES if name in set(stages)]
     work_dir.mkdir(parents=True, exist_ok=True)
-    context = StageContext(Path(raw_dir), Workspace(Path(work_dir)), params)
+    context = StageContext(Path(raw_dir), Workspace(Path(work_dir)), params, Path(artifacts_path))
     timings = []
     for name in chosen:
         _reset_peak_rss()
         started, cpu_started = time.perf_counter(), cpu_seconds()
-        summary = run_stage(name, context, Path(artifacts_path))
+        log.info("stage %s ...", name)
+        summary = STAGES[name](context)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         peak = peak_rss_bytes() / _GIB
         log.info("stage %s: %.1f s, peak RSS %.2f GiB (CPU %.1f s)", name, seconds, peak, cpu)
@@ -100,9 +113,7 @@ def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: Pi
 
 def metrics_table(work_dir: Path) -> str | None:
     """The metrics table of the last evaluation in the work folder, if there is one."""
-    from musicrec.pipeline.evaluate import format_table
-
-    path = Workspace(work_dir).path(schema.METRICS_FILE)
+    path = Workspace(work_dir).metrics_path()
     if not path.exists():
         return None
-    return format_table(json.loads(path.read_text()))
+    return evaluate.format_table(json.loads(path.read_text()))

@@ -1,12 +1,13 @@
-"""Stage `split`: a global time split of the event log into train, target window and test period.
+"""Stage `split`: a global time split of the event log, and the listening history at three cutoffs.
 
     train: day < target_start      target: target_start <= day < test_start      test: day >= test_start
 
-A global split (one date for everybody) is what serving faces: the models know the past and are
-judged on the future. The ranker learns on the target window with features from train; every metric
-is computed on the test period, which no model sees. This stage is also the only pass over the full
-event log: it leaves a users x items count matrix and small per-user and per-item arrays, so later
-stages never touch the 222M listens again.
+A global split (one date for everybody) is what serving faces: models know the past and are judged
+on the future. Three histories are kept, one per moment a model is fit:
+    fit    train only: candidate models are tuned on the target window, the ranker learns on it;
+    eval   train + target: the lists judged on the test period, which no model sees;
+    serve  everything: the published lists, which know the user's latest weeks.
+This stage is the only pass over the full event log; later stages never touch the listens again.
 """
 
 from __future__ import annotations
@@ -26,13 +27,10 @@ from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.ids import MISSING, IdIndex
-from musicrec.pipeline.workspace import Pairs, TrainData
+from musicrec.pipeline.data import History, Pairs
 
 log = logging.getLogger(__name__)
 EPOCH = date(1970, 1, 1)
-SPLIT_FILE = "split.json"
-TARGET_PAIRS = "target_pairs.npz"
-TEST_PAIRS = "test_pairs.npz"
 
 
 def day_number(day: date) -> int:
@@ -56,7 +54,8 @@ class SplitDates:
 
 
 def choose_split(
-    first_day: date, last_day: date, test_days: int, target_days: int, test_start: str = ""
+    first_day: date, last_day: date, test_days: int, target_days: int,
+    test_start: str | None = None
 ) -> SplitDates:
     """The split dates: test = the last `test_days` days unless `test_start` (YYYY-MM-DD) is given."""
     start = date.fromisoformat(test_start) if test_start else last_day - timedelta(days=test_days - 1)
@@ -98,23 +97,21 @@ def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, Listens, i
     return users, Listens(users.encode(raw_users), item_index, days.astype(np.int32)), dropped
 
 
-def train_data(listens: Listens, users: IdIndex, items: IdIndex, dates: SplitDates,
-               recent_days: int) -> TrainData:
-    """Count matrix and per-user / per-item arrays of the train period."""
-    target_start = day_number(dates.target_start)
-    train = listens.days < target_start
-    u, i, d = listens.users[train], listens.items[train], listens.days[train]
+def history_before(listens: Listens, users: IdIndex, items: IdIndex, cutoff: int,
+                   recent_days: int) -> History:
+    """Count matrices and per-user / per-item arrays of the listens before day `cutoff`."""
+    before = listens.days < cutoff
+    u, i, d = listens.users[before], listens.items[before], listens.days[before]
     n_users, n_items = len(users), len(items)
-    matrix = count_matrix(u, i, (n_users, n_items))
     item_first_day = np.full(n_items, np.iinfo(np.int32).max, dtype=np.int32)
     np.minimum.at(item_first_day, i, d)
     item_first_day[item_first_day == np.iinfo(np.int32).max] = -1
     user_last_day = np.full(n_users, -1, dtype=np.int32)
     np.maximum.at(user_last_day, u, d)
-    recent = d >= target_start - recent_days
-    item_recent = np.bincount(i[recent], minlength=n_items).astype(np.int32)
-    recent_matrix = count_matrix(u[recent], i[recent], (n_users, n_items))
-    return TrainData(users, items, matrix, item_first_day, item_recent, user_last_day, recent_matrix)
+    recent = d >= cutoff - recent_days
+    return History(users, items, count_matrix(u, i, (n_users, n_items)),
+                   count_matrix(u[recent], i[recent], (n_users, n_items)), item_first_day,
+                   user_last_day, cutoff)
 
 
 def count_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -134,7 +131,7 @@ def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) 
 
 
 def run(context: StageContext) -> dict[str, Any]:
-    """Split events.parquet and leave the train matrix, target and test pairs in the work folder."""
+    """Split events.parquet; leave the three histories and the target and test pairs."""
     work, params = context.work, context.params
     items = IdIndex.from_ids(
         pq.read_table(work.require(schema.ITEMS_FILE, "prepare"), columns=[schema.ITEM_ID])
@@ -145,11 +142,15 @@ def run(context: StageContext) -> dict[str, Any]:
         raise ArtifactError("events.parquet has no listens of catalog tracks: nothing to train on")
     dates = choose_split(day_of(listens.days.min()), day_of(listens.days.max()),
                          params.test_days, params.target_days, params.test_start)
-    work.save_train(train_data(listens, users, items, dates, params.target_days))
+    cutoffs = {"fit": dates.target_start, "eval": dates.test_start,
+               "serve": dates.last_day + timedelta(days=1)}
+    for name, cutoff in cutoffs.items():
+        work.save_history(name, history_before(listens, users, items, day_number(cutoff),
+                                               params.target_days))
     target = period_pairs(listens, dates.target_start, dates.test_start, len(items))
     test = period_pairs(listens, dates.test_start, None, len(items))
-    work.save_pairs(TARGET_PAIRS, target)
-    work.save_pairs(TEST_PAIRS, test)
+    work.save_pairs("target", target)
+    work.save_pairs("test", test)
     summary = {
         **dates.as_json(),
         "listens": int(listens.days.size),
@@ -160,6 +161,6 @@ def run(context: StageContext) -> dict[str, Any]:
         "target_pairs": int(target.users.size),
         "test_pairs": int(test.users.size),
     }
-    work.save_json(SPLIT_FILE, summary)
+    work.save_split(summary)
     log.info("split: %s", summary)
     return summary

@@ -1,8 +1,10 @@
-"""The pipeline's work folder: where stages leave what the next stages read.
+"""The pipeline's work folder: every file a stage leaves for later stages, with typed readers and
+writers.
 
 Stages talk through files, not through memory, so any stage can be re-run alone
-(`--stages als ranker`) and a crash loses only the stage that crashed. Intermediate files are compact
-numpy/scipy files in dense indexes; only the published artifacts are parquet with raw ids.
+(`--stages ranker evaluate`) and a crash loses only the stage that crashed. File names live here
+only; a stage asks for a `History` or `Pairs`, never for a path. Intermediate files are numpy/scipy
+files in dense indexes; the published artifacts are parquet with raw ids.
 """
 
 from __future__ import annotations
@@ -10,75 +12,37 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from musicrec import schema
 from musicrec.errors import ArtifactError
+from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex
 
-# Artifacts that the pipeline publishes, in the order they are made.
+Cutoff = Literal["fit", "eval", "serve"]
+Period = Literal["target", "test"]
+EVALUATION_DIR = schema.EVALUATION_DIR
+
+# Files published as the artifact set (paths relative to the work folder).
 PUBLISHED_FILES = (
     schema.ITEMS_FILE,
     schema.EVENTS_FILE,
     schema.TOP_POPULAR_FILE,
     schema.SIMILAR_FILE,
     schema.RECOMMENDATIONS_FILE,
+    f"{EVALUATION_DIR}/{schema.RECOMMENDATIONS_FILE}",
+    f"{EVALUATION_DIR}/{schema.SIMILAR_FILE}",
+    f"{EVALUATION_DIR}/{schema.TOP_POPULAR_FILE}",
     schema.METRICS_FILE,
 )
 
 
 @dataclass(frozen=True)
-class Pairs:
-    """Distinct (user, item) pairs in dense indexes, sorted by user then item."""
-
-    users: np.ndarray
-    items: np.ndarray
-
-    @classmethod
-    def from_listens(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> "Pairs":
-        keys = np.unique(users.astype(np.int64) * n_items + items)
-        return cls((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32))
-
-    def keys(self, n_items: int) -> np.ndarray:
-        """One int64 per pair, for fast membership tests (np.isin)."""
-        return self.users.astype(np.int64) * n_items + self.items
-
-
-@dataclass(frozen=True)
-class TrainData:
-    """Everything later stages need from the train period, in dense indexes."""
-
-    users: IdIndex  # every user of the whole event log (train, target, test)
-    items: IdIndex  # every catalog track
-    matrix: sp.csr_matrix  # users x items, listen counts in the train period (float32)
-    item_first_day: np.ndarray  # first train listen (days since epoch), int32; -1 if none
-    item_recent_listens: np.ndarray  # listens in the last `recent_days` of train, int32
-    user_last_day: np.ndarray  # last train listen, int32; -1 if none
-    recent_matrix: sp.csr_matrix  # users x items, counts in the last `recent_days` of train
-
-    @property
-    def item_listens(self) -> np.ndarray:
-        return np.asarray(self.matrix.sum(axis=0)).ravel().astype(np.int64)
-
-    @property
-    def item_listeners(self) -> np.ndarray:
-        return np.bincount(self.matrix.indices, minlength=self.matrix.shape[1]).astype(np.int64)
-
-    @property
-    def user_listens(self) -> np.ndarray:
-        return np.asarray(self.matrix.sum(axis=1)).ravel().astype(np.int64)
-
-    @property
-    def user_recent_listens(self) -> np.ndarray:
-        return np.asarray(self.recent_matrix.sum(axis=1)).ravel().astype(np.int64)
-
-
-@dataclass(frozen=True)
 class Workspace:
-    """Names of the files in the work folder, and readers and writers for the shared ones."""
+    """The work folder of one pipeline run."""
 
     root: Path
 
@@ -92,44 +56,80 @@ class Workspace:
             raise ArtifactError(f"{path} is missing: run the '{made_by}' stage first")
         return path
 
-    # --- split -------------------------------------------------------------------------------
-    def save_train(self, data: TrainData) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        np.save(self.path("users.npy"), data.users.ids)
-        np.save(self.path("items.npy"), data.items.ids)
-        sp.save_npz(self.path("train_matrix.npz"), data.matrix, compressed=False)
-        sp.save_npz(self.path("recent_matrix.npz"), data.recent_matrix, compressed=False)
-        np.savez(
-            self.path("train_stats.npz"),
-            item_first_day=data.item_first_day,
-            item_recent_listens=data.item_recent_listens,
-            user_last_day=data.user_last_day,
-        )
+    def output(self, name: str) -> Path:
+        """A path to write to, its folder made."""
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
-    def load_train(self) -> TrainData:
-        stats = np.load(self.require("train_stats.npz", "split"))
-        matrix = sp.load_npz(self.require("train_matrix.npz", "split")).tocsr()
-        recent = sp.load_npz(self.require("recent_matrix.npz", "split")).tocsr()
-        return TrainData(
+    # --- split ---------------------------------------------------------------------------------
+    def save_history(self, cutoff: Cutoff, history: History) -> None:
+        np.save(self.output("users.npy"), history.users.ids)
+        np.save(self.output("items.npy"), history.items.ids)
+        sp.save_npz(self.output(f"history_{cutoff}.npz"), history.matrix, compressed=False)
+        sp.save_npz(self.output(f"history_{cutoff}_recent.npz"), history.recent_matrix, compressed=False)
+        np.savez(self.output(f"history_{cutoff}_stats.npz"), item_first_day=history.item_first_day,
+                 user_last_day=history.user_last_day, cutoff_day=np.int32(history.cutoff_day))
+
+    def load_history(self, cutoff: Cutoff) -> History:
+        stats = np.load(self.require(f"history_{cutoff}_stats.npz", "split"))
+        return History(
             users=IdIndex(np.load(self.require("users.npy", "split"))),
             items=IdIndex(np.load(self.require("items.npy", "split"))),
-            matrix=matrix.astype(np.float32, copy=False),
+            matrix=_load_counts(self.require(f"history_{cutoff}.npz", "split")),
+            recent_matrix=_load_counts(self.require(f"history_{cutoff}_recent.npz", "split")),
             item_first_day=stats["item_first_day"],
-            item_recent_listens=stats["item_recent_listens"],
             user_last_day=stats["user_last_day"],
-            recent_matrix=recent.astype(np.float32, copy=False),
+            cutoff_day=int(stats["cutoff_day"]),
         )
 
-    def save_pairs(self, name: str, pairs: Pairs) -> None:
-        np.savez(self.path(name), users=pairs.users, items=pairs.items)
+    def save_pairs(self, period: Period, pairs: Pairs) -> None:
+        np.savez(self.output(f"{period}_pairs.npz"), users=pairs.users, items=pairs.items)
 
-    def load_pairs(self, name: str) -> Pairs:
-        stored = np.load(self.require(name, "split"))
+    def load_pairs(self, period: Period) -> Pairs:
+        stored = np.load(self.require(f"{period}_pairs.npz", "split"))
         return Pairs(stored["users"], stored["items"])
 
+    def save_split(self, summary: dict[str, Any]) -> None:
+        self.save_json("split.json", summary)
+
+    def load_split(self) -> dict[str, Any]:
+        return self.load_json("split.json", "split")
+
+    # --- tune and ranker -----------------------------------------------------------------------
+    def save_tuning(self, report: dict[str, Any]) -> None:
+        self.save_json("tuning.json", report)
+
+    def load_tuning(self) -> dict[str, Any]:
+        return self.load_json("tuning.json", "tune")
+
+    def ranker_model_path(self, existing: bool = False) -> Path:
+        """Where the ranker model is saved; with `existing`, an error if it has not been made."""
+        return self.require("ranker.cbm", "ranker") if existing else self.output("ranker.cbm")
+
+    def save_ranker_report(self, report: dict[str, Any]) -> None:
+        self.save_json("ranker.json", report)
+
+    def load_ranker_report(self) -> dict[str, Any]:
+        return self.load_json("ranker.json", "ranker")
+
+    # --- evaluate ------------------------------------------------------------------------------
+    def metrics_path(self) -> Path:
+        return self.path(schema.METRICS_FILE)
+
+    def save_metrics(self, report: dict[str, Any]) -> None:
+        self.save_json(schema.METRICS_FILE, report)
+
+    def load_metrics(self) -> dict[str, Any]:
+        return self.load_json(schema.METRICS_FILE, "evaluate")
+
+    # --- json ----------------------------------------------------------------------------------
     def save_json(self, name: str, content: dict[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.path(name).write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")
+        self.output(name).write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")
 
     def load_json(self, name: str, made_by: str) -> dict[str, Any]:
         return json.loads(self.require(name, made_by).read_text())
+
+
+def _load_counts(path: Path) -> sp.csr_matrix:
+    return sp.load_npz(path).tocsr().astype(np.float32, copy=False)

@@ -15,7 +15,7 @@ from musicrec.replay.http import http_target, trio_urls
 from musicrec.replay.inprocess import LoadedArtifacts
 from musicrec.replay.report import RunInfo, write_report
 from musicrec.replay.runner import ReplayResult, replay
-from musicrec.replay.sample import ReplaySample, EvaluationPeriod
+from musicrec.replay.sample import EvaluationPeriod, ReplaySample, evaluation_lists
 from musicrec.replay.scores import GroupScores, score
 from musicrec.replay.tuning import TuningRow, Variant, grid, tune
 from musicrec.settings import Settings
@@ -69,13 +69,14 @@ def replay_inprocess(loaded: LoadedArtifacts, sample: ReplaySample, settings: Se
 
 def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
     folder = current_set(options.artifacts)
-    period = EvaluationPeriod(folder, options.test_start)
+    lists = evaluation_lists(folder)
+    period = EvaluationPeriod(folder, options.test_start, lists_folder=lists)
     sample = period.draw(options.users, options.seed, options.max_listens)
     depth = max(options.ks)
-    loaded = LoadedArtifacts(folder) if options.mode == "inprocess" or options.tune else None
+    loaded = LoadedArtifacts(lists) if options.mode == "inprocess" or options.tune else None
     if options.mode == "http":
-        result = replay_http(sample, settings, options.artifacts, options.concurrency, depth,
-                             reuse_running=not options.private_trio)
+        result = replay_http(sample, settings, lists if lists != folder else options.artifacts,
+                             options.concurrency, depth, reuse_running=not options.private_trio)
     else:
         assert loaded is not None
         result = replay_inprocess(loaded, sample, settings, depth)
@@ -85,7 +86,7 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
         assert loaded is not None
         tuning_sample = period.draw(options.tune_users, options.seed + 1, options.max_listens, exclude=sample.users)
         tuning = tune(loaded, tuning_sample, settings, grid(), options.resamples, options.seed)
-    info = RunInfo(command=options.command, artifacts=folder,
+    info = RunInfo(command=options.command, artifacts=lists,
                    when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                    settings=Variant.of(settings), max_listens=options.max_listens, seed=options.seed)
     plot = write_report(options.out, info, result, groups, options.ks, tuning)

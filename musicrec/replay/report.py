@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from musicrec import schema  # noqa: E402
 from musicrec.replay.metrics import METRICS, Estimate  # noqa: E402
 from musicrec.replay.runner import ReplayResult  # noqa: E402
 from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms  # noqa: E402
@@ -33,6 +34,12 @@ class RunInfo:
     settings: Variant
     max_listens: int
     seed: int
+
+
+def _lists_kind(folder: Path) -> str:
+    if folder.name == schema.EVALUATION_DIR:
+        return "made by models that never saw the test period"
+    return "the served lists, which knew the test period: offline hits are not meaningful"
 
 
 def _fmt(estimate: Estimate, digits: int = 4) -> str:
@@ -109,7 +116,8 @@ def render(
     lines = [
         "# Replay evaluation: what online blending adds", "",
         f"Made {info.when} by `{info.command}` ({result.mode} mode, {result.seconds:.0f} s).",
-        f"Artifacts: `{info.artifacts}`; test period from {sample.test_start}. Sample (seed {info.seed}): "
+        f"Lists replayed: `{info.artifacts}` ({_lists_kind(info.artifacts)}); test period from "
+        f"{sample.test_start}. Sample (seed {info.seed}): "
         f"{len(sample)} users with test listens, their first {info.max_listens} test listens each in time "
         f"order ({sample.listens} listens). The events store starts empty, so a user's first replayed "
         "listen has no online part.",

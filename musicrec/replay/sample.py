@@ -66,6 +66,20 @@ class ReplaySample:
         return np.diff(self.offsets)
 
 
+def evaluation_lists(folder: Path) -> Path:
+    """The folder of lists to replay: the set's evaluation/ lists, made without the test period.
+
+    A set without them (an older or course-made one) is replayed as it is, with a warning: its
+    lists were filtered against the test period, so offline hits there mean little.
+    """
+    evaluation = folder / schema.EVALUATION_DIR
+    if (evaluation / schema.RECOMMENDATIONS_FILE).is_file():
+        return evaluation
+    logger.warning("%s has no %s/ lists: replaying the served lists, which knew the test period",
+                   folder, schema.EVALUATION_DIR)
+    return folder
+
+
 def read_test_start(folder: Path) -> date:
     """The test period's first day, as the pipeline recorded it in metrics.json."""
     path = folder / schema.METRICS_FILE
@@ -139,10 +153,10 @@ def draw_sample(
 class EvaluationPeriod:
     """The test period's listens and the users with offline lists, read once, to draw samples from."""
 
-    def __init__(self, folder: Path, test_start: date | None = None) -> None:
+    def __init__(self, folder: Path, test_start: date | None = None, lists_folder: Path | None = None) -> None:
         self.start = test_start or read_test_start(folder)
         self.listens = read_test_listens(folder, self.start)
-        self.offline = offline_users(folder)
+        self.offline = offline_users(lists_folder or folder)
 
     def draw(self, users: int, seed: int, max_listens: int, exclude: np.ndarray | None = None) -> ReplaySample:
         sample = draw_sample(self.listens, self.offline, users, seed, max_listens, self.start, exclude)

@@ -1,35 +1,35 @@
 import numpy as np
-import scipy.sparse as sp
 
-from musicrec.pipeline.evaluate import dense_recs, random_recs, relevant_test_pairs, unheard_first
-from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.workspace import Pairs, TrainData
-
-
-def _train(matrix: np.ndarray) -> TrainData:
-    n_users, n_items = matrix.shape
-    return TrainData(IdIndex(np.arange(n_users)), IdIndex(np.arange(n_items)),
-                     sp.csr_matrix(matrix.astype(np.float32)), np.zeros(n_items, np.int32),
-                     np.zeros(n_items, np.int32), np.zeros(n_users, np.int32),
-                     sp.csr_matrix(matrix.shape, dtype=np.float32))
+from musicrec.pipeline.data import Candidates, Pairs
+from musicrec.pipeline.evaluate import random_recs
+from musicrec.pipeline.scoring import as_matrix, judged_users, ndcg
+from tests.pipeline.histories import history_of
 
 
-def test_dense_recs_aligns_rows_with_evaluated_users():
-    recs = dense_recs(np.array([2, 5]), users=np.array([1, 2, 2, 5, 5]), items=np.array([9, 7, 8, 6, 4]),
-                      ranks=np.array([1, 2, 1, 1, 3]), k=2)
-    assert recs.tolist() == [[8, 7], [6, -1]]  # user 1 not evaluated; user 5's rank 3 beyond k
+def test_as_matrix_aligns_rows_with_judged_users():
+    lists = Candidates(np.array([1, 2, 2, 5, 5]), np.array([9, 7, 8, 6, 4]), np.ones(5, np.float32),
+                       np.array([1, 2, 1, 1, 3]))
+    recs = as_matrix(lists, np.array([2, 5]), k=2)
+    assert recs.tolist() == [[8, 7], [6, -1]]  # user 1 not judged; user 5's rank 3 beyond k
 
 
-def test_unheard_first_skips_what_each_user_heard():
-    data = _train(np.array([[1, 0, 0, 0], [0, 0, 2, 1]]))
-    recs = unheard_first(np.array([0, 1]), np.array([2, 0, 1, 3]), data, k=2)
-    assert recs.tolist() == [[2, 1], [0, 1]]
-
-
-def test_relevant_test_pairs_drop_relistens():
-    data = _train(np.array([[1, 0, 0], [0, 0, 2]]))
-    relevant = relevant_test_pairs(Pairs(np.array([0, 0, 1]), np.array([0, 1, 2])), data)
+def test_unheard_pairs_drop_relistens():
+    history = history_of(np.array([[1, 0, 0], [0, 0, 2]]))
+    relevant = Pairs(np.array([0, 0, 1]), np.array([0, 1, 2])).unheard_in(history)
     assert list(zip(relevant.users.tolist(), relevant.items.tolist())) == [(0, 1)]
+
+
+def test_judged_users_are_known_and_have_a_relevant_track():
+    history = history_of(np.array([[1, 0], [0, 0], [0, 1]]))
+    assert judged_users(history, Pairs(np.array([0, 1, 1]), np.array([1, 0, 1]))).tolist() == [0]
+
+
+def test_ndcg_of_a_perfect_and_a_useless_list():
+    relevant = Pairs(np.array([0, 1]), np.array([3, 4]))
+    perfect = Candidates(np.array([0, 1]), np.array([3, 4]), np.ones(2, np.float32), np.array([1, 1]))
+    second = Candidates(np.array([0, 0]), np.array([2, 3]), np.ones(2, np.float32), np.array([1, 2]))
+    assert ndcg(perfect, np.array([0, 1]), relevant, 5) == 1.0
+    assert ndcg(second, np.array([0]), relevant, 5) == 1 / np.log2(3)
 
 
 def test_random_recs_draw_from_the_given_items():

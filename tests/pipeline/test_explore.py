@@ -10,14 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import scipy.sparse as sp
 
 from musicrec import schema
 from musicrec.errors import NotFound
 from musicrec.pipeline import explore
-from musicrec.pipeline.als import CANDIDATES_FILE
-from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.workspace import TrainData, Workspace
 
 D = date  # short for the tables below
 
@@ -162,7 +158,7 @@ def test_metrics_frame_has_one_row_per_model_and_cold_users_last() -> None:
     report = {
         "models": {"random": {"ndcg@10": 0.01, "recall@10": 0.02},
                    "ranker": {"ndcg@10": 0.2, "recall@10": 0.3}},
-        "cold_users": {"users": 5, "top_popular": {"ndcg@10": 0.1, "recall@10": 0.15}},
+        "cold_users": {"users": 5, "popular": {"ndcg@10": 0.1, "recall@10": 0.15}},
     }
     frame = explore.metrics_frame(report)
     assert frame.index.tolist() == ["random", "ranker", explore.COLD_USERS_ROW]
@@ -175,25 +171,3 @@ def test_ensure_raw_data_keeps_existing_files(tmp_path: Path) -> None:
         pq.write_table(pa.table({"x": [1]}), tmp_path / name)
     assert explore.ensure_raw_data(tmp_path, "tiny", seed=1) is None
     assert pq.read_table(tmp_path / schema.TRACKS_FILE).column_names == ["x"]  # untouched
-
-
-def test_als_candidates_of_decodes_one_users_candidates(tmp_path: Path) -> None:
-    work = Workspace(tmp_path)
-    n_users, n_items = 3, 3
-    work.save_train(TrainData(
-        users=IdIndex(np.array([100, 200, 300])), items=IdIndex(np.array([7, 8, 9])),
-        matrix=sp.csr_matrix((n_users, n_items), dtype=np.float32),
-        item_first_day=np.zeros(n_items, np.int32), item_recent_listens=np.zeros(n_items, np.int32),
-        user_last_day=np.zeros(n_users, np.int32),
-        recent_matrix=sp.csr_matrix((n_users, n_items), dtype=np.float32),
-    ))
-    np.savez(work.path(CANDIDATES_FILE), users=np.array([0, 0, 2], np.int32), items=np.array([1, 2, 0], np.int32),
-             scores=np.array([0.9, 0.5, 0.3], np.float32), ranks=np.array([1, 2, 1], np.int16))
-    first = explore.als_candidates_of(work, 100)
-    assert first.schema == schema.RECOMMENDATIONS_SCHEMA
-    assert first.column(schema.ITEM_ID).to_pylist() == [8, 9]
-    assert first.column(schema.RANK).to_pylist() == [1, 2]
-    assert first.column(schema.SCORE).to_pylist() == pytest.approx([0.9, 0.5])
-    assert explore.als_candidates_of(work, 300).column(schema.ITEM_ID).to_pylist() == [7]
-    assert explore.als_candidates_of(work, 200).num_rows == 0
-    assert explore.als_candidates_of(work, 999).num_rows == 0

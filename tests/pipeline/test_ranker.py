@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
-from musicrec.pipeline.ranker import top_by_score, training_rows, user_runs
+from musicrec.pipeline.data import Candidates, user_runs
+from musicrec.pipeline.lists import MISSING_RANK, CandidateTable
+from musicrec.pipeline.ranker import learning_rows
 
 
 def test_user_runs():
@@ -9,33 +12,41 @@ def test_user_runs():
     assert sizes.tolist() == [2, 1, 3]
 
 
-def test_training_rows_keep_positives_and_cap_negatives():
-    users = np.repeat([0, 1, 2], 5)
+def _table(users: np.ndarray) -> CandidateTable:
+    rows = users.size
+    return CandidateTable(users, np.arange(rows), np.zeros((rows, 1), np.float32),
+                          np.ones((rows, 1), np.float32), ("als",))
+
+
+def test_learning_rows_keep_positives_and_cap_negatives():
+    table = _table(np.repeat([0, 1, 2], 5))
     labels = np.zeros(15, dtype=bool)
     labels[[1, 3, 7]] = True  # user 0 has two positives, user 1 one, user 2 none
-    rows = training_rows(users, labels, n_users=3, sample_size=10, negatives_per_user=2,
-                         rng=np.random.default_rng(0))
+    rows = learning_rows(table, labels, negatives_per_user=2, rng=np.random.default_rng(0))
     assert set(rows[labels[rows]].tolist()) == {1, 3, 7}
-    assert (users[rows] != 2).all()  # nothing to learn from a user without positives
+    assert (table.users[rows] != 2).all()  # nothing to learn from a user without positives
     negatives = rows[~labels[rows]]
-    assert np.bincount(users[negatives], minlength=3).tolist() == [2, 2, 0]
+    assert np.bincount(table.users[negatives], minlength=3).tolist() == [2, 2, 0]
     assert rows.tolist() == sorted(rows.tolist())
 
 
-def test_training_rows_sample_users():
-    users = np.repeat(np.arange(10), 3)
-    labels = np.tile([True, False, False], 10)
-    rows = training_rows(users, labels, 10, sample_size=4, negatives_per_user=5,
-                         rng=np.random.default_rng(1))
-    assert np.unique(users[rows]).size == 4
-    assert rows.size == 4 * 3
-
-
 def test_top_by_score_ranks_within_each_user():
-    users = np.array([1, 1, 1, 2, 2])
-    items = np.array([10, 11, 12, 10, 13])
-    scores = np.array([0.1, 0.9, 0.5, 0.3, 0.3])
-    u, i, s, r = top_by_score(users, items, scores, k=2)
-    assert u.tolist() == [1, 1, 2, 2]
-    assert i.tolist() == [11, 12, 10, 13]  # equal scores: lower item id first
-    assert r.tolist() == [1, 2, 1, 2]
+    lists = Candidates.top_by_score(np.array([1, 1, 1, 2, 2]), np.array([10, 11, 12, 10, 13]),
+                                    np.array([0.1, 0.9, 0.5, 0.3, 0.3]), k=2)
+    assert lists.users.tolist() == [1, 1, 2, 2]
+    assert lists.items.tolist() == [11, 12, 10, 13]  # equal scores: lower item id first
+    assert lists.ranks.tolist() == [1, 2, 1, 2]
+
+
+def test_candidate_table_joins_sources_and_gives_back_each_list():
+    als = Candidates(np.array([0, 0, 1]), np.array([5, 6, 5]), np.array([0.9, 0.8, 0.7], np.float32),
+                     np.array([1, 2, 1], np.int32))
+    ease = Candidates(np.array([0, 1]), np.array([7, 5]), np.array([3.0, 2.0], np.float32),
+                      np.array([1, 1], np.int32))
+    table = CandidateTable.union({"als": als, "ease": ease}, n_items=10)
+    assert list(zip(table.users.tolist(), table.items.tolist())) == [(0, 5), (0, 6), (0, 7), (1, 5)]
+    assert table.ranks.tolist() == [[1, MISSING_RANK], [2, MISSING_RANK], [MISSING_RANK, 1], [1, 1]]
+    assert np.isnan(table.scores[0, 1]) and table.scores[3].tolist() == pytest.approx([0.7, 2.0])
+    again = table.source_list("als", 10)
+    assert again.items.tolist() == als.items.tolist() and again.ranks.tolist() == als.ranks.tolist()
+    assert table.source_list("ease", 1).items.tolist() == [7, 5]

@@ -12,24 +12,15 @@ import pytest
 
 from musicrec import schema
 from musicrec.artifacts import verify_artifact_set
-from musicrec.datasets.scales import get_scale
-from musicrec.datasets.synthetic import generate
-from musicrec.pipeline.runner import STAGES, run_pipeline
-from musicrec.settings import PipelineSettings
+from musicrec.pipeline.workspace import PUBLISHED_FILES
+from tests.pipeline.conftest import PARAMS
 
 pytestmark = pytest.mark.slow
-# Fewer ALS and CatBoost iterations and a smaller ranker sample than the defaults: half the time,
-# the same quality order (measured: ranker/ALS NDCG@10 ratio 1.16 either way).
-PARAMS = PipelineSettings(seed=42, als_iterations=10, ranker_iterations=150, ranker_users=3000)
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    generate(root / "raw", get_scale("small"), seed=42)
-    timings = run_pipeline(root / "raw", root / "artifacts", root / "work", PARAMS)
-    assert [timing["stage"] for timing in timings] == list(STAGES)
-    return root / "artifacts"
+def artifacts(pipeline_run: Path) -> Path:
+    return pipeline_run / "artifacts"
 
 
 def _read(artifacts: Path, name: str):
@@ -41,9 +32,11 @@ def test_the_set_is_complete_and_verified(artifacts):
     assert manifest is not None
     serving = {name for name in manifest["files"] if name.startswith(f"{schema.SERVING_INDEX_FOLDER}/")}
     assert f"{schema.SERVING_INDEX_FOLDER}/recommendations/items.npy" in serving  # written with the set
-    assert set(manifest["files"]) - serving == {schema.ITEMS_FILE, schema.EVENTS_FILE, schema.TOP_POPULAR_FILE,
-                                      schema.RECOMMENDATIONS_FILE, schema.SIMILAR_FILE,
-                                      schema.METRICS_FILE}
+    assert set(manifest["files"]) - serving == set(PUBLISHED_FILES)
+    assert "evaluation/recommendations.parquet" in manifest["files"]
+    chosen = manifest["parameters"]["chosen"]
+    assert set(chosen["sources"]) == set(PARAMS.sources)
+    assert chosen["published"] in {"ranker", *PARAMS.sources}
 
 
 def test_top_popular_contract(artifacts):
@@ -92,12 +85,26 @@ def test_similar_contract_covers_every_catalog_track(artifacts):
     assert with_neighbours > 0.99  # only tracks with no artist, album or genre may lack them
 
 
-def test_quality_order_on_the_test_period(artifacts):
-    """ranker > ALS > top popular > random on NDCG@10 and recall@10, by real margins."""
-    models = json.loads((artifacts / schema.METRICS_FILE).read_text())["models"]
-    for metric in ("ndcg@10", "recall@10"):
-        ranker, als, popular, random = (models[name][metric]
-                                        for name in ("ranker", "als", "top_popular", "random"))
-        assert ranker > 1.05 * als, metric
-        assert als > 1.5 * popular, metric
-        assert popular > 5 * random, metric
+def test_evaluation_lists_never_saw_the_test_period_and_the_published_ones_know_it(pipeline_run):
+    events = _read(pipeline_run / "artifacts", schema.EVENTS_FILE).to_pandas()
+    test_start = json.loads((pipeline_run / "artifacts" / schema.METRICS_FILE).read_text())["split"]["test_start"]
+    test_listens = events[events[schema.STARTED_AT] >= np.datetime64(test_start)]
+    evaluation = _read(pipeline_run / "artifacts" / "evaluation", schema.RECOMMENDATIONS_FILE).to_pandas()
+    published = _read(pipeline_run / "artifacts", schema.RECOMMENDATIONS_FILE).to_pandas()
+    pairs = test_listens[[schema.USER_ID, schema.ITEM_ID]].drop_duplicates()
+    # Test-period listens are fair game for the evaluation lists, and filtered from the served ones.
+    assert not evaluation.merge(pairs).empty
+    assert published.merge(pairs).empty
+    assert evaluation.columns.tolist() == published.columns.tolist()
+
+
+def test_metrics_report_every_source_the_choice_and_the_validation_tables(artifacts):
+    report = json.loads((artifacts / schema.METRICS_FILE).read_text())
+    assert set(report["models"]) == {"random", "ranker", "published", *PARAMS.sources}
+    assert report["models"]["published"] == report["models"][report["published"]]
+    ranker = report["validation"]["ranker"]
+    assert set(ranker["validation_ndcg@10"]) >= set(PARAMS.sources)
+    assert report["published"] == max(ranker["validation_ndcg@10"], key=ranker["validation_ndcg@10"].get
+                                      ).split(":")[0]
+    for name, entry in report["validation"]["tuning"]["sources"].items():
+        assert entry["trials"], name

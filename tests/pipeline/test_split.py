@@ -5,7 +5,7 @@ import pytest
 
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.split import Listens, choose_split, day_number, period_pairs, train_data
+from musicrec.pipeline.split import Listens, choose_split, day_number, history_before, period_pairs
 
 
 def test_default_split_takes_the_last_days():
@@ -37,9 +37,9 @@ LISTENS = Listens(
 DATES = choose_split(date(2022, 1, 1), date(2022, 1, 10), test_days=2, target_days=3)
 
 
-def test_train_data_counts_only_the_train_period():
-    data = train_data(LISTENS, IdIndex(np.array([10, 20, 30])), IdIndex(np.array([5, 6, 7])), DATES,
-                      recent_days=2)
+def test_history_counts_only_the_listens_before_its_cutoff():
+    data = history_before(LISTENS, IdIndex(np.array([10, 20, 30])), IdIndex(np.array([5, 6, 7])),
+                          day_number(DATES.target_start), recent_days=2)
     assert data.matrix.toarray().tolist() == [[1, 1, 0], [2, 0, 0], [0, 0, 0]]
     assert data.item_first_day.tolist() == [_day(1), _day(3), -1]
     assert data.item_recent_listens.tolist() == [2, 0, 0]  # Jan 4..5
@@ -54,3 +54,11 @@ def test_period_pairs_are_distinct_and_bounded():
     test = period_pairs(LISTENS, DATES.test_start, None, 3)
     assert list(zip(target.users.tolist(), target.items.tolist())) == [(2, 2)]
     assert list(zip(test.users.tolist(), test.items.tolist())) == [(0, 2), (2, 1)]
+
+
+def test_a_later_cutoff_knows_the_later_listens():
+    data = history_before(LISTENS, IdIndex(np.array([10, 20, 30])), IdIndex(np.array([5, 6, 7])),
+                          _day(11), recent_days=2)
+    assert data.matrix.toarray().tolist() == [[1, 1, 1], [2, 0, 0], [0, 1, 1]]
+    assert data.recent_matrix.toarray().tolist() == [[0, 0, 1], [0, 0, 0], [0, 1, 0]]  # Jan 9..10
+    assert data.cutoff_day == _day(11)

@@ -1,0 +1,152 @@
+"""The typed values the pipeline's stages hand each other: listening history, pairs, candidates.
+
+Everything is in dense indexes (users and tracks numbered 0..n-1 by `IdIndex`); only published
+artifacts carry raw ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from musicrec.pipeline.ids import IdIndex
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Distinct (user, item) pairs in dense indexes, sorted by user then item."""
+
+    users: np.ndarray
+    items: np.ndarray
+
+    @classmethod
+    def from_listens(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> "Pairs":
+        keys = np.unique(users.astype(np.int64) * n_items + items)
+        return cls((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32))
+
+    def keys(self, n_items: int) -> np.ndarray:
+        """One int64 per pair, for fast membership tests (np.isin)."""
+        return self.users.astype(np.int64) * n_items + self.items
+
+    def of_users(self, users: np.ndarray) -> "Pairs":
+        """The pairs of the given users only."""
+        keep = np.isin(self.users, users)
+        return Pairs(self.users[keep], self.items[keep])
+
+    def unheard_in(self, history: "History") -> "Pairs":
+        """The pairs whose track the user had not heard in `history` (what a model can recommend)."""
+        if not self.users.size:
+            return self
+        heard = np.asarray(history.matrix[self.users, self.items]).ravel() > 0
+        return Pairs(self.users[~heard], self.items[~heard])
+
+
+@dataclass(frozen=True)
+class History:
+    """Listening up to a cutoff day, in dense indexes: what a model fit at that day may know.
+
+    The pipeline keeps three: `fit` (before the ranker's target window), `eval` (before the test
+    period) and `serve` (everything); the same code builds lists from each.
+    """
+
+    users: IdIndex  # every user of the whole event log
+    items: IdIndex  # every catalog track
+    matrix: sp.csr_matrix  # users x items listen counts before the cutoff (float32)
+    recent_matrix: sp.csr_matrix  # the same for the last `recent_days` before the cutoff
+    item_first_day: np.ndarray  # first listen (days since epoch), int32; -1 if none
+    user_last_day: np.ndarray  # last listen, int32; -1 if none
+    cutoff_day: int  # first day not in the history
+
+    @property
+    def item_listens(self) -> np.ndarray:
+        return np.asarray(self.matrix.sum(axis=0)).ravel().astype(np.int64)
+
+    @property
+    def item_listeners(self) -> np.ndarray:
+        return np.bincount(self.matrix.indices, minlength=self.matrix.shape[1]).astype(np.int64)
+
+    @property
+    def item_recent_listens(self) -> np.ndarray:
+        return np.asarray(self.recent_matrix.sum(axis=0)).ravel().astype(np.int64)
+
+    @property
+    def user_listens(self) -> np.ndarray:
+        return np.asarray(self.matrix.sum(axis=1)).ravel().astype(np.int64)
+
+    @property
+    def user_recent_listens(self) -> np.ndarray:
+        return np.asarray(self.recent_matrix.sum(axis=1)).ravel().astype(np.int64)
+
+    @property
+    def active_users(self) -> np.ndarray:
+        """Dense indexes of the users with at least one listen in the history."""
+        return np.flatnonzero(np.diff(self.matrix.indptr) > 0)
+
+    def keep_users(self, users: np.ndarray) -> "History":
+        """The same history with every other user's rows emptied (for tuning on a user sample).
+
+        Indexes stay global, so lists and pairs of the sample need no translation.
+        """
+        mask = sp.diags(np.isin(np.arange(len(self.users)), users).astype(np.float32))
+        return replace(self, matrix=(mask @ self.matrix).tocsr(),
+                       recent_matrix=(mask @ self.recent_matrix).tocsr())
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Ranked track lists for many users as flat arrays, sorted by user, then rank (1-based)."""
+
+    users: np.ndarray  # int32
+    items: np.ndarray  # int32
+    scores: np.ndarray  # float32, higher is better
+    ranks: np.ndarray  # int32
+
+    @classmethod
+    def empty(cls) -> "Candidates":
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32),
+                   np.zeros(0, np.int32))
+
+    @classmethod
+    def top_by_score(cls, users: np.ndarray, items: np.ndarray, scores: np.ndarray,
+                     k: int) -> "Candidates":
+        """Per user, the k highest-scored items (ties by item index, so results are stable)."""
+        order = np.lexsort((items, -scores, users))
+        users, items, scores = users[order], items[order], scores[order]
+        rank = rank_within_user(users)
+        keep = rank <= k
+        return cls(users[keep].astype(np.int32), items[keep].astype(np.int32),
+                   scores[keep].astype(np.float32), rank[keep])
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def keys(self, n_items: int) -> np.ndarray:
+        return self.users.astype(np.int64) * n_items + self.items
+
+    def top(self, k: int) -> "Candidates":
+        keep = self.ranks <= k
+        return Candidates(self.users[keep], self.items[keep], self.scores[keep], self.ranks[keep])
+
+    @classmethod
+    def concat(cls, parts: list["Candidates"]) -> "Candidates":
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(part, name) for part in parts])
+                     for name in ("users", "items", "scores", "ranks")))
+
+
+def rank_within_user(users: np.ndarray) -> np.ndarray:
+    """1-based position of each row within its run of equal (sorted) user values, int32."""
+    if not users.size:
+        return np.zeros(0, dtype=np.int32)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    sizes = np.diff(np.r_[starts, users.size])
+    return (np.arange(users.size) - np.repeat(starts, sizes) + 1).astype(np.int32)
+
+
+def user_runs(users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and size of each run of equal values in a sorted user array."""
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else np.zeros(0, int)
+    return starts, np.diff(np.r_[starts, users.size])

@@ -1,0 +1,49 @@
+"""Judging ranked lists against the pairs a period held out: the one way every stage measures.
+
+Tuning (on the target window), the ranker's choice (held-out users of the target window) and the
+evaluation (test period) all call `judge`, so a number in the validation table and one in
+metrics.json mean the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicrec.pipeline import metrics
+from musicrec.pipeline.data import Candidates, History, Pairs
+
+K = metrics.EVALUATION_K
+
+
+def as_matrix(lists: Candidates, users: np.ndarray, k: int = K) -> np.ndarray:
+    """Flat lists -> users x k matrix of items aligned with sorted `users` (NO_ITEM where short)."""
+    recs = np.full((users.size, k), metrics.NO_ITEM, dtype=np.int64)
+    if not users.size:
+        return recs
+    position = np.searchsorted(users, lists.users).clip(0, users.size - 1)
+    keep = (lists.ranks <= k) & (users[position] == lists.users)
+    recs[position[keep], lists.ranks[keep] - 1] = lists.items[keep]
+    return recs
+
+
+def judge(recs: np.ndarray, users: np.ndarray, relevant: Pairs, history: History) -> dict[str, float]:
+    """Every metric of a users x k matrix of recommendations (see metrics.all_metrics)."""
+    n_items = len(history.items)
+    hits = metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
+    n_relevant = np.bincount(relevant.users, minlength=len(history.users))[users]
+    return metrics.all_metrics(recs, hits, n_relevant, history.item_listeners,
+                               int(history.active_users.size), n_items)
+
+
+def ndcg(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items: int, k: int = K) -> float:
+    """NDCG@k of flat lists over `users` (sorted): the number tuning and model choice maximise."""
+    recs = as_matrix(lists, users, k)
+    hits = metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
+    n_relevant = np.bincount(relevant.users, minlength=int(users.max(initial=0)) + 1)[users]
+    return metrics.ndcg_at_k(hits, n_relevant, k)
+
+
+def judged_users(history: History, relevant: Pairs) -> np.ndarray:
+    """Users a personal model can be judged on: known to the history, with a relevant track."""
+    known = np.diff(history.matrix.indptr) > 0
+    return np.unique(relevant.users[known[relevant.users]])

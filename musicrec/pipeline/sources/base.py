@@ -1,0 +1,148 @@
+"""What every candidate source is: settings with a search space, `fit` on a history, `recommend`.
+
+A source proposes, for each user, tracks the user has not heard, with a score (higher is better).
+Its settings are a frozen dataclass whose defaults are used when tuning is off; `SPACE` says how
+the `tune` stage may vary each one, and a value pinned in `config.ini` (`[pipeline]
+<source>_<setting>`) is never searched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from musicrec.pipeline.content import ItemContent
+from musicrec.pipeline.data import Candidates, History
+from musicrec.settings import PipelineSettings
+
+USER_BATCH = 2_000
+Progress = Callable[[int, "CandidateSource"], None]
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+
+    def suggest(self, trial: Any, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = True
+
+    def suggest(self, trial: Any, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: Sequence[Any]
+
+    def suggest(self, trial: Any, name: str) -> Any:
+        return trial.suggest_categorical(name, list(self.values))
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source may read besides the history: the settings and what each track is made of."""
+
+    settings: PipelineSettings
+    content: ItemContent
+
+
+class CandidateSource(ABC):
+    """One way of proposing unheard tracks to users; subclasses register in `sources.SOURCES`."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type]  # a frozen dataclass; its defaults apply when tuning is off
+    SPACE: ClassVar[dict[str, IntRange | FloatRange | Choice]] = {}
+
+    def __init__(self, params: Any, context: SourceContext) -> None:
+        self.params = params
+        self.context = context
+        self.settings = context.settings
+        self.history: History | None = None
+
+    @classmethod
+    def pinned(cls, settings: PipelineSettings) -> dict[str, Any]:
+        """The settings of this source given in config.ini (never searched)."""
+        fields = (field.name for field in dataclasses.fields(cls.Params))
+        values = {name: getattr(settings, f"{cls.name}_{name.rstrip('_')}", None) for name in fields}
+        return {name: value for name, value in values.items() if value is not None}
+
+    @classmethod
+    def searchable(cls, settings: PipelineSettings) -> dict[str, IntRange | FloatRange | Choice]:
+        pinned = cls.pinned(settings)
+        return {name: space for name, space in cls.SPACE.items() if name not in pinned}
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], context: SourceContext) -> "CandidateSource":
+        """A source with the given values, pinned settings on top, defaults for the rest."""
+        return cls(cls.Params(**{**values, **cls.pinned(context.settings)}), context)
+
+    def fit(self, history: History, progress: Progress | None = None) -> None:
+        """Learn from `history`; `progress(step, self)` may be called when a partial model is usable
+        (so the tuner can prune a poor trial early)."""
+        self.history = history
+        self._fit(history, progress)
+
+    @abstractmethod
+    def _fit(self, history: History, progress: Progress | None) -> None: ...
+
+    @abstractmethod
+    def _recommend_batch(self, users: np.ndarray, n: int) -> Candidates:
+        """Top-n unheard tracks for one batch of users."""
+
+    def recommend(self, users: np.ndarray, n: int) -> Candidates:
+        """Top-n unheard tracks for each user (sorted user indexes), in batches."""
+        parts = [self._recommend_batch(users[start:start + USER_BATCH], n)
+                 for start in range(0, users.size, USER_BATCH)]
+        return Candidates.concat(parts)
+
+
+def candidate_pool(item_listens: np.ndarray, share: float = 0.99, max_items: int = 50_000) -> np.ndarray:
+    """Sorted dense indexes of the most listened items holding `share` of all listens (at most
+    `max_items`): the tracks worth scoring for everybody; the rest have too few listens to rank."""
+    order = np.argsort(-item_listens, kind="stable")
+    cumulative = np.cumsum(item_listens[order])
+    if not cumulative.size or cumulative[-1] == 0:
+        return np.zeros(0, dtype=np.int64)
+    size = min(int(np.searchsorted(cumulative, share * cumulative[-1])) + 1, max_items)
+    return np.sort(order[:size])
+
+
+def top_from_dense(users: np.ndarray, scores: np.ndarray, columns: np.ndarray, n: int) -> Candidates:
+    """Top-n of a users x columns score matrix (-inf where not allowed) as Candidates of items
+    `columns[j]`."""
+    n = min(n, scores.shape[1])
+    if not n or not users.size:
+        return Candidates.empty()
+    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    values = np.take_along_axis(scores, top, axis=1)
+    keep = np.isfinite(values)
+    rows = np.repeat(users, n).reshape(-1, n)
+    return Candidates.top_by_score(rows[keep], columns[top[keep]], values[keep], n)
+
+
+def top_from_sparse(users: np.ndarray, scores: sp.csr_matrix, heard: sp.csr_matrix, n: int) -> Candidates:
+    """Top-n unheard of a sparse users x items score matrix (rows aligned with `users`)."""
+    scores = (scores - scores.multiply(heard > 0)).tocoo()
+    keep = scores.data > 0
+    return Candidates.top_by_score(users[scores.row[keep]], scores.col[keep], scores.data[keep], n)
+
+
+def unheard_dense(scores: np.ndarray, heard: sp.csr_matrix) -> np.ndarray:
+    """The score matrix with every heard (user, column) set to -inf."""
+    rows, cols = heard.nonzero()
+    scores[rows, cols] = -np.inf
+    return scores
