@@ -113,7 +113,7 @@ class PipelineSettings(_Section):
     target_days: int = Field(14, ge=1)
     top_popular: int = Field(100, ge=1)
     tune: bool = True
-    tune_minutes: float = Field(10.0, gt=0)
+    tune_minutes: float = Field(6.0, gt=0)
     tune_users: int = Field(10_000, ge=100)
     sources: tuple[str, ...] = ("als", "itemknn", "ease", "popular", "artist")
     candidates_per_source: int = Field(50, ge=1)
@@ -129,7 +129,7 @@ class PipelineSettings(_Section):
     popular_window: Literal["recent", "all"] | None = None
     artist_tracks: int | None = Field(None, ge=1)
     similar_per_item: int = Field(20, ge=1)
-    ranker_users: int = Field(100_000, ge=1)
+    ranker_users: int = Field(20_000, ge=10)
     ranker_iterations: int = Field(300, ge=1)
     ranker_loss: Literal["Logloss", "YetiRank", "PairLogit"] | None = None
     recommendations_per_user: int = Field(50, ge=1)

@@ -93,7 +93,7 @@ class FeatureBuilder:
         users, items = table.users, table.items
         listens = self.item_listens[items]
         columns = [
-            *table.scores.T,
+            *score_gaps(table.users, table.scores).T,
             *table.ranks.T,
             (~np.isnan(table.scores)).sum(axis=1).astype(np.float32),
             listens,
@@ -113,7 +113,19 @@ class FeatureBuilder:
         return np.column_stack(columns).astype(np.float32, copy=False)
 
 
+def score_gaps(users: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each source's score minus its best score for the same user (NaN stays NaN).
+
+    A gap means the same at every cutoff, while raw scores drift as a model sees more data, and the
+    ranker learns at one cutoff and ranks at later ones.
+    """
+    _, row_user = np.unique(users, return_inverse=True)
+    best = np.full((int(row_user.max(initial=-1)) + 1, scores.shape[1]), -np.inf, dtype=scores.dtype)
+    np.fmax.at(best, row_user, scores)
+    return scores - best[row_user]
+
+
 def feature_names(source_names: tuple[str, ...]) -> tuple[str, ...]:
     """Column names of `FeatureBuilder.build` for candidates from these sources."""
-    return (*(f"{name}_score" for name in source_names), *(f"{name}_rank" for name in source_names),
+    return (*(f"{name}_score_gap" for name in source_names), *(f"{name}_rank" for name in source_names),
             *CONTEXT_FEATURES)

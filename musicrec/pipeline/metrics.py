@@ -34,18 +34,21 @@ def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
     return float((hits[:, :k].sum(axis=1) / np.maximum(n_relevant, 1)).mean())
 
 
-def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
-    """Mean over users of DCG@k / ideal DCG@k with binary gains.
+def ndcg_per_user(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """DCG@k / ideal DCG@k of each user, with binary gains.
 
     DCG@k = sum over positions i = 1..k of hit_i / log2(i + 1); the ideal DCG puts all the user's
     relevant items first: sum over i = 1..min(n_relevant, k) of 1 / log2(i + 1).
     """
-    if not hits.shape[0]:
-        return 0.0
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (hits[:, :k] * discount[: hits[:, :k].shape[1]]).sum(axis=1)
     ideal = np.r_[0.0, np.cumsum(discount)][np.minimum(n_relevant, k)]
-    return float((dcg / np.maximum(ideal, 1e-12)).mean())
+    return dcg / np.maximum(ideal, 1e-12)
+
+
+def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
+    """Mean over users of their NDCG@k (see ndcg_per_user)."""
+    return float(ndcg_per_user(hits, n_relevant, k).mean()) if hits.shape[0] else 0.0
 
 
 def map_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:

@@ -27,7 +27,7 @@ from musicrec.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 RANKER_LOSSES = ("Logloss", "YetiRank")
-NEGATIVES_PER_USER = 30
+NEGATIVES_PER_USER = 20
 HELD_OUT_SHARE = 0.25
 
 
@@ -86,23 +86,24 @@ def run(context: StageContext) -> dict[str, Any]:
 
     held = table.take(np.flatnonzero(np.isin(table.users, held_out)))
     held_relevant = relevant.of_users(held_out)
-    validation: dict[str, float] = {name: scoring.ndcg(held.source_list(name, scoring.K), held_out,
-                                                       held_relevant, n_items) for name in sources}
+    per_user = {name: scoring.ndcg_per_user(held.source_list(name, scoring.K), held_out, held_relevant, n_items)
+                for name in sources}
     models: dict[str, CatBoost] = {}
     for loss in ([params.ranker_loss] if params.ranker_loss else RANKER_LOSSES):
         models[loss] = fit_ranker(features, learning_labels, learning.users, loss, params)
         maker.ranker = models[loss]
         ranked = Candidates.top_by_score(held.users, held.items,
                                          maker.ranker_scores(held).astype(np.float32), scoring.K)
-        validation[f"ranker:{loss}"] = scoring.ndcg(ranked, held_out, held_relevant, n_items)
-        log.info("ranker %s: validation ndcg@10 %.4f", loss, validation[f"ranker:{loss}"])
+        per_user[f"ranker:{loss}"] = scoring.ndcg_per_user(ranked, held_out, held_relevant, n_items)
+        log.info("ranker %s: validation ndcg@10 %.4f", loss, per_user[f"ranker:{loss}"].mean())
+    validation = {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
     best_loss = max(models, key=lambda loss: validation[f"ranker:{loss}"])
     models[best_loss].save_model(str(work.ranker_model_path()))
     best_source = max(sources, key=validation.__getitem__)
-    ranker_wins = validation[f"ranker:{best_loss}"] > validation[best_source]
+    ranker_wins = scoring.clearly_better(per_user[f"ranker:{best_loss}"], per_user[best_source])
     published = "ranker" if ranker_wins else best_source
-    log.info("ranker: publishing %s (ranker %.4f, best source %s %.4f on held-out users)", published,
-             validation[f"ranker:{best_loss}"], best_source, validation[best_source])
+    log.info("ranker: publishing %s (ranker %.4f, best source %s %.4f on %d held-out users)", published,
+             validation[f"ranker:{best_loss}"], best_source, validation[best_source], held_out.size)
     report = {
         "published": published,
         "loss": best_loss,

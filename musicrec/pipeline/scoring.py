@@ -35,12 +35,28 @@ def judge(recs: np.ndarray, users: np.ndarray, relevant: Pairs, history: History
                                int(history.active_users.size), n_items)
 
 
-def ndcg(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items: int, k: int = K) -> float:
-    """NDCG@k of flat lists over `users` (sorted): the number tuning and model choice maximise."""
+def ndcg_per_user(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items: int,
+                  k: int = K) -> np.ndarray:
+    """NDCG@k of each of `users` (sorted) for flat lists."""
     recs = as_matrix(lists, users, k)
     hits = metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
     n_relevant = np.bincount(relevant.users, minlength=int(users.max(initial=0)) + 1)[users]
-    return metrics.ndcg_at_k(hits, n_relevant, k)
+    return metrics.ndcg_per_user(hits, n_relevant, k)
+
+
+def ndcg(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items: int, k: int = K) -> float:
+    """NDCG@k of flat lists over `users` (sorted): the number tuning and model choice maximise."""
+    per_user = ndcg_per_user(lists, users, relevant, n_items, k)
+    return float(per_user.mean()) if per_user.size else 0.0
+
+
+def clearly_better(challenger: np.ndarray, incumbent: np.ndarray) -> bool:
+    """Is the challenger's mean per-user score above the incumbent's by more than one standard error
+    of the paired difference? A ranker must earn its place over noise, not only by a hair."""
+    difference = challenger - incumbent
+    if difference.size < 2:
+        return False
+    return bool(difference.mean() > difference.std(ddof=1) / np.sqrt(difference.size))
 
 
 def judged_users(history: History, relevant: Pairs) -> np.ndarray:

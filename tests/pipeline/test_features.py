@@ -37,7 +37,9 @@ def test_features_of_hand_made_pairs():
     assert features.dtype == np.float32 and features.shape == (3, len(names))
     assert column["als_rank"] == [1, 2, 3]
     assert column["ease_rank"] == [MISSING_RANK, 1, 2]
-    assert column["ease_score"][1:] == pytest.approx([0.7, 0.3]) and np.isnan(column["ease_score"][0])
+    # user 0's best: als 0.5, ease 0.3 (row 3); user 1's: als 0.2, ease 0.7
+    assert column["als_score_gap"] == pytest.approx([0.0, 0.0, -0.4])
+    assert column["ease_score_gap"][1:] == pytest.approx([0.0, 0.0]) and np.isnan(column["ease_score_gap"][0])
     assert column["sources_proposing"] == [1, 2, 2]
     assert column["item_listens"] == [2, 3, 1]
     assert column["item_listeners"] == [1, 1, 1]
