@@ -43,6 +43,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.Noteboo
         env.setenv("MUSICREC_PATHS__RAW", str(root / "raw"))
         env.setenv("MUSICREC_PATHS__ARTIFACTS", str(root / "artifacts"))
         env.setenv("MUSICREC_DATA__SCALE", "tiny")
+        env.setenv("MUSICREC_PIPELINE__TUNE_MINUTES", "0.5")  # a short search: the notebook, not the tuning, is tested
         env.setenv("OPENBLAS_NUM_THREADS", "1")
         notebook = nbformat.read(NOTEBOOK, as_version=4)
         NotebookClient(notebook, timeout=120, kernel_name="python3",

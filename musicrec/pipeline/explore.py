@@ -205,3 +205,20 @@ def metrics_frame(report: dict[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = schema.MODEL
     return frame
+
+
+def tuning_frame(tuning: dict[str, Any]) -> pd.DataFrame:
+    """The tune stage's choice per source: validation NDCG@10, trials tried and the chosen values."""
+    rows = {name: {"validation ndcg@10": entry.get("validation_ndcg@10"), "trials": len(entry["trials"]),
+                   "chosen": ", ".join(f"{key}={value}" for key, value in entry["values"].items())}
+            for name, entry in tuning["sources"].items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "source"
+    return frame
+
+
+def trials_frame(tuning: dict[str, Any]) -> pd.DataFrame:
+    """Every tuning trial: source, number, state and validation NDCG@10 (for a plot of the search)."""
+    rows = [{"source": name, "trial": trial["number"], "state": trial["state"], "ndcg@10": trial["ndcg@10"]}
+            for name, entry in tuning["sources"].items() for trial in entry["trials"]]
+    return pd.DataFrame(rows, columns=["source", "trial", "state", "ndcg@10"])
