@@ -73,11 +73,17 @@ def evaluate(context: StageContext) -> dict[str, Any]:
         models[name] = scoring.judge(scoring.as_matrix(found, judged), judged, relevant, history)
     ranker_report = work.load_ranker_report()
     published = ranker_report["published"]
+    best_source = max(sources, key=lambda name: models[name]["ndcg@10"])
+    n_items = len(history.items)
+    versus = scoring.paired_difference(
+        *(scoring.ndcg_per_user(lists[name], judged, relevant, n_items) for name in (published, best_source)))
     report = {
         "split": {**work.load_split(), "evaluated_users": int(judged.size), "listed_users": int(users.size),
                   "k": K},
         "published": published,
         "models": {**models, "published": models[published]},
+        # NDCG@10 of the published list minus the best single source's on the test period, per user
+        "published_vs_best_source": {"best_source": best_source, **versus},
         "cold_users": cold_report(context, history, relevant, sources["popular"].ranked_items()),
         "validation": {"tuning": work.load_tuning(), "ranker": ranker_report},
     }

@@ -50,13 +50,19 @@ def ndcg(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items: int, k:
     return float(per_user.mean()) if per_user.size else 0.0
 
 
+def paired_difference(challenger: np.ndarray, incumbent: np.ndarray) -> dict[str, float]:
+    """Mean per-user difference of two models' scores and its standard error."""
+    difference = challenger - incumbent
+    error = difference.std(ddof=1) / np.sqrt(difference.size) if difference.size > 1 else float("inf")
+    return {"difference": round(float(difference.mean()), 6) if difference.size else 0.0,
+            "standard_error": round(float(error), 6)}
+
+
 def clearly_better(challenger: np.ndarray, incumbent: np.ndarray) -> bool:
     """Is the challenger's mean per-user score above the incumbent's by more than one standard error
     of the paired difference? A ranker must earn its place over noise, not only by a hair."""
-    difference = challenger - incumbent
-    if difference.size < 2:
-        return False
-    return bool(difference.mean() > difference.std(ddof=1) / np.sqrt(difference.size))
+    compared = paired_difference(challenger, incumbent)
+    return compared["difference"] > compared["standard_error"]
 
 
 def judged_users(history: History, relevant: Pairs) -> np.ndarray:
