@@ -36,7 +36,7 @@ from musicrec.manifest import read_manifest
 from musicrec.serving.catalog import Catalog
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.listeners import Kind, ListenerSampler, load_listener_sampler
-from musicrec.serving.search import TrackSearch, build_search
+from musicrec.serving.search import TrackSearch
 from musicrec.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -65,11 +65,11 @@ class PagePlane:
     rng: np.random.Generator
 
 
-def load_page_plane(folder: Path, settings: Settings, personal: RankedLists, popular: np.ndarray,
-                    catalog: Catalog, recorder: ListenRecorder) -> PagePlane:
+def load_page_plane(folder: Path, settings: Settings, personal: RankedLists, catalog: Catalog,
+                    search: TrackSearch, recorder: ListenRecorder) -> PagePlane:
     """The page's indexes (search, listeners) and what it shows about the set in `folder`."""
     return PagePlane(
-        catalog=catalog, search=build_search(catalog, popular),
+        catalog=catalog, search=search,
         listeners=load_listener_sampler(folder, personal), about=_about(folder, settings),
         recorder=recorder, rng=np.random.default_rng(),
     )

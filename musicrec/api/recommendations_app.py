@@ -154,7 +154,8 @@ def load_plane(indexes: SetIndexes, settings: Settings, listens: Listens, simila
     popular = indexes.top_popular()
     catalog = indexes.catalog()
     sources = load_offline_sources(indexes.set_folder, personal)
-    page = load_page_plane(indexes.set_folder, settings, personal, popular, catalog, listens)
+    page = load_page_plane(indexes.set_folder, settings, personal, catalog, indexes.search(catalog, popular),
+                           listens)
     log_loaded("recommendations", f"{indexes.set_folder}: {len(personal)} users, {personal.rows} "
                f"recommendations; {len(popular)} top popular; {len(catalog)} named tracks, "
                f"{describe_source(indexes)}; search index {page.search.nbytes / 2**20:.0f} MiB",

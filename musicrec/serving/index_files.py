@@ -9,17 +9,19 @@ are derived from it when a set is published (or once for a folder that lacks the
 
 Layout, in a `serving/` folder beside the parquet files:
 
-    serving/format.json                          {"format": 2}: which layout the files follow
+    serving/format.json                          {"format": 3}: which layout the files follow
     serving/recommendations/{keys,offsets,items,scores,rows_by_key}.npy   a RankedLists
     serving/similar/{keys,offsets,items,scores,rows_by_key}.npy
     serving/top_popular.npy                      track ids by rank
     serving/items.arrow                          item_id, name, artists, genres sorted by item_id
+    serving/search/{text.bin,starts,title_bytes,item_ids}.npy   the page's TrackSearch
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import mmap
 import time
 from pathlib import Path
 
@@ -36,15 +38,19 @@ from musicrec.serving.indexes import (
     load_similar,
     load_top_popular,
 )
+from musicrec.serving.search import TrackSearch, build_search
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 2  # 2: items.arrow has genres
+INDEX_FORMAT = 3  # 2: items.arrow has genres; 3: the search index is saved
 FORMAT_FILE = "format.json"
 RECOMMENDATIONS = "recommendations"
 SIMILAR = "similar"
 TOP_POPULAR = "top_popular.npy"
 ITEMS = "items.arrow"
+SEARCH = "search"
+_SEARCH_TEXT = "text.bin"
+_SEARCH_ARRAYS = ("starts", "title_bytes", "item_ids")
 _ARRAYS = ("keys", "offsets", "items", "scores")
 # The parquet artifacts that have a mappable form.
 SOURCES = (schema.RECOMMENDATIONS_FILE, schema.SIMILAR_FILE, schema.TOP_POPULAR_FILE, schema.ITEMS_FILE)
@@ -69,6 +75,13 @@ def _save_catalog(catalog: Catalog, path: Path) -> None:
         writer.write_batch(batch)  # one uncompressed batch: every column maps without a copy
 
 
+def _save_search(search: TrackSearch, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _SEARCH_TEXT).write_bytes(search.text)
+    for name in _SEARCH_ARRAYS:
+        np.save(folder / f"{name}.npy", getattr(search, name))
+
+
 def write_serving_indexes(set_folder: Path, out: Path) -> list[str]:
     """Derive the mappable indexes of every artifact `set_folder` has; returns the artifacts converted.
 
@@ -88,7 +101,10 @@ def write_serving_indexes(set_folder: Path, out: Path) -> list[str]:
         np.save(out / TOP_POPULAR, load_top_popular(set_folder))
         converted.append(schema.TOP_POPULAR_FILE)
     if (set_folder / schema.ITEMS_FILE).is_file():
-        _save_catalog(load_catalog(set_folder), out / ITEMS)
+        catalog = load_catalog(set_folder)
+        _save_catalog(catalog, out / ITEMS)
+        popular = load_top_popular(set_folder) if schema.TOP_POPULAR_FILE in converted else np.empty(0, np.int32)
+        _save_search(build_search(catalog, popular), out / SEARCH)
         converted.append(schema.ITEMS_FILE)
     (out / FORMAT_FILE).write_text(json.dumps({"format": INDEX_FORMAT}) + "\n")
     pa.default_memory_pool().release_unused()
@@ -147,3 +163,21 @@ def map_catalog(folder: Path) -> Catalog:
     return Catalog(item_ids=column_values(batch.column(schema.ITEM_ID)),
                    names=batch.column(schema.NAME), artists=batch.column(schema.ARTISTS),
                    genres=batch.column(schema.GENRES))
+
+
+def map_search(folder: Path) -> TrackSearch | None:
+    """The page's search index, its text an mmap (searched in C like bytes); None if not saved."""
+    search = folder / SEARCH
+    if not search.is_dir():
+        return None
+    arrays = {name: _map_array(search / f"{name}.npy") for name in _SEARCH_ARRAYS}
+    path = search / _SEARCH_TEXT
+    try:
+        with path.open("rb") as handle:
+            text: bytes | mmap.mmap = (mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                                      if path.stat().st_size else b"")
+    except OSError as exc:
+        raise artifact_error(path, f"cannot be mapped ({exc})") from None
+    if int(arrays["starts"][-1]) != len(text) or len(arrays["starts"]) != len(arrays["item_ids"]) + 1:
+        raise artifact_error(search, "search text and its line starts do not fit together")
+    return TrackSearch(text=text, **arrays)

@@ -10,6 +10,7 @@ with the query, then titles with a word starting with it, then any title, then a
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ WORD_STARTS = b" \n-(/&.,'\""
 class TrackSearch:
     """The searchable text and, per line, where it starts, its title's length and its track."""
 
-    text: bytes
+    text: bytes | mmap.mmap  # an mmap when mapped from the set's serving indexes (same find())
     starts: np.ndarray  # int64, one more than lines: line i is text[starts[i]:starts[i + 1]]
     title_bytes: np.ndarray  # int32, length of line i's title in bytes
     item_ids: np.ndarray  # int32, the track of line i

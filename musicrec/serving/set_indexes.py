@@ -32,15 +32,16 @@ from musicrec.manifest import build_manifest, fingerprint_inputs, read_manifest,
 from musicrec.serving import index_files
 from musicrec.serving.catalog import Catalog, load_catalog
 from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
+from musicrec.serving.search import TrackSearch, build_search
 
 log = logging.getLogger(__name__)
 
 # Where each artifact's mapped files are, inside `serving/`: a folder of arrays or one file.
 _MAPPED = {
-    schema.RECOMMENDATIONS_FILE: f"{index_files.RECOMMENDATIONS}/",
-    schema.SIMILAR_FILE: f"{index_files.SIMILAR}/",
-    schema.TOP_POPULAR_FILE: index_files.TOP_POPULAR,
-    schema.ITEMS_FILE: index_files.ITEMS,
+    schema.RECOMMENDATIONS_FILE: (f"{index_files.RECOMMENDATIONS}/",),
+    schema.SIMILAR_FILE: (f"{index_files.SIMILAR}/",),
+    schema.TOP_POPULAR_FILE: (index_files.TOP_POPULAR,),
+    schema.ITEMS_FILE: (index_files.ITEMS, f"{index_files.SEARCH}/"),
 }
 
 
@@ -77,7 +78,7 @@ class SetIndexes:
         if self.root is None:
             return list(self.used)
         manifest = read_manifest(self.root) or {"files": {}}
-        prefixes = tuple(f"{schema.SERVING_INDEX_FOLDER}/{_MAPPED[name]}" for name in self.used)
+        prefixes = tuple(f"{schema.SERVING_INDEX_FOLDER}/{part}" for name in self.used for part in _MAPPED[name])
         return sorted(name for name in manifest["files"] if name.startswith(prefixes))
 
     def verify_sizes(self) -> None:
@@ -109,6 +110,11 @@ class SetIndexes:
         if self.root is None:
             return load_catalog(self.set_folder)
         return index_files.map_catalog(self._serving())
+
+    def search(self, catalog: Catalog, popular: np.ndarray) -> TrackSearch:
+        """The web page's track search: mapped when saved with the set, else built from `catalog`."""
+        mapped = index_files.map_search(self._serving()) if self.root is not None else None
+        return mapped if mapped is not None else build_search(catalog, popular)
 
 
 def open_set_indexes(set_folder: Path, required: Sequence[str], optional: Sequence[str] = ()) -> SetIndexes:

@@ -16,6 +16,7 @@ from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, write_manifest
 from musicrec.serving.catalog import load_catalog
 from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
+from musicrec.serving.search import build_search
 from musicrec.serving.set_indexes import SetIndexes, cache_folder, open_set_indexes
 from tests.artifact_factory import write_artifact_set, write_similar
 
@@ -58,6 +59,11 @@ def test_a_published_set_is_mapped_and_answers_as_its_parquet(tmp_path: Path) ->
     assert indexes.top_popular().tolist() == load_top_popular(folder).tolist()
     ids = [10, 11, 21, 99]
     assert indexes.catalog().details(ids) == load_catalog(folder).details(ids)
+    search = indexes.search(indexes.catalog(), indexes.top_popular())
+    built = build_search(load_catalog(folder), load_top_popular(folder))
+    assert isinstance(search.text, mmap.mmap) and _is_mapped(search.starts)
+    for query in ("track", "track 1", "artist e", "nothing like it"):
+        assert search.find(query, 5) == built.find(query, 5)
     indexes.verify_checksums()
 
 
