@@ -102,6 +102,7 @@ class Candidates:
     items: np.ndarray  # int32
     scores: np.ndarray  # float32, higher is better
     ranks: np.ndarray  # int32
+    proposers: np.ndarray | None = None  # int8: which candidate source proposed each row, if known
 
     @classmethod
     def empty(cls) -> "Candidates":
@@ -133,8 +134,10 @@ class Candidates:
     def concat(cls, parts: list["Candidates"]) -> "Candidates":
         if not parts:
             return cls.empty()
-        return cls(*(np.concatenate([getattr(part, name) for part in parts])
-                     for name in ("users", "items", "scores", "ranks")))
+        columns = [np.concatenate([getattr(part, name) for part in parts])
+                   for name in ("users", "items", "scores", "ranks")]
+        known = all(part.proposers is not None for part in parts)
+        return cls(*columns, np.concatenate([part.proposers for part in parts]) if known else None)
 
 
 def rank_within_user(users: np.ndarray) -> np.ndarray:

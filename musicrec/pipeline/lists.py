@@ -7,7 +7,7 @@ and the published lists (serve history); only the history and the users differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -62,6 +62,11 @@ class CandidateTable:
         keep = self.ranks[:, column] <= k
         return Candidates.top_by_score(self.users[keep], self.items[keep], self.scores[keep, column], k)
 
+    def with_proposers(self, lists: Candidates, n_items: int) -> Candidates:
+        """The lists (made from this table) with the source that ranked each track best."""
+        rows = np.searchsorted(self.keys(n_items), lists.keys(n_items))
+        return replace(lists, proposers=np.argmin(self.ranks[rows], axis=1).astype(np.int8))
+
     def take(self, rows: np.ndarray) -> "CandidateTable":
         return CandidateTable(self.users[rows], self.items[rows], self.scores[rows], self.ranks[rows],
                               self.source_names)
@@ -104,16 +109,18 @@ class ListMaker:
             table = self.table(batch)
             for name in models:
                 if name == "ranker":
-                    parts[name].append(Candidates.top_by_score(
-                        table.users, table.items, self.ranker_scores(table).astype(np.float32), k))
+                    found = Candidates.top_by_score(table.users, table.items,
+                                                    self.ranker_scores(table).astype(np.float32), k)
                 else:
-                    parts[name].append(table.source_list(name, k))
+                    found = table.source_list(name, k)
+                parts[name].append(table.with_proposers(found, len(self.history.items)))
         return {name: Candidates.concat(found) for name, found in parts.items()}
 
 
-def recommendations_table(lists: Candidates, history: History) -> pa.Table:
-    """Lists as recommendations.parquet (raw ids, RECOMMENDATIONS_SCHEMA, sorted by user, rank)."""
-    return pa.table(
+def recommendations_table(lists: Candidates, history: History, source_names: tuple[str, ...]) -> pa.Table:
+    """Lists as recommendations.parquet (raw ids, sorted by user, rank): the course schema plus the
+    optional `source` column naming the candidate source that proposed each track."""
+    table = pa.table(
         {
             schema.USER_ID: history.users.decode(lists.users).astype(np.int32),
             schema.ITEM_ID: history.items.decode(lists.items).astype(np.int32),
@@ -122,3 +129,8 @@ def recommendations_table(lists: Candidates, history: History) -> pa.Table:
         },
         schema=schema.RECOMMENDATIONS_SCHEMA,
     )
+    if lists.proposers is None:
+        return table
+    names = pa.array(source_names, pa.string())
+    return table.append_column(schema.SOURCE, pa.DictionaryArray.from_arrays(
+        pa.array(lists.proposers, pa.int8()), names))

@@ -53,7 +53,7 @@ def write_servable(context: StageContext, folder: str, lists: Candidates, source
     ("" for the top level); returns their row counts."""
     work, params = context.work, context.params
     tables = {
-        schema.RECOMMENDATIONS_FILE: recommendations_table(lists, history),
+        schema.RECOMMENDATIONS_FILE: recommendations_table(lists, history, tuple(sources)),
         schema.SIMILAR_FILE: similar_table(als_of(sources, history, context, content), history, content,
                                            params.similar_per_item),
         schema.TOP_POPULAR_FILE: popular_table(history, params.top_popular,

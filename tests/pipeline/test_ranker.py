@@ -50,3 +50,12 @@ def test_candidate_table_joins_sources_and_gives_back_each_list():
     again = table.source_list("als", 10)
     assert again.items.tolist() == als.items.tolist() and again.ranks.tolist() == als.ranks.tolist()
     assert table.source_list("ease", 1).items.tolist() == [7, 5]
+
+
+def test_lists_name_the_source_that_ranked_each_track_best():
+    als = Candidates(np.array([0, 0]), np.array([5, 6]), np.array([0.9, 0.8], np.float32), np.array([1, 2], np.int32))
+    ease = Candidates(np.array([0, 0]), np.array([6, 5]), np.array([3.0, 2.0], np.float32), np.array([1, 3], np.int32))
+    table = CandidateTable.union({"als": als, "ease": ease}, n_items=10)
+    named = table.with_proposers(Candidates.top_by_score(table.users, table.items, np.array([1.0, 2.0]), 2), 10)
+    assert named.items.tolist() == [6, 5]
+    assert [table.source_names[code] for code in named.proposers] == ["ease", "als"]

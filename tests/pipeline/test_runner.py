@@ -49,7 +49,10 @@ def test_top_popular_contract(artifacts):
 
 def test_recommendations_contract(artifacts):
     table = _read(artifacts, schema.RECOMMENDATIONS_FILE)
-    assert table.schema.equals(schema.RECOMMENDATIONS_SCHEMA)
+    course_columns = table.select(schema.RECOMMENDATIONS_SCHEMA.names)
+    assert course_columns.schema.equals(schema.RECOMMENDATIONS_SCHEMA)
+    # the one column added to the course schema: which candidate source proposed the track
+    assert set(table.column(schema.SOURCE).to_pylist()) <= set(PARAMS.sources)
     users = table.column(schema.USER_ID).to_numpy()
     ranks = table.column(schema.RANK).to_numpy()
     assert (np.diff(users) >= 0).all()
