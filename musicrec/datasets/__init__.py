@@ -3,6 +3,7 @@
 - `raw`: read and validate `tracks.parquet`, `catalog_names.parquet`, `interactions.parquet`.
 - `synthetic`: `generate(out_dir, scale, seed)`, the entry point of `python -m musicrec data`;
   it combines `catalog` (genres, artists, albums, tracks), `catalog_files` (those as the course's
-  files, with their mess) and `listening` (users and sessions), sized by `scales`.
+  files, with their mess) and `listening` (users and sessions), in one of the `shapes` (`course`,
+  `playlists`) and sized by `scales`.
 - `sampling` and `packed`: the vectorised weighted sampling and sorting they are built on.
 """

@@ -23,7 +23,6 @@ RELEASED_DURING_YEAR = 0.12  # share of albums released inside the listening yea
 NEW_RELEASE_BOOST = 3.0  # new albums are played more: recent popularity differs from overall
 ARTIST_POPULARITY_SIGMA = 1.5
 ARTIST_SIZE_EXPONENT = 1.0
-TRACK_POPULARITY_SIGMA = 2.8
 NEVER_PLAYED_SHARE = 0.03
 HIT_QUANTILE = 0.995  # track weights above this quantile grow only with the power below
 HIT_EXPONENT = 0.25
@@ -132,6 +131,15 @@ def _bend_the_head(weight: np.ndarray) -> np.ndarray:
     return bent
 
 
+def _lift_the_tail(weight: np.ndarray, quantile: float) -> np.ndarray:
+    """Raise weights below a quantile to it, keeping the order above it.
+
+    In a playlist data set every track is there because someone chose it, so its tail is tracks
+    with one or two listens rather than tracks nobody plays; a listening log's tail goes lower.
+    """
+    return np.maximum(weight, np.quantile(weight, quantile))
+
+
 def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
     """Generate the whole catalogue for `scale` (a few seconds at full size)."""
     genre_ids, genre_weight = _genres(rng, scale.genres)
@@ -148,9 +156,11 @@ def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
 
     # Popular artists have more tracks, as in real catalogues (and their fans have more to hear).
     artist_weight = sizes**ARTIST_SIZE_EXPONENT * rng.lognormal(0.0, ARTIST_POPULARITY_SIGMA, n_artists)
-    track_weight = artist_weight[track_artist] * rng.lognormal(0.0, TRACK_POPULARITY_SIGMA, scale.tracks)
+    track_spread = rng.lognormal(0.0, scale.shape.track_popularity_sigma, scale.tracks)
+    track_weight = artist_weight[track_artist] * track_spread
     track_weight *= np.where(track_release >= 0, NEW_RELEASE_BOOST, 1.0)
     track_weight = _bend_the_head(track_weight)
+    track_weight = _lift_the_tail(track_weight, scale.shape.tail_floor_quantile)
     track_weight[rng.random(scale.tracks) < NEVER_PLAYED_SHARE] = 0.0
     return Catalog(
         genre_ids=genre_ids,

@@ -9,7 +9,8 @@ the artist, or the genre), and each listen of it draws a track from the anchor b
 an occasional jump to another of the user's genres; heavy listeners, who run out of hits, dig
 deeper into each genre's less popular artists. A user hears each track at most once (later draws of
 a heard track are discarded, as are draws before a track's release day), so each user draws more
-listens than they keep (`Scale.draws_per_listen`).
+listens than they keep (`Scale.draws_per_listen`). The shape sets the session length: at one listen
+per session (playlists) every listen picks its own anchor, so neighbours share an artist by chance.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ SECOND_TASTE_CHANGE = 0.5  # chance that a genre slot of the later taste differs
 DRIFT = 0.8  # chance of the later taste at the end of a user's history (grows linearly from 0)
 FAVOURITES_PER_TASTE = 4
 FAVOURITE_SESSION_SHARE = 0.45
-MEAN_SESSION_LENGTH = 8.0
 GENRE_JUMP_SHARE = 0.08
 # Heavy listeners run out of popular tracks and dig into the tail: from DEEP_CUT_FROM draws on, a
 # growing share of their genre picks uses artist weights flattened by DEEP_CUT_FLATTENING.
@@ -93,6 +93,7 @@ class ListeningModel:
             genre_rows[member], artist_rows[member], deep_weight[artist_rows[member]], catalog.n_genres
         )
         self.draws_per_user = scale.listens_per_user * scale.draws_per_listen
+        self.mean_session_length = scale.shape.mean_session_length
 
     def _users(self, count: int, rng: np.random.Generator) -> _Users:
         join_day = rng.random(count) ** JOIN_SKEW * (LISTENING_DAYS - 1)
@@ -197,7 +198,7 @@ class ListeningModel:
         """Listens of `count` new users numbered 0..count-1, sorted by user and time."""
         users = self._users(count, rng)
         listen_user = np.repeat(np.arange(count), users.draws)
-        starts = rng.random(listen_user.size) < 1.0 / MEAN_SESSION_LENGTH
+        starts = rng.random(listen_user.size) < 1.0 / self.mean_session_length
         starts[np.cumsum(users.draws) - users.draws] = True  # a user's first listen starts a session
         session = np.cumsum(starts) - 1
         track, day = self._draw_tracks(users, listen_user, session, rng)

@@ -84,7 +84,8 @@ def _write_interactions(
     rows = users = 0
     starts = range(0, scale.users, scale.users_per_chunk)
     with pq.ParquetWriter(partial, schema.INTERACTIONS_SCHEMA) as writer:
-        for chunk_number, first_user in enumerate(tqdm(starts, desc=f"listens ({scale.name})", unit="chunk")):
+        progress = tqdm(starts, desc=f"listens ({scale.name}, {scale.shape.name})", unit="chunk")
+        for chunk_number, first_user in enumerate(progress):
             rng = np.random.default_rng([seed, 2, chunk_number])
             count = min(scale.users_per_chunk, scale.users - first_user)
             listens = model.chunk(count, rng)
