@@ -1,6 +1,7 @@
 """Time and memory of the data generator and of `prepare` at a given scale -> bench/results/generate.md.
 
-    python -m bench.generate [--scales medium full] [--seed 42] [--work DIR] [--out bench/results/generate.md]
+    python -m bench.generate [--scales medium full] [--shape course] [--seed 42] [--work DIR]
+        [--out bench/results/generate.md]
 
 Each step runs as its own process (`python -m musicrec data ...`, then `prepare` on its output), so
 its peak RSS is exactly that process's (`getrusage` of children). The report also measures the data
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.datasets.scales import SCALE_NAMES
+from musicrec.datasets.shapes import COURSE, SHAPE_NAMES
 
 HEAVY_LOCK = Path("/tmp/musicrec-heavy.lock")
 GNU_TIME = "/usr/bin/time"  # Debian package `time`
@@ -104,10 +106,10 @@ def realism(raw_dir: Path) -> list[str]:
     ]
 
 
-def render(scale: str, seed: int, steps: list[Step], raw_dir: Path, prepared_dir: Path) -> str:
+def render(scale: str, shape: str, seed: int, steps: list[Step], raw_dir: Path, prepared_dir: Path) -> str:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = [
-        f"## Scale `{scale}` (seed {seed})",
+        f"## Scale `{scale}`, shape `{shape}` (seed {seed})",
         "",
         f"Measured on {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores; load average at the "
         f"end: {load}.",
@@ -133,25 +135,26 @@ def render(scale: str, seed: int, steps: list[Step], raw_dir: Path, prepared_dir
     return "\n".join(lines)
 
 
-def measure(scale: str, seed: int, work: Path) -> str:
+def measure(scale: str, shape: str, seed: int, work: Path) -> str:
     """Generate and prepare one scale in separate processes; its report section."""
-    raw_dir, prepared_dir = work / scale / "raw", work / scale / "prepared"
+    raw_dir, prepared_dir = work / shape / scale / "raw", work / shape / scale / "prepared"
     with heavy_lock(scale):
         steps = [
             run_step(
                 "generate (`python -m musicrec data`)",
-                [sys.executable, "-m", "musicrec", "data", "--scale", scale, "--seed", str(seed),
-                 "--out", str(raw_dir)],
+                [sys.executable, "-m", "musicrec", "data", "--scale", scale, "--shape", shape,
+                 "--seed", str(seed), "--out", str(raw_dir)],
             ),
             run_step("prepare (`musicrec.pipeline.prepare`)",
                      [sys.executable, "-c", PREPARE_SNIPPET, str(raw_dir), str(prepared_dir)]),
         ]
-    return render(scale, seed, steps, raw_dir, prepared_dir)
+    return render(scale, shape, seed, steps, raw_dir, prepared_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", nargs="+", choices=SCALE_NAMES, default=["full"])
+    parser.add_argument("--shape", choices=SHAPE_NAMES, default=COURSE.name)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work", type=Path, default=Path("data/bench/generate"), help="where the data goes")
     parser.add_argument("--out", type=Path, default=Path("bench/results/generate.md"))
@@ -159,12 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         "# Data generation and prepare: time, peak memory, realism",
         "",
-        f"`python -m bench.generate --scales {' '.join(args.scales)} --seed {args.seed}`. Each step is its "
+        f"`python -m bench.generate --scales {' '.join(args.scales)} --shape {args.shape} --seed {args.seed}"
+        f" --out {args.out}`. Each step is its "
         "own process; peak RSS is that process's. The machine is shared with other developers' jobs, so "
         "wall times are noisy (heavy jobs take turns through the lock, light ones do not).",
         "",
     ]
-    sections = [measure(scale, args.seed, args.work) for scale in args.scales]
+    sections = [measure(scale, args.shape, args.seed, args.work) for scale in args.scales]
     report = "\n".join(header + sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
