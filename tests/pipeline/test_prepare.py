@@ -1,9 +1,11 @@
-"""The prepare stage on hand-made messy raw files (exact output and drop counts) and on tiny data."""
+"""The prepare stage on hand-made messy raw files (exact output and drop counts) and on tiny data
+of every shape."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -11,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from musicrec import schema
+from musicrec.datasets.shapes import SHAPE_NAMES
 from musicrec.errors import RawDataError
 from musicrec.pipeline.prepare import prepare
 
@@ -122,12 +125,16 @@ def test_wrong_schema_names_the_file_and_the_column(tmp_path: Path) -> None:
         prepare(raw_dir, tmp_path / "out")
 
 
-def test_tiny_data_is_prepared_completely(tiny_raw_dir: Path, tmp_path: Path) -> None:
-    report = prepare(tiny_raw_dir, tmp_path)
+@pytest.mark.parametrize("shape", SHAPE_NAMES)
+def test_tiny_data_is_prepared_completely(
+    shape: str, generated_raw: Callable[..., Path], tmp_path: Path
+) -> None:
+    raw_dir = generated_raw(shape)
+    report = prepare(raw_dir, tmp_path)
 
     items = pq.read_table(tmp_path / schema.ITEMS_FILE)
     events = pq.read_table(tmp_path / schema.EVENTS_FILE)
-    assert items.num_rows == pq.read_metadata(tiny_raw_dir / schema.TRACKS_FILE).num_rows
+    assert items.num_rows == pq.read_metadata(raw_dir / schema.TRACKS_FILE).num_rows
     dropped = report.listens_with_null_values + report.duplicate_listens + report.listens_of_unknown_tracks
     assert report.listens_read - dropped == events.num_rows == report.events_written
     assert report.duplicate_listens > 0 and report.listens_of_unknown_tracks > 0
