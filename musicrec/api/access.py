@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import ipaddress
 from enum import Enum
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from musicrec.errors import Unauthorized
-from musicrec.settings import ServingSettings
+from musicrec.settings import ServingSettings, SettingsError
 
 API_KEY_HEADER = "X-API-Key"
 _API_KEY_HEADER = API_KEY_HEADER.lower().encode()
@@ -95,6 +96,29 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
         if name == b"authorization" and value[: len(_BEARER)].lower() == _BEARER:
             return value[len(_BEARER):].strip()
     return None
+
+
+def check_bind(host: str, serving: ServingSettings) -> None:
+    """Refuse (SettingsError) to listen beyond loopback without an API key.
+
+    Without a key anyone who can reach the port can store listens and read every user's history;
+    on 127.0.0.1 that is only this machine's users and programs.
+    """
+    if serving.api_key.get_secret_value() or _is_loopback(host):
+        return
+    raise SettingsError(
+        f"refusing to listen on {host} (beyond loopback) without an API key: set [serving] api_key "
+        "(or MUSICREC_SERVING__API_KEY), or listen on 127.0.0.1 ([serving] host)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def key_headers(serving: ServingSettings) -> dict[str, str]:

@@ -30,15 +30,16 @@ from yarl import URL
 from musicrec import schema
 from musicrec.api.access import key_headers
 from musicrec.api.breaker import CircuitBreaker, CircuitOpen
+from musicrec.api.server import KEEP_ALIVE_SECONDS
 from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
 from musicrec.settings import ServingSettings
 
-# Idle pooled connections are closed sooner than the services close them (uvicorn: after 5 s), so
-# a call never goes out on a connection the other side is just closing. The pool itself has no
-# limit: a call never waits for a free connection, and the calls in flight are bounded by the
-# requests in flight (each makes at most one call per dependency at a time).
-IDLE_CONNECTION_SECONDS = 4.0
+# Idle pooled connections are closed sooner than the services close them, so a call never goes out
+# on a connection the other side is just closing. The pool itself has no limit: a call never waits
+# for a free connection, and the calls in flight are bounded by the requests in flight (each makes
+# at most one call per dependency at a time).
+IDLE_CONNECTION_SECONDS = KEEP_ALIVE_SECONDS - 1
 
 Answer = TypeVar("Answer")
 

@@ -25,8 +25,6 @@ from musicrec.settings import PROJECT_ROOT, Settings, port_of
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-# uvicorn configures only its own loggers; this also shows the services' load logs (rows, seconds).
-LOG_CONFIG = Path(__file__).with_name("logging.json")
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # else every /ready poll is logged
 
@@ -98,9 +96,10 @@ def _log_tail(log_path: Path | None, lines: int = 15) -> str:
 def start_service(
     spec: ServiceSpec, host: str, env: Mapping[str, str] | None = None, log_dir: Path | None = None
 ) -> RunningService:
-    """Start one uvicorn process; its output goes to `log_dir/<name>.log`, or to this terminal."""
-    command = [sys.executable, "-m", "uvicorn", f"{spec.module}:app", "--host", host,
-               "--port", str(port_of(spec.url)), "--no-access-log", "--log-config", str(LOG_CONFIG)]
+    """Start one uvicorn process (`musicrec.api.server`); its output goes to `log_dir/<name>.log`, or
+    to this terminal."""
+    command = [sys.executable, "-m", "musicrec.api.server", spec.module, "--host", host,
+               "--port", str(port_of(spec.url))]
     log_path = log_dir / f"{spec.name}.log" if log_dir else None
     output: IO | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 (child keeps it)
     try:
@@ -156,8 +155,3 @@ def running(
     finally:
         for service in reversed(started):
             stop_service(service)
-
-
-def first_exited(services: list[RunningService]) -> RunningService | None:
-    """The first service whose process has ended, if any (a supervisor's check)."""
-    return next((service for service in services if service.process.poll() is not None), None)

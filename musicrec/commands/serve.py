@@ -1,6 +1,7 @@
 """`python -m musicrec serve [--replicas N]`: start the services, supervise them until Ctrl-C.
 
-Without `--replicas`, the trio: one process per service at the URLs of `[urls]`. With it, a
+Without `--replicas`, the trio: one process per service at the URLs of `[urls]`; one that dies is
+started again (with backoff) while the others keep answering. With it, a
 cluster (`musicrec.cluster`): N replicas per service behind nginx at those URLs, events in Redis.
 """
 
@@ -11,10 +12,12 @@ import signal
 import time
 from types import FrameType
 
-from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, first_exited, running, trio
+from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, running, trio
+from musicrec.api.supervisor import Supervisor
 from musicrec.settings import PROJECT_ROOT, Settings
 
 CLUSTER_DIR = PROJECT_ROOT / "data" / "cluster"
+SUPERVISE_EVERY = 0.2  # seconds between checks for a service that exited
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,16 +47,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_trio(settings: Settings, ready_timeout: float) -> int:
+    """Start the trio, then restart any service that dies (`Supervisor`) until Ctrl-C or SIGTERM."""
     with running(trio(settings), settings.serving.host, ready_timeout=ready_timeout) as services:
         print("\nAll three services are ready (Ctrl-C stops them):")
         for service in services:
             print(f"  {service.spec.name:<16} {service.url}   docs: {service.url}/docs")
         print(f"\nTry it in a browser: {settings.urls.recommendations_url}/")
-        while (exited := first_exited(services)) is None:
-            time.sleep(0.5)
-        print(f"\nerror: the {exited.spec.name} service exited with code {exited.process.returncode};"
-              " stopping the others")
-        return 1
+        supervisor = Supervisor(settings.serving.host)
+        supervisor.watch(services)
+        try:
+            while True:
+                supervisor.check()
+                time.sleep(SUPERVISE_EVERY)
+        finally:
+            supervisor.stop_all()  # the processes started since, too
 
 
 def _run_cluster(settings: Settings, replicas: int) -> int:
