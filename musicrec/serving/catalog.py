@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec import schema
-from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, arrow_view, artifact_error, column_values
+from musicrec.serving.indexes import (
+    KEY_MAX, KEY_MIN, _open_parquet, arrow_view, artifact_error, column_values,
+)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ Layout, in a `serving/` folder beside the parquet files:
     serving/similar/{keys,offsets,items,scores,rows_by_key}.npy
     serving/top_popular.npy                      track ids by rank
     serving/items.arrow                          item_id, name, artists, genres sorted by item_id
-    serving/search/{text.bin,starts,title_bytes,item_ids}.npy   the page's TrackSearch
+    serving/search/text.bin, vocabulary.arrow, {starts,title_bytes,item_ids,word_offsets,postings}.npy
+                                                 the page's TrackSearch
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from musicrec.serving.search import TrackSearch, build_search
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 3  # 2: items.arrow has genres; 3: the search index is saved
+INDEX_FORMAT = 4  # 2: items.arrow has genres; 3: the search index is saved; 4: with its words
 FORMAT_FILE = "format.json"
 RECOMMENDATIONS = "recommendations"
 SIMILAR = "similar"
@@ -50,7 +51,8 @@ TOP_POPULAR = "top_popular.npy"
 ITEMS = "items.arrow"
 SEARCH = "search"
 _SEARCH_TEXT = "text.bin"
-_SEARCH_ARRAYS = ("starts", "title_bytes", "item_ids")
+_SEARCH_ARRAYS = ("starts", "title_bytes", "item_ids", "word_offsets", "postings")
+_SEARCH_VOCABULARY = "vocabulary.arrow"
 _ARRAYS = ("keys", "offsets", "items", "scores")
 # The parquet artifacts that have a mappable form.
 SOURCES = (schema.RECOMMENDATIONS_FILE, schema.SIMILAR_FILE, schema.TOP_POPULAR_FILE, schema.ITEMS_FILE)
@@ -71,6 +73,10 @@ def _save_catalog(catalog: Catalog, path: Path) -> None:
         [pa.array(catalog.item_ids), catalog.names, catalog.artists, catalog.genres],
         names=[schema.ITEM_ID, schema.NAME, schema.ARTISTS, schema.GENRES],
     )
+    _save_arrow(batch, path)
+
+
+def _save_arrow(batch: pa.RecordBatch, path: Path) -> None:
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
         writer.write_batch(batch)  # one uncompressed batch: every column maps without a copy
 
@@ -78,6 +84,7 @@ def _save_catalog(catalog: Catalog, path: Path) -> None:
 def _save_search(search: TrackSearch, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _SEARCH_TEXT).write_bytes(search.text)
+    _save_arrow(pa.record_batch([search.vocabulary], names=["word"]), folder / _SEARCH_VOCABULARY)
     for name in _SEARCH_ARRAYS:
         np.save(folder / f"{name}.npy", getattr(search, name))
 
@@ -150,16 +157,19 @@ def map_top_popular(folder: Path) -> np.ndarray:
     return _map_array(folder / TOP_POPULAR)
 
 
+def _map_arrow(path: Path) -> pa.RecordBatch:
+    try:
+        return pa.ipc.open_file(pa.memory_map(str(path), "r")).get_batch(0)
+    except (pa.ArrowException, OSError) as exc:
+        raise artifact_error(path, f"cannot be mapped ({exc})") from None
+
+
 def map_catalog(folder: Path) -> Catalog:
     """The names, zero-copy from the mapped Arrow file; empty when the set had no items.parquet."""
     path = folder / ITEMS
     if not path.exists():
         return Catalog.empty()
-    try:
-        reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
-        batch = reader.get_batch(0)
-    except (pa.ArrowException, OSError) as exc:
-        raise artifact_error(path, f"cannot be mapped ({exc})") from None
+    batch = _map_arrow(path)
     return Catalog(item_ids=column_values(batch.column(schema.ITEM_ID)),
                    names=batch.column(schema.NAME), artists=batch.column(schema.ARTISTS),
                    genres=batch.column(schema.GENRES))
@@ -180,4 +190,8 @@ def map_search(folder: Path) -> TrackSearch | None:
         raise artifact_error(path, f"cannot be mapped ({exc})") from None
     if int(arrays["starts"][-1]) != len(text) or len(arrays["starts"]) != len(arrays["item_ids"]) + 1:
         raise artifact_error(search, "search text and its line starts do not fit together")
-    return TrackSearch(text=text, **arrays)
+    vocabulary = _map_arrow(search / _SEARCH_VOCABULARY).column(0)
+    offsets = arrays["word_offsets"]
+    if len(offsets) != len(vocabulary) + 1 or int(offsets[-1]) != len(arrays["postings"]):
+        raise artifact_error(search, "search words and their postings do not fit together")
+    return TrackSearch(text=text, vocabulary=vocabulary, **arrays)

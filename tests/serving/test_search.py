@@ -40,7 +40,17 @@ def test_title_starts_first_then_words_then_inside_then_artists() -> None:
     # artists match (in id order)
     assert index.find("night", 10) == [3, 7, 9, 13]
     assert index.find("river", 10) == [5, 3]  # Riverside starts with it, Night River has the word
-    assert index.find("iver", 10) == [3, 5]  # inside titles, in index order
+    assert index.find("iver", 10) == []  # words are found by their start
+
+
+def test_words_in_any_order_the_last_one_unfinished() -> None:
+    index = build_search(_catalog(), popular=np.array([], dtype=np.int32))
+    assert index.find("night riv", 10) == [3]
+    assert index.find("hollow night", 10) == [3]  # not as written: after the matches that are
+    assert index.find("nig river", 10) == []  # only the last word may be unfinished
+    assert index.find("dj river", 10) == [5]  # Dj River's "Riverside": the artist holds the query
+    assert index.find("lil s", 10) == [13]
+    assert index.find("r", 10) == [5, 3]  # Riverside starts with r; Night River has a word that does
 
 
 def test_case_spaces_and_unicode() -> None:

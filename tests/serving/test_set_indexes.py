@@ -61,7 +61,7 @@ def test_a_published_set_is_mapped_and_answers_as_its_parquet(tmp_path: Path) ->
     assert indexes.catalog().details(ids) == load_catalog(folder).details(ids)
     search = indexes.search(indexes.catalog(), indexes.top_popular())
     built = build_search(load_catalog(folder), load_top_popular(folder))
-    assert isinstance(search.text, mmap.mmap) and _is_mapped(search.starts)
+    assert isinstance(search.text, mmap.mmap) and _is_mapped(search.starts) and _is_mapped(search.postings)
     for query in ("track", "track 1", "artist e", "nothing like it"):
         assert search.find(query, 5) == built.find(query, 5)
     indexes.verify_checksums()
