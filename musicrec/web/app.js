@@ -16,6 +16,7 @@ const CHART_METRIC = "ndcg@10";
 const state = {
   userId: null,
   previous: {},        // list name -> item ids last shown, to highlight what changed
+  degraded: {},        // list name -> whether its last answer was degraded
   played: [],          // {item_id, name} played this session, newest first
   pendingRetry: null,  // the action to run again once a key is given
   setName: null,
@@ -118,21 +119,23 @@ function renderList(name, answer) {
   state.previous[name] = tracks.map((track) => track.item_id);
 }
 
-async function refreshLists() {
+// Listens change only the online and blended lists; a new listener changes all of them.
+const AFTER_A_LISTEN = ["online", "blended"];
+
+async function refreshLists(names = Object.keys(LISTS)) {
   const user = state.userId;
-  const names = Object.keys(LISTS);
   const answers = await Promise.all(names.map((name) => {
     const params = name === "default" ? { k: K, details: true } : { user_id: user, k: K, details: true };
     return api(LISTS[name], params);
   }));
-  const degraded = [];
   let setChanged = false;
   answers.forEach(({ body, artifactSet }, position) => {
     renderList(names[position], body);
-    if (body.degraded) degraded.push(names[position]);
+    state.degraded[names[position]] = Boolean(body.degraded);
     if (artifactSet && artifactSet !== state.setName) setChanged = true;
   });
   if (setChanged) await loadAbout();  // the service switched to another artifact set (hot reload)
+  const degraded = Object.keys(state.degraded).filter((name) => state.degraded[name]);
   $("#degraded").hidden = degraded.length === 0;
   $("#degraded-text").textContent =
     `the ${degraded.join(" and ")} answer${degraded.length > 1 ? "s were" : " was"} made without a service that did not answer (events or features).`;
@@ -142,6 +145,7 @@ async function refreshLists() {
 async function chooseUser(userId, description) {
   state.userId = userId;
   state.previous = {};
+  state.degraded = {};
   state.played = [];
   renderPlayed();
   $("#user-id").value = String(userId);
@@ -154,7 +158,7 @@ async function play(track) {
   await api("/listen", { user_id: state.userId, item_id: track.item_id }, "POST");
   state.played.unshift(track);
   renderPlayed();
-  await refreshLists();
+  await refreshLists(AFTER_A_LISTEN);
 }
 
 function renderPlayed() {

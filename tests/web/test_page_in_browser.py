@@ -84,6 +84,9 @@ def test_play_three_tracks_and_watch_online_change(trio: Trio, browser: BrowserP
     assert banner is not None and "online and blended answers were made without a service" in banner
     assert page.tracks("online") == [] and _ids(page.tracks("blended")) == [10, 11, 12, 13]
     assert page.page.get_attribute("body", "data-degraded") == "true"
+    page.play("blended", 2)  # the listen is still recorded (events is up); the lists stay degraded
+    assert page.degraded_banner() is not None and page.tracks("online") == []
+    assert page.page.inner_text("#played").startswith("Track 11")
     assert browser.errors == []
 
 
