@@ -5,8 +5,9 @@
 1. Full-size artifacts in the contract schemas (bench.synthetic_artifacts), cached under
    data/bench/serving/ and reused while the parameters are the same.
 2. The real trio (one uvicorn process each, fresh SQLite event store, free loopback ports): time to
-   ready, anonymous memory (RssAnon) and RSS of the recommendations and features services, and the
-   same trio's time to ready on a tiny set first, so start-up's growth with the data shows.
+   ready, anonymous memory (RssAnon) and RSS of the recommendations and features services; then
+   (bench.serving_starts) each of them started alone on the full and on a tiny set, alternately,
+   so start-up's growth with the data shows.
 3. wrk (C, Lua-scripted random ids, concurrency 16) against each endpoint, with the same server's
    /health as the ceiling. On 2 cores the service under test gets CPU 0 to itself; wrk and the
    other services share CPU 1. Each run is preceded by an unrecorded warm-up.
@@ -37,6 +38,7 @@ from typing import Iterator
 from bench.serving_measure import Cpus, measure
 from bench.serving_reload import measure_reloads, serve_through_pointer
 from bench.serving_report import Report, StartFigures, render
+from bench.serving_starts import compare_starts
 from bench.serving_trio import running_trio, settings_for, trio_environment
 from bench.serving_workload import (
     LISTENS_PER_USER, SIMILAR_SHARE, cached_artifacts, check_blended_works, endpoints, give_listens,
@@ -68,6 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--lock", type=Path, default=HEAVY_LOCK, help="file lock held during the run")
     parser.add_argument("--no-pin", action="store_true", help="let the kernel place services and wrk")
+    parser.add_argument("--start-repeats", type=int, default=5, help="starts per service and set size")
     return parser.parse_args(argv)
 
 
@@ -100,7 +103,6 @@ def run(args: argparse.Namespace, report: Report) -> None:
     load = LoadSpec(args.threads, args.connections, args.duration, cpus.rest)
     with tempfile.TemporaryDirectory(prefix="run-", dir=args.cache) as tmp:
         work = Path(tmp)
-        tiny_ready = tiny_start_seconds(args.cache, work, args.seed)
         pointer = serve_through_pointer(artifacts, work)
         environment = {**trio_environment(pointer, work), "MUSICREC_SERVING__RELOAD_INTERVAL": "0"}
         per_user = max(LISTENS_PER_USER, settings_for(environment).serving.online_history)
@@ -113,19 +115,12 @@ def run(args: argparse.Namespace, report: Report) -> None:
             report.load_before = load_average()
             report.endpoints = [measure(row, services, cpus, load, args.warmup) for row in rows]
             report.load_after = load_average()
-            report.starts = [StartFigures(s.name, s.ready_s, tiny_ready.get(s.name), s.rss_after_load_mib,
-                                          s.rss_anon_after_load_mib, s.rss_mib(), s.rss_anon_mib())
-                             for s in services.values()]
+            starts = [(s.name, s.ready_s, s.rss_after_load_mib, s.rss_anon_after_load_mib, s.rss_mib(),
+                       s.rss_anon_mib()) for s in services.values()]
             report.reloads = measure_reloads(pointer, services)
-
-
-def tiny_start_seconds(cache: Path, work: Path, seed: int) -> dict[str, float]:
-    """Time to ready of each service on a tiny published set: what start-up costs without data."""
-    artifacts = cached_artifacts(cache, TINY_USERS, TINY_ITEMS, seed)
-    tiny_work = work / "tiny"
-    tiny_work.mkdir()
-    with running_trio(trio_environment(artifacts, tiny_work), fresh_log_dir(cache / "tiny")) as services:
-        return {name: service.ready_s for name, service in services.items()}
+        tiny = cached_artifacts(args.cache, TINY_USERS, TINY_ITEMS, args.seed)
+        compared = compare_starts(tiny, pointer, work, fresh_log_dir(args.cache / "starts"), args.start_repeats)
+        report.starts = [StartFigures(*figures, compared.get(figures[0])) for figures in starts]
 
 
 def load_average() -> str:

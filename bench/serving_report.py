@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 
 from bench.serving_reload import ReloadFigures
+from bench.serving_starts import StartComparison
 from bench.wrk import LoadResult
 from musicrec.settings import PROJECT_ROOT
 
@@ -29,11 +30,11 @@ P99_TARGET_MS = 25.0
 class StartFigures:
     service: str
     ready_s: float
-    tiny_ready_s: float | None  # the same service started on tiny artifacts
     rss_after_load_mib: float
     rss_anon_after_load_mib: float
     rss_after_bench_mib: float
     rss_anon_after_bench_mib: float
+    compared: StartComparison | None = None  # started alone on full and tiny sets
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,18 @@ def _start_rows(starts: list[StartFigures]) -> tuple[list[str], list[bool]]:
     for start in starts:
         over_target = READY_OVER_TINY_TARGET_S.get(start.service)
         anon_target = RSS_ANON_TARGET_MIB.get(start.service)
-        over = None if start.tiny_ready_s is None else start.ready_s - start.tiny_ready_s
-        ok = [over is not None and over <= over_target] if over_target else []
+        compared = start.compared
+        ok = [compared is not None and compared.over_tiny_s <= over_target] if over_target else []
         ok += [start.rss_anon_after_load_mib <= anon_target] if anon_target else []
         checks += ok
-        tiny = "-" if start.tiny_ready_s is None else f"{start.tiny_ready_s:.2f}"
-        over_cell = "-" if over is None else f"{over:+.2f}"
+        if compared is None:
+            alone = "- | - | - | - | -"
+        else:
+            alone = (f"{compared.full_ready_s:.2f} | {compared.tiny_ready_s:.2f} | {compared.over_tiny_s:+.2f} "
+                     f"| {f'<= {over_target:g}' if over_target else '-'} "
+                     f"| {compared.full_cpu_s:.2f} / {compared.tiny_cpu_s:.2f}")
         rows.append(
-            f"| {start.service} | {start.ready_s:.2f} | {tiny} | {over_cell} "
-            f"| {f'<= {over_target:g}' if over_target else '-'} "
+            f"| {start.service} | {start.ready_s:.2f} | {alone} "
             f"| {start.rss_anon_after_load_mib:.0f} | {f'<= {anon_target:.0f}' if anon_target else '-'} "
             f"| {start.rss_after_load_mib:.0f} | {start.rss_anon_after_bench_mib:.0f} "
             f"| {start.rss_after_bench_mib:.0f} | {verdict(all(ok)) if ok else 'info'} |")
@@ -181,15 +185,16 @@ def render(report: Report, started: str) -> str:
         "## Start-up and memory",
         "",
         "Ready = from process start to the first 200 from `/ready` (interpreter, imports, size checks,",
-        "mapping the serving indexes; checksums are verified right after, in the background). Tiny = the",
-        "same service on a tiny published set, started just before. Anon = `RssAnon` of",
-        "/proc/PID/status, the memory a replica cannot share; RSS adds the mapped files' pages it has",
-        "touched, which live once in the page cache for every replica. Right after ready, and after all",
-        "load runs.",
+        "mapping the serving indexes; checksums are verified right after, in the background): first as",
+        "the trio started for the load runs, then each service started alone, alternately on the full",
+        "and on a tiny published set, best of N each (the least disturbed by other work on the machine),",
+        "with the CPU seconds it used until ready. Anon = `RssAnon` of /proc/PID/status, the memory a",
+        "replica cannot share; RSS adds the mapped files' pages it has touched, which live once in the",
+        "page cache for every replica. Right after ready, and after all load runs.",
         "",
-        "| service | ready s | tiny ready s | over tiny s | target | anon MiB | target | RSS MiB "
-        "| anon after bench | RSS after bench | result |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| service | ready in trio s | alone: full s | tiny s | over tiny s | target | CPU to ready full / tiny s "
+        "| anon MiB | target | RSS MiB | anon after bench | RSS after bench | result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *start_rows,
         "",
         "## Under load",

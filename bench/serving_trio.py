@@ -76,7 +76,7 @@ def settings_for(environment: dict[str, str]) -> Settings:
     return load_settings(environ={**os.environ, **environment})
 
 
-def _start_timed(spec: ServiceSpec, environment: dict[str, str], log_dir: Path) -> StartedService:
+def start_timed(spec: ServiceSpec, environment: dict[str, str], log_dir: Path) -> StartedService:
     logger.info("starting %s at %s", spec.name, spec.url)
     started = time.perf_counter()
     service = start_service(spec, LOOPBACK, environment, log_dir)
@@ -107,7 +107,7 @@ def running_trio(environment: dict[str, str], log_dir: Path) -> Iterator[dict[st
     started: list[StartedService] = []
     try:
         for spec in trio(settings_for(environment)):
-            started.append(_start_timed(spec, environment, log_dir))
+            started.append(start_timed(spec, environment, log_dir))
         yield {service.name: service for service in started}
     finally:
         for service in reversed(started):

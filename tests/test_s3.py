@@ -210,3 +210,26 @@ def test_publish_and_fetch_commands(s3: S3Settings, tmp_path: Path, capsys: pyte
 def test_manifest_names_that_escape_the_folder_are_refused(name: str) -> None:
     with pytest.raises(ArtifactError, match="unsafe file name"):
         s3_module._safe_name(name)
+
+
+def test_a_replica_that_follows_latest_fetches_and_switches_on_reload(s3: S3Settings, tmp_path: Path) -> None:
+    """`[serving] reload_from = s3`: a reload fetches the version LATEST names, then serves it."""
+    from fastapi.testclient import TestClient
+
+    from musicrec.api import features_app
+    from tests.artifact_factory import publish_artifact_set
+
+    made = tmp_path / "made" / "artifacts"
+    publish(made, s3, version=publish_artifact_set(made, [30, 10]))
+    served = tmp_path / "served" / "artifacts"
+    fetch_current(s3, served)
+    environ = {"MUSICREC_PATHS__ARTIFACTS": str(served), "MUSICREC_SERVING__RELOAD_INTERVAL": "0",
+               "MUSICREC_SERVING__RELOAD_FROM": "s3", "MUSICREC_S3__ENDPOINT_URL": s3.endpoint_url,
+               "MUSICREC_S3__BUCKET": s3.bucket, "MUSICREC_S3__PREFIX": s3.prefix}
+    with TestClient(features_app.create_app(load_settings(environ=environ))) as client:
+        first = client.get("/ready").json()["artifact_set"]
+        assert client.post("/admin/reload").json() == {"artifact_set": first, "switched": False}
+        second_version = publish(made, s3, version=publish_artifact_set(made, [41, 40]))
+        answer = client.post("/admin/reload").json()
+        assert answer["switched"] is True and answer["artifact_set"] != first
+    assert json.loads((served / schema.MANIFEST_FILE).read_text())["version"] == second_version

@@ -105,7 +105,7 @@ class SetReloader(Generic[Plane]):
                 await asyncio.to_thread(self._follow_s3)
             folder = current_set(self.artifacts)
             serving = self.state.plane.artifact_set
-            if folder.name == serving:
+            if self.lease is not None and folder == self.lease.folder:
                 return ReloadOutcome(serving, switched=False)
             if folder == self.refused_folder:
                 return ReloadOutcome(serving, switched=False, refused=self.refused_message)
