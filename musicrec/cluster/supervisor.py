@@ -4,7 +4,7 @@ The public URLs in `[urls]` are nginx's; each replica listens on a free loopback
 and reads the same settings otherwise (`MUSICREC_*` overrides), with the events in Redis at
 `[events] redis_url`. If a Redis server already answers there it is used as it is; if not, one is
 started with its files in `data/redis/` (append-only file on). A replica that exits is started again
-while nginx sends its share to the others.
+(`musicrec.api.supervisor`, with backoff) while nginx sends its share to the others.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from musicrec.api.launcher import (
     RunningService, ServiceSpec, free_port, start_service, stop_service, trio, wait_ready,
 )
+from musicrec.api.supervisor import Supervisor
 from musicrec.cluster.nginx import nginx_config, start_nginx, stop_nginx
 from musicrec.cluster.redis_server import RedisServer, answers_ping
 from musicrec.settings import Settings
@@ -60,26 +61,14 @@ def plan_cluster(settings: Settings, replicas: int, run_dir: Path) -> ClusterPla
 
 @dataclass
 class RunningCluster:
+    """What runs: the replicas (as started), the `Supervisor` that restarts any that exits, nginx, Redis."""
+
     plan: ClusterPlan
     env: dict[str, str]
     replicas: dict[str, list[RunningService]] = field(default_factory=dict)
     nginx: Popen[bytes] | None = None
     redis: RedisServer | None = None  # None when an existing Redis server is used
-
-    def all_replicas(self) -> list[RunningService]:
-        return [service for services in self.replicas.values() for service in services]
-
-    def restart_exited(self) -> list[str]:
-        """Start again every replica whose process has ended; returns their names."""
-        restarted = []
-        for services in self.replicas.values():
-            for position, service in enumerate(services):
-                if service.process.poll() is not None:
-                    log.warning("%s exited with code %s; starting it again", service.spec.name,
-                                service.process.returncode)
-                    services[position] = start_service(service.spec, "127.0.0.1", self.env, self.plan.run_dir)
-                    restarted.append(service.spec.name)
-        return restarted
+    supervisor: Supervisor | None = None
 
 
 def _own_redis(plan: ClusterPlan) -> RedisServer | None:
@@ -115,6 +104,9 @@ def running_cluster(plan: ClusterPlan, env: dict[str, str] | None = None) -> Ite
         cluster.redis = _own_redis(plan)
         for name in plan.replicas:
             _start_replicas(cluster, name)
+        cluster.supervisor = Supervisor("127.0.0.1", cluster.env, plan.run_dir)
+        for services in cluster.replicas.values():
+            cluster.supervisor.watch(services)
         upstreams = {name: (plan.public[name], [spec.url for spec in plan.replicas[name]])
                      for name in plan.replicas}
         cluster.nginx = start_nginx(plan.run_dir, nginx_config(plan.run_dir, upstreams),
@@ -123,8 +115,12 @@ def running_cluster(plan: ClusterPlan, env: dict[str, str] | None = None) -> Ite
     finally:
         if cluster.nginx is not None:
             stop_nginx(cluster.nginx)
-        for service in reversed(cluster.all_replicas()):
-            stop_service(service)
+        if cluster.supervisor is not None:
+            cluster.supervisor.stop_all()  # the processes started since, too
+        else:
+            for services in reversed(cluster.replicas.values()):
+                for service in services:
+                    stop_service(service)
         if cluster.redis is not None:
             cluster.redis.stop()
 

@@ -75,8 +75,9 @@ def _run_cluster(settings: Settings, replicas: int) -> int:
             print(f"  {name:<16} {url}   replicas: {replica_urls}")
         print(f"  events in Redis at {plan.redis_url}")
         print(f"\nTry it in a browser: {plan.public['recommendations']}/")
+        assert cluster.supervisor is not None
         while cluster.nginx is not None and cluster.nginx.poll() is None:
-            cluster.restart_exited()
-            time.sleep(0.5)
+            cluster.supervisor.check()
+            time.sleep(SUPERVISE_EVERY)
         print("\nerror: nginx exited; stopping the replicas")
         return 1
