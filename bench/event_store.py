@@ -26,6 +26,7 @@ import numpy as np
 import redis
 from tqdm import tqdm
 
+from bench.event_puts import SECTION as HTTP_SECTION  # written by bench.event_puts, kept here
 from musicrec.serving.event_store import EventStore
 from musicrec.serving.redis_events import KEY_PREFIX, RedisEventStore, encode_listen
 from musicrec.serving.sqlite_events import SqliteEventStore
@@ -146,7 +147,9 @@ def main() -> None:
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(report))
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    http_section = previous[previous.index(HTTP_SECTION):] if HTTP_SECTION in previous else ""
+    RESULTS.write_text("\n".join(report) + ("\n" + http_section if http_section else ""))
     print("\n".join(report))
 
 

@@ -64,14 +64,16 @@ def require_wrk() -> str:
     return path
 
 
-def run_wrk(base_url: str, prefix: str, ids_file: Path | None, spec: LoadSpec) -> LoadResult:
-    """Load `base_url` with GET `prefix + random id from ids_file` and return wrk's figures."""
+def run_wrk(base_url: str, prefix: str, ids_file: Path | None, spec: LoadSpec, method: str = "GET") -> LoadResult:
+    """Load `base_url` with `method` (GET) `prefix + random id from ids_file`; return wrk's figures."""
     command = [
         require_wrk(), "-t", str(spec.threads), "-c", str(spec.connections), "-d", f"{spec.seconds:g}s",
         "--latency", "--timeout", f"{SOCKET_TIMEOUT_S}s", "-s", str(LUA_SCRIPT), base_url, "--", prefix,
     ]
     if ids_file is not None:
         command.append(str(ids_file))
+        if method != "GET":
+            command.append(method)
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=spec.seconds + EXIT_GRACE_S,
         preexec_fn=lambda: os.sched_setaffinity(0, spec.cpus),

@@ -1,7 +1,8 @@
 -- wrk script for the serving benchmark: every request is GET PREFIX .. <an id drawn at random>.
 --
---   wrk -t2 -c16 -d10s --latency -s bench/wrk_random_ids.lua http://127.0.0.1:8000 -- PREFIX [IDS_FILE]
+--   wrk -t2 -c16 -d10s --latency -s bench/wrk_random_ids.lua http://127.0.0.1:8000 -- PREFIX [IDS_FILE [METHOD]]
 --
+-- METHOD (default GET) is e.g. POST for the events service's /put.
 -- IDS_FILE holds one id per line (the caller decides the mix, e.g. 90% known users, 10% unknown);
 -- without it every request asks PREFIX as it is. Drawing in Lua inside wrk keeps the client in C
 -- (LuaJIT), so it does not steal the CPU it is measuring. At the end one line starting with
@@ -15,10 +16,12 @@ function setup(thread)
 end
 
 local prefix
+local method
 local ids = {}
 
 function init(args)
    prefix = args[1]
+   method = args[3] or "GET"
    if args[2] then
       for line in io.lines(args[2]) do
          ids[#ids + 1] = line
@@ -29,9 +32,9 @@ end
 
 function request()
    if #ids == 0 then
-      return wrk.format("GET", prefix)
+      return wrk.format(method, prefix)
    end
-   return wrk.format("GET", prefix .. ids[math.random(#ids)])
+   return wrk.format(method, prefix .. ids[math.random(#ids)])
 end
 
 function done(summary, latency, requests)

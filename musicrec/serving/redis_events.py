@@ -1,9 +1,11 @@
 """The shared event store: one Redis list per user, for several events-service replicas.
 
-Each user's listens are a list at `musicrec:listens:<user_id>`, newest at the head. `put` sends
-LPUSH and LTRIM in one MULTI/EXEC transaction, so no reader ever sees more than N listens and no
-concurrent put can slip between the push and the trim. An element is the text
-"<item_id>:<listened_at>", readable with `redis-cli LRANGE`.
+Each user's listens are a list at `musicrec:listens:<user_id>`, newest at the head. `put` runs one
+small Lua script, which Redis executes atomically: it reads the server's clock, pushes the listen
+and trims the list, so no reader ever sees more than N listens, the order is the order the server
+applied the puts, and the times follow that order (never earlier than the listen before; a time
+taken by each client before sending would not). An element is the text "<item_id>:<listened_at>",
+readable with `redis-cli LRANGE`.
 
 Durability is the Redis server's: `put` returns once the server has applied the write; with
 `appendonly yes` it survives a server restart (within `appendfsync`'s window). Clients share one
@@ -12,7 +14,6 @@ thread-safe connection pool.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import ClassVar, Iterator
 
@@ -24,6 +25,25 @@ from musicrec.serving.event_store import Listen
 KEY_PREFIX = "musicrec:listens:"
 CONNECT_TIMEOUT_SECONDS = 2.0
 SOCKET_TIMEOUT_SECONDS = 5.0
+
+
+# KEYS[1]: the user's list; ARGV: item id, the listen's time ("" for now), listens to keep.
+# "Now" is the server's clock, at least the time of the listen at the head (the previous one).
+_PUT_SCRIPT = """
+local listened_at = tonumber(ARGV[2])
+if not listened_at then
+    local clock = redis.call('TIME')
+    listened_at = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+    local head = redis.call('LINDEX', KEYS[1], 0)
+    if head then
+        local previous = tonumber(string.match(head, ':(.*)$'))
+        if previous and previous > listened_at then listened_at = previous end
+    end
+end
+redis.call('LPUSH', KEYS[1], ARGV[1] .. ':' .. string.format('%.6f', listened_at))
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+return 1
+"""
 
 
 def encode_listen(item_id: int, listened_at: float) -> str:
@@ -47,17 +67,15 @@ class RedisEventStore:
             url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS
         )
         self._client = redis.Redis(connection_pool=self._pool)
+        self._put = self._client.register_script(_PUT_SCRIPT)
         with self._guard("reach"):
             self._client.ping()  # fail at start-up, not at the first request
 
     def put(self, user_id: int, item_id: int, listened_at: float | None = None) -> None:
-        value = encode_listen(item_id, time.time() if listened_at is None else listened_at)
         key = f"{KEY_PREFIX}{user_id}"
+        given = "" if listened_at is None else repr(float(listened_at))
         with self._guard("store a listen in"):
-            with self._client.pipeline(transaction=True) as pipe:
-                pipe.lpush(key, value)
-                pipe.ltrim(key, 0, self.max_per_user - 1)
-                pipe.execute()
+            self._put(keys=[key], args=[item_id, given, self.max_per_user])
 
     def get(self, user_id: int, k: int) -> list[Listen]:
         if k < 1:

@@ -1,17 +1,24 @@
 """The default event store: an embedded SQLite database that survives restarts and kill -9.
 
 Layout: one `WITHOUT ROWID` table keyed by `(user_id, seq)`, where `seq` numbers a user's listens
-1, 2, 3... in the order they were put. The rows of one user are therefore stored together and in
-order, so `get` reads `k` rows from the end of one key range (O(k), no sort, no extra index), and
+1, 2, 3... in the order they were committed. The rows of one user are therefore stored together and
+in order, so `get` reads `k` rows from the end of one key range (O(k), no sort, no extra index), and
 trimming to the latest N is one range delete: a user's `seq` values stay contiguous because only
 the oldest are ever deleted.
 
-Durability: WAL journal with `synchronous=FULL`, so a commit is on disk when `put` returns, and the
-insert and the trim happen in one transaction. Each thread gets its own connection (SQLite
-connections must not be shared while in use); readers then run in parallel with the one writer,
-and writers wait for each other through SQLite's busy timeout. A `get` reads a few rows of a local
-file (~0.1 ms) and, under WAL, never waits for the writer, so the events service calls it straight
-from its event loop (`quick_reads`): the loop's thread simply gets a connection of its own.
+Order: `seq` and the listen's time are both assigned inside the write transaction, so the latest N
+are the last N committed, and their times never go backwards (taken before the write lock, 9 of 19
+neighbouring times came out of order under 64 concurrent puts).
+
+Durability and group commit: WAL journal with `synchronous=FULL`, so a commit is on disk when `put`
+returns, and the inserts and the trim happen in one transaction. Writers queue their listen, and
+whoever holds the write lock commits every listen queued so far in one transaction: one fsync for
+many puts under load (the others find theirs committed when they get the lock), and waiting writers
+queue on a lock instead of SQLite's sleep-and-retry busy handler, which served some of them seconds
+late. Each thread gets its own connection (SQLite connections must not be shared while in use);
+readers run in parallel with the writer. A `get` reads a few rows of a local file (~0.1 ms) and,
+under WAL, never waits for the writer, so the events service calls it straight from its event loop
+(`quick_reads`): the loop's thread simply gets a connection of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator
 
@@ -48,6 +56,17 @@ WHERE user_id = :user_id AND seq <= (SELECT MAX(seq) FROM listens WHERE user_id 
 _LATEST = "SELECT item_id, listened_at FROM listens WHERE user_id = ? ORDER BY seq DESC LIMIT ?"
 
 
+@dataclass
+class _Queued:
+    """A listen waiting to be committed, and how its commit went (read by the thread that put it)."""
+
+    user_id: int
+    item_id: int
+    listened_at: float | None
+    done: bool = False
+    error: str | None = None
+
+
 class SqliteEventStore:
     """Latest `max_per_user` listens per user in the SQLite file at `path` (created if missing)."""
 
@@ -59,28 +78,59 @@ class SqliteEventStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._queue: list[_Queued] = []  # listens waiting for the next commit
+        self._queue_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # held by the one thread committing the queue
+        self._latest_now = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._guard("open"):
             self._connection().execute(_CREATE_TABLE)
 
     def put(self, user_id: int, item_id: int, listened_at: float | None = None) -> None:
-        values = {
-            "user_id": user_id,
-            "item_id": item_id,
-            "listened_at": time.time() if listened_at is None else listened_at,
-            "keep": self.max_per_user,
-        }
-        with self._guard("store a listen in"):
-            connection = self._connection()
-            connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
-            try:
-                connection.execute(_INSERT, values)
-                connection.execute(_TRIM, values)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+        mine = _Queued(user_id, item_id, listened_at)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._write_lock:
+            if not mine.done:  # nobody committed it while this thread waited: commit the queue
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if mine.error is not None:
+            raise DependencyUnavailable(mine.error)
+
+    def _commit(self, batch: list[_Queued]) -> None:
+        """Store `batch` in one transaction, in queue order; mark each listen done (or failed)."""
+        try:
+            with self._guard("store a listen in"):
+                connection = self._connection()
+                connection.execute("BEGIN IMMEDIATE")  # take SQLite's write lock now: no upgrade deadlocks
+                try:
+                    rows = [self._row(queued) for queued in batch]
+                    connection.executemany(_INSERT, rows)
+                    users = {queued.user_id for queued in batch}
+                    connection.executemany(_TRIM, [{"user_id": user, "keep": self.max_per_user} for user in users])
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            for queued in batch:
+                queued.done = True
+        except DependencyUnavailable as exc:
+            for queued in batch:
+                queued.error, queued.done = exc.message, True
+        finally:  # interrupted some other way: the listens are not stored, and their writers hear it
+            lost = f"the listen was not stored in the event store {self.path}"
+            for queued in batch:
+                if not queued.done:
+                    queued.error, queued.done = lost, True
+
+    def _row(self, queued: _Queued) -> dict[str, float | int]:
+        """The values of one insert; "now" is taken under the write lock and never goes backwards."""
+        listened_at = queued.listened_at
+        if listened_at is None:
+            listened_at = self._latest_now = max(time.time(), self._latest_now)
+        return {"user_id": queued.user_id, "item_id": queued.item_id, "listened_at": listened_at}
 
     def get(self, user_id: int, k: int) -> list[Listen]:
         if k < 1:

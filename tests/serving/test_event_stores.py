@@ -14,6 +14,7 @@ from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import EventStore, Listen, open_event_store
 from musicrec.settings import EventSettings
 from musicrec.api.launcher import free_port
+from tests.event_order import check_latest, concurrent_puts
 
 OpenStore = Callable[..., EventStore]
 
@@ -148,3 +149,11 @@ def test_unusable_sqlite_file_is_a_clear_503(tmp_path: Path) -> None:
     not_a_database.write_bytes(b"this is not a database" * 100)
     with pytest.raises(DependencyUnavailable, match="event store .*events.sqlite3"):
         open_event_store(EventSettings(sqlite_path=not_a_database))
+
+
+@pytest.mark.parametrize("keep", [20, 1000])
+def test_many_concurrent_writers_for_one_user_keep_the_true_latest(open_store: OpenStore, keep: int) -> None:
+    """400 puts for one user from 64 threads: the latest `keep` come back exactly, newest first."""
+    store = open_store(max_per_user=keep)
+    acknowledged = concurrent_puts(lambda item: store.put(user_id=9, item_id=item), 400, 64)
+    check_latest(store.get(9, k=keep), acknowledged, keep)
