@@ -27,7 +27,8 @@ def test_published_list_is_at_least_the_best_single_source(pipeline_run):
     assert versus["best_source"] == max(PARAMS.sources, key=lambda name: models[name]["ndcg@10"])
     assert versus["difference"] == pytest.approx(models["published"]["ndcg@10"]
                                                  - models[versus["best_source"]]["ndcg@10"], abs=1e-5)
-    assert versus["difference"] > -2 * versus["standard_error"]
+    assert versus["difference"] >= -2 * versus["standard_error"], (report["published"], versus,
+                                                                 {name: v["ndcg@10"] for name, v in models.items()})
 
 
 def test_best_single_source_beats_top_popular_which_beats_random(pipeline_run):
