@@ -49,7 +49,9 @@ def test_answers_name_tracks_and_artists(shared_trio: Trio) -> None:
     assert done.stdout.splitlines() == [
         "Offline recommendations for user 5 (k=10):",
         "    1.        30  Track 30 — Artist D",
+        "                 why: in your personal list, made offline from your listening history",
         "    2.        31  (unnamed track) — (unknown artist)",
+        "                 why: in your personal list, made offline from your listening history",
     ]
 
 
