@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.errors import ArtifactError, InvalidInput
-from musicrec.serving.indexes import artifact_error
+from musicrec.serving.columns import artifact_error
 
 logger = logging.getLogger(__name__)
 

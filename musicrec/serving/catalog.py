@@ -16,9 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec import schema
-from musicrec.serving.indexes import (
-    KEY_MAX, KEY_MIN, _open_parquet, arrow_view, artifact_error, column_values,
-)
+from musicrec.serving.columns import artifact_error, checked_column, column_values
+from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, arrow_view
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,7 @@ def load_catalog(folder: Path) -> Catalog:
         table = parquet.read(columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise artifact_error(path, f"cannot be read ({exc})") from None
-    if table.column(schema.ITEM_ID).null_count:
-        raise artifact_error(path, f"column {schema.ITEM_ID} has null values")
-    ids = column_values(table.column(schema.ITEM_ID))
+    ids = checked_column(table, schema.ITEM_ID, schema.ITEMS_SCHEMA, path)  # nulls, types, range
     if np.any(ids[1:] < ids[:-1]):  # the pipeline writes them sorted; other sets may not
         table = table.take(pc.sort_indices(table.column(schema.ITEM_ID)))
     catalog = Catalog(

@@ -31,10 +31,9 @@ import pyarrow as pa
 
 from musicrec import schema
 from musicrec.serving.catalog import Catalog, load_catalog
+from musicrec.serving.columns import artifact_error, column_values
 from musicrec.serving.indexes import (
     RankedLists,
-    artifact_error,
-    column_values,
     load_recommendations,
     load_similar,
     load_top_popular,

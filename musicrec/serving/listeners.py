@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.errors import NotFound
-from musicrec.serving.indexes import KEY_MAX, RankedLists, artifact_error, column_values
+from musicrec.serving.columns import artifact_error, column_values
+from musicrec.serving.indexes import KEY_MAX, RankedLists
 
 Kind = Literal["known", "cold", "long"]
 LONG_HISTORY_USERS = 50  # heaviest listeners kept to pick from

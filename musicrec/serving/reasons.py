@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.serving.catalog import Catalog, TrackDetails
-from musicrec.serving.indexes import RankedLists, artifact_error, column_values
+from musicrec.serving.columns import artifact_error, column_values
+from musicrec.serving.indexes import RankedLists
 from musicrec.serving.recommender import Origin
 
 Source = Literal["online", "offline", "popular"]

@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec.serving.catalog import Catalog
-from musicrec.serving.indexes import arrow_text, arrow_view, column_values
+from musicrec.serving.columns import column_values
+from musicrec.serving.indexes import arrow_text, arrow_view
 
 CANDIDATES = 200  # matching lines looked at before ranking: bounds a request's work for common queries
 SEPARATOR = "\n"  # ends a title and a line

@@ -14,9 +14,9 @@ import pytest
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.serving.catalog import Catalog, TrackDetails, load_catalog
+from musicrec.serving.columns import column_values
 from musicrec.serving.indexes import (
     RankedLists,
-    column_values,
     load_recommendations,
     load_similar,
     load_top_popular,
@@ -120,15 +120,112 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
         load_top_popular(tmp_path)
 
 
-def test_rows_not_grouped_by_key_are_refused(tmp_path: Path) -> None:
+def _lists(ranked: RankedLists) -> dict[int, list[tuple[int, float]]]:
+    return {int(key): list(zip(*(part.tolist() for part in ranked.lookup(int(key), 100))))
+            for key in ranked.keys}
+
+
+def test_recommendations_in_any_order_are_sorted_at_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Users scattered over the file and ranks shuffled: loaded by user, then rank, with a log line."""
     table = pa.Table.from_pydict(
-        {schema.USER_ID: [2, 1, 2], schema.ITEM_ID: [1, 2, 3], schema.SCORE: [0.5, 0.5, 0.5],
-         schema.RANK: [1, 1, 2]},
+        {schema.USER_ID: [2, 1, 2, 1, 3, 2], schema.ITEM_ID: [22, 12, 21, 11, 31, 23],
+         schema.SCORE: [0.5, 0.25, 0.75, 0.5, 1.0, 0.25], schema.RANK: [2, 2, 1, 1, 1, 3]},
         schema=schema.RECOMMENDATIONS_SCHEMA,
     )
     pq.write_table(table, tmp_path / schema.RECOMMENDATIONS_FILE, row_group_size=2)
-    with pytest.raises(ArtifactError, match="not sorted by user_id"):
-        load_recommendations(tmp_path)
+    with caplog.at_level("WARNING"):
+        ranked = load_recommendations(tmp_path)
+    assert _lists(ranked) == {1: [(11, 0.5), (12, 0.25)], 2: [(21, 0.75), (22, 0.5), (23, 0.25)],
+                              3: [(31, 1.0)]}
+    assert ranked.keys.tolist() == [1, 2, 3]
+    assert "rows are not sorted by user_id, then rank; sorting 6 rows at load" in caplog.text
+
+
+def test_a_course_similar_file_grouped_but_unsorted_loads(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The course's files promise no order: groups of tracks in any order, scores best first or not."""
+    table = pa.Table.from_pydict(
+        {schema.ITEM_ID_1: [40, 40, 10, 10, 10, 20], schema.ITEM_ID_2: [41, 10, 12, 11, 40, 21],
+         schema.SCORE: [1.0, 0.125, 0.5, 0.9, 0.25, 0.875]},
+        schema=pa.schema([(schema.ITEM_ID_1, pa.int64()), (schema.ITEM_ID_2, pa.int64()),
+                          (schema.SCORE, pa.float64())]),  # as pandas writes them
+    )
+    pq.write_table(table, tmp_path / schema.SIMILAR_FILE)
+    with caplog.at_level("WARNING"):
+        ranked = load_similar(tmp_path)
+    assert _lists(ranked) == {10: [(11, 0.8999999761581421), (12, 0.5), (40, 0.25)], 20: [(21, 0.875)],
+                              40: [(41, 1.0), (10, 0.125)]}
+    assert "rows are not sorted by item_id_1, then score (descending); sorting 6 rows" in caplog.text
+
+
+def test_a_file_in_contract_order_loads_without_a_word(artifacts: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        load_recommendations(artifacts)
+        load_similar(artifacts)
+    assert "not sorted" not in caplog.text
+
+
+def _similar_with(tmp_path: Path, column: str, values: pa.Array) -> None:
+    columns = {schema.ITEM_ID_1: pa.array([1, 1], pa.int32()), schema.ITEM_ID_2: pa.array([2, 3], pa.int32()),
+               schema.SCORE: pa.array([0.5, 0.25], pa.float32())}
+    columns[column] = values
+    pq.write_table(pa.table(columns), tmp_path / schema.SIMILAR_FILE)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "problem"),
+    [
+        (schema.ITEM_ID_2, pa.array([True, False]), "column item_id_2 holds bool, expected int32"),
+        (schema.ITEM_ID_2, pa.array(["2", "3"]), "column item_id_2 holds string, expected int32"),
+        (schema.ITEM_ID_2, pa.array([2.0, 3.0]), "column item_id_2 holds double, expected int32"),
+        (schema.ITEM_ID_1, pa.array([4294968795, 4294968795], pa.int64()),
+         "column item_id_1 holds 4294968795, outside int32 (-2147483648..2147483647): it would become 1499"),
+        (schema.ITEM_ID_2, pa.array([2, 2**32], pa.uint64()), "column item_id_2 holds 4294967296, outside int32"),
+        (schema.SCORE, pa.array([0.5, float("nan")]), "column score has 1 value(s) that are not finite"),
+        (schema.SCORE, pa.array([0.5, 1e300]), "column score has 1 value(s) that are not finite"),
+        (schema.SCORE, pa.array(["high", "low"]), "column score holds string, expected float"),
+    ],
+    ids=["bool-ids", "text-ids", "float-ids", "int64-beyond-int32", "uint64-beyond-int32", "nan-score",
+         "score-beyond-float32", "text-score"],
+)
+def test_columns_that_would_change_meaning_are_refused_naming_file_and_column(
+    tmp_path: Path, column: str, values: pa.Array, problem: str
+) -> None:
+    _similar_with(tmp_path, column, values)
+    with pytest.raises(ArtifactError) as caught:
+        load_similar(tmp_path)
+    assert caught.value.message.startswith(f"{tmp_path / schema.SIMILAR_FILE}: {problem}")
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [(schema.ITEM_ID_2, pa.array([2, 3], pa.int64())), (schema.ITEM_ID_2, pa.array([2, 3], pa.uint32())),
+     (schema.ITEM_ID_2, pa.array([2, 3], pa.int8())), (schema.SCORE, pa.array([0.5, 0.25], pa.float64())),
+     (schema.SCORE, pa.array([1, 0], pa.int64()))],
+    ids=["int64", "uint32", "int8", "float64-score", "integer-score"],
+)
+def test_columns_widened_without_loss_load(tmp_path: Path, column: str, values: pa.Array) -> None:
+    _similar_with(tmp_path, column, values)
+    assert load_similar(tmp_path).lookup(1, 5)[0].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize(("file", "table_schema", "load"), [
+    (schema.SIMILAR_FILE, schema.SIMILAR_SCHEMA, load_similar),
+    (schema.RECOMMENDATIONS_FILE, schema.RECOMMENDATIONS_SCHEMA, load_recommendations),
+    (schema.TOP_POPULAR_FILE, schema.TOP_POPULAR_SCHEMA, load_top_popular),
+], ids=["similar", "recommendations", "top_popular"])
+def test_an_empty_required_artifact_is_refused(tmp_path: Path, file: str, table_schema: pa.Schema, load) -> None:
+    pq.write_table(table_schema.empty_table(), tmp_path / file)
+    with pytest.raises(ArtifactError, match=f"{file}: has no rows"):
+        load(tmp_path)
+
+
+def test_catalog_ids_are_checked_too(tmp_path: Path) -> None:
+    table = pa.table({schema.ITEM_ID: pa.array(["10"]), schema.NAME: ["Ten"], schema.ARTISTS: [["A"]]})
+    pq.write_table(table, tmp_path / schema.ITEMS_FILE)
+    with pytest.raises(ArtifactError, match="items.parquet: column item_id holds string, expected int32"):
+        load_catalog(tmp_path)
 
 
 def test_null_items_are_refused(tmp_path: Path) -> None:
@@ -172,7 +269,7 @@ def test_column_values_does_not_import_pandas(tmp_path: Path):
     """Array.to_numpy() imports pandas (0.3-0.45 s of a service's start-up); column_values must not."""
     path = tmp_path / "x.parquet"
     pq.write_table(pa.table({"x": pa.array(range(5), pa.int32())}), path)
-    probe = ("import sys, pyarrow.parquet as pq; from musicrec.serving.indexes import column_values; "
+    probe = ("import sys, pyarrow.parquet as pq; from musicrec.serving.columns import column_values; "
              f"values = column_values(pq.ParquetFile({str(path)!r}).read_row_groups([0]).column('x')); "
              "print(values.tolist(), 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
