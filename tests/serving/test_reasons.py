@@ -15,13 +15,12 @@ import pytest
 
 from musicrec import schema
 from musicrec.errors import ArtifactError
-from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
-from musicrec.serving.blending import AlternateBlend
 from musicrec.serving.catalog import load_catalog
-from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
+from musicrec.serving.indexes import load_recommendations
 from musicrec.serving.reasons import Explainer, Reason, closest_listens, load_offline_sources
-from musicrec.serving.recommender import Answer, Recommender
+from musicrec.serving.recommender import Answer
 from tests.artifact_factory import write_artifact_set
+from tests.serving.test_recommender import _recommender
 
 OFFLINE = Reason("offline", "in your personal list, made offline from your listening history")
 POPULAR = Reason("popular", "one of the most played tracks")
@@ -33,17 +32,6 @@ AFTER_10 = Reason("online", "similar to 'Track 10' by Artist A, which you played
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_artifact_set(tmp_path_factory.mktemp("artifacts"))
-
-
-def _recommender(folder: Path, history: list[int]) -> Recommender:
-    listens = InMemoryListens(20)
-    for item in reversed(history):  # history is newest first
-        listens.put(1, item)
-    return Recommender(
-        personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
-        similar=InMemorySimilar(load_similar(folder)), blend=AlternateBlend(), online_history=2,
-        similar_per_listen=10,
-    )
 
 
 def _reasons(folder: Path, answer: Answer) -> list[Reason]:
