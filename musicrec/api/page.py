@@ -42,7 +42,8 @@ from musicrec.settings import Settings
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_PATH = "/web"
 
-Query_ = Annotated[str, Query(min_length=1, max_length=100, description="Part of a track or artist name.")]
+SearchText = Annotated[str, Query(min_length=1, max_length=100,
+                                  description="Words of a track or artist name; the last may be unfinished.")]
 ListenerKind = Annotated[Kind, Query(description="known: has a personal list; cold: a new user; "
                                                  "long: one of the heaviest listeners.")]
 
@@ -103,7 +104,7 @@ def page_router(page_of: Callable[[Request], PagePlane]) -> APIRouter:
     router = service_router("web page")
 
     @router.get("/search_tracks", response_model=TracksResponse)
-    async def search_tracks(request: Request, q: Query_, k: TopK = None) -> Response:
+    async def search_tracks(request: Request, q: SearchText, k: TopK = None) -> Response:
         """Tracks whose name or artists contain `q` (any case): titles starting with it first."""
         plane = page_of(request)
         found = plane.search.find(q, resolve_k(request, k))
