@@ -7,15 +7,12 @@ Every failure (refused, timed out, an error status, an answer of the wrong shape
 `DependencyUnavailable`, so the caller has a single case to handle: answer degraded. A dependency
 that keeps failing is skipped for a while (`musicrec.api.breaker`) instead of waited for each time.
 
-Why aiohttp rather than httpx: a blended answer makes two calls, and measured on this 2-core machine
-an httpx.AsyncClient call cost 1.3 ms of CPU alone and 3.1 ms at 16 concurrent requests (its pool
-scans every connection on each step), against 0.35-0.45 ms for aiohttp, whose HTTP parser is C.
-With httpx, the two calls alone would cost several times the CPU a whole blended answer takes now.
-Each call's URL is written out whole and given to aiohttp as already encoded (`URL(..., encoded=True)`):
-letting aiohttp join a base URL and encode a params dict cost 9% of a call's instructions
-(callgrind), and `urlencode` another 5% of an events call's CPU. Answers are parsed
-and checked in one step by pydantic (`TypeAdapter.validate_json` on the raw bytes) rather than by
-`json.loads` and a Python loop over every number: a fifth less CPU for a features batch call.
+aiohttp rather than httpx because a blended answer makes two calls and httpx's pure-Python pool
+and parser cost several times aiohttp's CPU per call (figures: bench/results/serving-notes.md).
+Each call's URL is written out whole and given to aiohttp as already encoded (`URL(..., encoded=True)`),
+because joining a base URL and encoding a params dict is a noticeable share of a call that carries
+two integers. Answers are parsed and checked in one step by pydantic (`validate_json` on the raw
+bytes into the wire types), which is cheaper than `json.loads` and a Python loop over every number.
 """
 
 from __future__ import annotations

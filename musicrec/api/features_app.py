@@ -1,12 +1,12 @@
 """The features service: tracks similar to a track, from similar.parquet held in compact arrays.
 
-Routes only translate HTTP: the work is one binary search in `RankedLists.lookup`.
-Handlers are `async def` although they never await: their work is microseconds of numpy, and a
-plain `def` would cost a thread-pool hop per request (a third of the offline route's throughput).
+Routes only translate HTTP: the work is one lookup in `RankedLists` per track.
+Handlers are `async def` although they never await: their work is microseconds of numpy, less
+than the thread-pool hop a plain `def` costs per request.
 `/similar_items` is the course route (it now honours `k`); `/similar_items_batch` answers several
 tracks in one call, which is how the recommendations service asks for a user's recent listens.
-Both answer with a ready `JSONResponse` of their response model's shape: FastAPI would dump,
-re-validate and serialize the model again on every request.
+Both answer with a ready `JSONResponse` of their wire type, because FastAPI would otherwise
+validate and serialize the answer again on every request.
 """
 
 from __future__ import annotations

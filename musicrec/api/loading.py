@@ -1,8 +1,8 @@
 """Start-up helpers shared by the features and recommendations services.
 
 The services map the serving indexes of a set (`musicrec.serving.set_indexes`) instead of decoding
-parquet, so loading takes milliseconds; hashing the mapped files (about 700 MB at full size) would
-take longer than everything else at start-up together. So a start checks what is quick before
+parquet, so loading takes milliseconds; hashing the mapped files would take
+longer than everything else at start-up together. So a start checks what is quick before
 `/ready` (required files present, every mapped file of the size its manifest records, arrays that
 fit together) and hashes the files on a background thread right after: a file that differs from
 its manifest is logged by name and `/ready` answers 503 with that message from then on.

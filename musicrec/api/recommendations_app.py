@@ -4,11 +4,11 @@ Routes translate HTTP into `Recommender` calls and answers into `{"recs": [...],
 they also count default, empty-online and degraded answers for Prometheus. With `details=true`
 each answer also names every track, its artists and genres (from items.parquet when the set has it)
 and why it is there (musicrec.serving.reasons). The web page and its routes are in musicrec.api.page.
-Handlers are `async def` although they never await: their work is microseconds of numpy, and a
-plain `def` would cost a thread-pool hop per request (a third of the offline route's throughput).
-They hand FastAPI a ready `JSONResponse` of the `RecsResponse` shape instead of the model: FastAPI
-would otherwise dump, re-validate and serialize the model on every request (3% of the offline
-route's CPU); `response_model` still documents the answer, and the contract tests check it.
+Handlers are `async def` although the default and offline ones never await: their work is
+microseconds of numpy, less than the thread-pool hop a plain `def` costs per request. They hand
+FastAPI a ready `JSONResponse` of the `RecsResponse` shape, because FastAPI would otherwise dump,
+re-validate and serialize a model on every request; `response_model` still documents the answer,
+and the contract tests check it.
 """
 
 from __future__ import annotations

@@ -2,16 +2,16 @@
 
 `LeanRoute`: FastAPI routes whose parameters are planned once, not on every request.
 
-FastAPI 0.165 re-examines each parameter's annotation on every request (a sequence? a model? which
+FastAPI re-examines each parameter's annotation on every request (a sequence? a model? which
 alias?) and runs each call inside two exit stacks kept for dependencies with `yield`. The services'
 routes need none of that: a few scalar query parameters or one JSON body, no dependencies, and a
 ready `Response`. For such a route `LeanRoute` works out once, when the route is built, what to read,
 validates each value with FastAPI's own field validator (so a bad value gets the same 422 error),
-and calls the endpoint. Any other route (dependencies, path, header or form parameters, a return
-value FastAPI must serialize) keeps FastAPI's own handler. Declared parameters still make the
-OpenAPI schema and `/docs` as usual; errors raised here reach the app's exception handlers.
-Measured with callgrind, this took the offline route from 628k to 356k instructions per request,
-and the events service's `/get` from 668k to 322k.
+and calls the endpoint: that per-request analysis was a large part of a short answer's cost
+(figures: bench/results/serving-notes.md). Any other route (dependencies, path, header or form
+parameters, a return value FastAPI must serialize) keeps FastAPI's own handler. Declared parameters
+still make the OpenAPI schema and `/docs` as usual; errors raised here reach the app's exception
+handlers.
 
 `FixedPathDispatch`: finds the route of a fixed path with a dict lookup instead of the router's loop.
 
@@ -209,13 +209,12 @@ class FixedPathDispatch:
     """Sends a request for a fixed path straight to its route: one dict lookup.
 
     Starlette's router asks every route in turn whether it matches, so a route pays for each one
-    listed before it (FastAPI's four documentation routes come first): the offline route, the 11th,
-    paid about 9 us more than `/health`, the 5th. The table maps (path, method) to the first route
-    the router itself would pick. It stops at the first route that can match more than one path (path
-    parameters, a mount), since that one could shadow a later fixed path. Every request the table
-    does not know (an unknown path, a wrong method, a trailing-slash redirect, a route added later)
-    goes to the router's own loop, so every answer stays the router's. FastAPI's telemetry hooks,
-    which the factory switches off, are only fed by that loop.
+    listed before it (FastAPI's four documentation routes come first). The table maps (path, method)
+    to the first route the router itself would pick, and stops at the first route that can match
+    more than one path (path parameters, a mount), since that one could shadow a later fixed path.
+    Every request the table does not know (an unknown path, a wrong method, a trailing-slash
+    redirect, a route added later) goes to the router's own loop, so every answer stays the
+    router's. FastAPI's telemetry hooks, which the factory switches off, are only fed by that loop.
     """
 
     def __init__(self, router: Router) -> None:

@@ -1,8 +1,8 @@
 """Track id -> name, artists and genres, for answers that people read (`details=true`).
 
 Names stay in Arrow arrays (one buffer of characters plus offsets) sorted by track id instead of a
-dict of a million Python strings: about a third of the memory and no start-up time spent building
-objects. A request converts only the few names it returns.
+dict of a million Python strings, which would take far more memory and start-up time to build.
+A request converts only the few names it returns.
 """
 
 from __future__ import annotations
@@ -97,5 +97,5 @@ def load_catalog(folder: Path) -> Catalog:
                 else pa.nulls(table.num_rows, pa.list_(pa.string()))),
     )
     del table
-    pa.default_memory_pool().release_unused()  # about 120 MB of decoding buffers at full size
+    pa.default_memory_pool().release_unused()  # hand the decoding buffers back to the OS
     return catalog

@@ -35,8 +35,8 @@ def artifact_error(path: Path, problem: str) -> ArtifactError:
 def column_values(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A numpy view of a number column without nulls.
 
-    Not `Array.to_numpy()`: its first call imports pandas (pyarrow 26), which the services never use
-    otherwise and which cost 0.3-0.45 s of every start-up.
+    Not `Array.to_numpy()`, because its first call imports pandas, which the services never use
+    otherwise and which would lengthen every start-up.
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()

@@ -7,8 +7,8 @@ trimming to the latest N is one range delete: a user's `seq` values stay contigu
 the oldest are ever deleted.
 
 Order: `seq` and the listen's time are both assigned inside the write transaction, so the latest N
-are the last N committed, and their times never go backwards (taken before the write lock, 9 of 19
-neighbouring times came out of order under 64 concurrent puts).
+are the last N committed, and their times never go backwards (taken before the write lock, they came
+out of order under concurrent puts).
 
 Durability and group commit: WAL journal with `synchronous=FULL`, so a commit is on disk when `put`
 returns, and the inserts and the trim happen in one transaction. Writers queue their listen, and
@@ -16,8 +16,8 @@ whoever holds the write lock commits every listen queued so far in one transacti
 many puts under load (the others find theirs committed when they get the lock), and waiting writers
 queue on a lock instead of SQLite's sleep-and-retry busy handler, which served some of them seconds
 late. Each thread gets its own connection (SQLite connections must not be shared while in use);
-readers run in parallel with the writer. A `get` reads a few rows of a local file (~0.1 ms) and,
-under WAL, never waits for the writer, so the events service calls it straight from its event loop
+readers run in parallel with the writer. A `get` reads a few rows of a local file and, under
+WAL, never waits for the writer, so the events service calls it straight from its event loop
 (`quick_reads`): the loop's thread simply gets a connection of its own.
 """
 
