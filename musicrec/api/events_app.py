@@ -46,7 +46,7 @@ class EventsState(ServiceState[EventStore]):
 def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutResponse:
     """Record that the user just listened to the track."""
     EventsState.of(request).plane.put(user_id, item_id)
-    return PutResponse(result="ok")
+    return {"result": "ok"}
 
 
 @post_and_get(router, "/get", response_model=EventsResponse, access=Access.PRIVATE)
@@ -57,10 +57,11 @@ async def get_listens(request: Request, user_id: UserId, k: TopK = None) -> JSON
         listens = store.get(user_id, count)
     else:
         listens = await run_in_threadpool(store.get, user_id, count)
-    return JSONResponse(EventsResponse(
-        events=[listen.item_id for listen in listens],
-        listened_at=[listen.listened_at for listen in listens],
-    ))
+    answer: EventsResponse = {
+        "events": [listen.item_id for listen in listens],
+        "listened_at": [listen.listened_at for listen in listens],
+    }
+    return JSONResponse(answer)
 
 
 @asynccontextmanager

@@ -56,8 +56,8 @@ async def similar_items(request: Request, item_id: ItemId, k: TopK = None) -> JS
     """Up to `k` tracks similar to `item_id`, best first; an unknown track gets empty lists."""
     plane = FeaturesState.of(request).plane
     items, scores = plane.similar.lookup(item_id, resolve_k(request, k))
-    return JSONResponse(SimilarItemsResponse(item_id_2=items.tolist(), score=scores.tolist()),
-                        headers=plane.headers)
+    answer: SimilarItemsResponse = {"item_id_2": items.tolist(), "score": scores.tolist()}
+    return JSONResponse(answer, headers=plane.headers)
 
 
 @router.post("/similar_items_batch", response_model=SimilarItemsBatchResponse)
@@ -68,11 +68,12 @@ async def similar_items_batch(request: Request, body: SimilarItemsBatchRequest) 
     if body.k > max_k:
         raise InvalidInput(f"body field 'k': must be between 1 and {max_k}, got {body.k}")
     plane = state.plane
-    answers = [
-        SimilarItemsOfTrack(item_id=item_id, item_id_2=items, score=scores)
+    answers: list[SimilarItemsOfTrack] = [
+        {"item_id": item_id, "item_id_2": items, "score": scores}
         for item_id, (items, scores) in zip(body.item_ids, plane.similar.lookup_many(body.item_ids, body.k))
     ]
-    return JSONResponse(SimilarItemsBatchResponse(items=answers), headers=plane.headers)
+    answer: SimilarItemsBatchResponse = {"items": answers}
+    return JSONResponse(answer, headers=plane.headers)
 
 
 def open_set(folder: Path) -> SetIndexes:

@@ -90,7 +90,7 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
         state.online_empty_answers.labels(route).inc()
     for dependency in answer.failed:
         state.degraded_answers.labels(route, dependency).inc()
-    content = RecsResponse(recs=answer.recs, degraded=answer.degraded)
+    content: RecsResponse = {"recs": answer.recs, "degraded": answer.degraded}
     if details:
         reasons = plane.explainer.reasons(answer.recs, answer.origin, offline_fallback=answer.used_default)
         content["details"] = [TrackInfo(**vars(track), reason=Reason(**vars(reason)))
