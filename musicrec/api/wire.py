@@ -1,10 +1,11 @@
 """The services' answers and request bodies as they travel over HTTP: one definition for server and client.
 
-The apps name these as their routes' `response_model` (the OpenAPI schema and `/docs`) and build their
-answers as dict literals of these types (checked by a type checker, free at run time); `musicrec.api.clients` checks the bytes it receives against the same types.
-Answers are TypedDicts rather than pydantic models because both ends hold plain dicts: handlers hand
-a dict to `JSONResponse`, and the client validates the body straight into dicts, so no model objects
-are made per request. A request body stays a pydantic model: FastAPI validates bodies into one.
+The apps name these as their routes' `response_model` (the OpenAPI schema and `/docs`) and build
+their answers as dict literals of these types; `musicrec.api.clients` checks the bytes it receives
+against the same types. Answers are TypedDicts rather than pydantic models because both ends hold
+plain dicts: handlers hand a dict to `JSONResponse` and the client validates the body straight into
+dicts, so no model objects are made per request, and a type checker still checks every field. A
+request body stays a pydantic model: FastAPI validates bodies into one.
 """
 
 from __future__ import annotations
