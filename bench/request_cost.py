@@ -110,7 +110,8 @@ async def measure_routes(folder: Path, work: Path, requests: int) -> dict[str, f
     from musicrec.serving.indexes import load_similar
 
     settings = load_settings(environ={"MUSICREC_PATHS__ARTIFACTS": str(folder),
-                                      "MUSICREC_EVENTS__SQLITE_PATH": str(work / "events.sqlite3")})
+                                      "MUSICREC_EVENTS__SQLITE_PATH": str(work / "events.sqlite3"),
+                                      "MUSICREC_SERVING__RELOAD_INTERVAL": "0"})  # no polls counted
     users = pq.read_table(folder / schema.RECOMMENDATIONS_FILE, columns=[schema.USER_ID]).column(0)
     users = sorted(set(users.to_pylist()))[:LISTENERS]
     tracks = pq.read_table(folder / schema.SIMILAR_FILE, columns=[schema.ITEM_ID_1]).column(0)

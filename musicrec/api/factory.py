@@ -89,10 +89,9 @@ def create_service_app(
 ) -> FastAPI:
     """Build a service app with `state(settings)` as its state; `load(state)` runs at start-up.
 
-    The routers' routes become the app's own instead of including the routers: FastAPI 0.165
+    The routers' routes become the app's own instead of including the routers, because FastAPI
     matches a request against an included router's routes twice (once to pick the router, once
-    inside it); with the routes on the app itself, a request is matched once, which saved a fifth of
-    the offline route's instructions (callgrind). Routes that need the API key get its check.
+    inside it). Routes that need the API key get its check.
     """
     service = state(settings or get_settings())
     app = FastAPI(title=title, lifespan=_lifespan(name, load, service), telemetry=NO_OPENTELEMETRY)

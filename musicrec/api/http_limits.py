@@ -1,9 +1,9 @@
 """uvicorn's HTTP protocol with two bounds it lacks: the size of a request head, and its time to arrive.
 
 uvicorn's httptools protocol (the fast one the services use) accepts a request line and headers of
-any size, buffering them in memory (a 20 MB header was accepted), and waits for a request as long
-as the client likes (900 connections sending a byte every 4 s were all held). Its h11 protocol has
-a head limit but costs far more CPU per request. This subclass, the one place the services touch
+any size, buffering them in memory, and waits for a request as long as the client likes, so slow
+senders can hold every connection (what was measured: bench/results/serving-notes.md). Its h11
+protocol has a head limit but costs far more CPU per request. This subclass, the one place the services touch
 uvicorn's internals (guarded by tests/e2e/test_http_limits.py against real uvicorn processes):
 
 - counts the bytes received while a request head is incomplete; beyond `[serving] max_header_bytes`

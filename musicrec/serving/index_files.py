@@ -1,10 +1,10 @@
 """The serving indexes as files the services map into memory instead of decoding parquet.
 
-Decoding parquet gives every process a private copy of the indexes (about 750 MiB at full size)
-and takes seconds. The same arrays saved as `.npy` (and the names as uncompressed Arrow IPC) are
-mapped with `np.load(mmap_mode="r")` and `pyarrow.memory_map`: opening them takes milliseconds, the
-pages are read on first use, and they live in the page cache, shared by every replica on the
-machine and by the old and new set during a reload. Parquet stays the exchange format; these files
+Decoding parquet gives every process a private copy of the indexes and takes seconds. The same
+arrays saved as `.npy` (and the names as uncompressed Arrow IPC) are mapped with
+`np.load(mmap_mode="r")` and `pyarrow.memory_map`: opening them takes milliseconds, the pages are
+read on first use, and they live in the page cache, shared by every replica on the machine and by
+the old and new set during a reload. Parquet stays the exchange format; these files
 are derived from it when a set is published (or once for a folder that lacks them).
 
 Layout, in a `serving/` folder beside the parquet files:

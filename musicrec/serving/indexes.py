@@ -142,8 +142,8 @@ def _open_parquet(path: Path, columns: list[str]) -> pq.ParquetFile:
 def arrow_view(values: np.ndarray) -> pa.Array:
     """An Arrow array over a 1-d numpy array of numbers, without a copy.
 
-    Not `pa.array(values)`: converting Python or numpy values imports pandas on first use (pyarrow
-    26), 0.3-0.4 s of the first call; building from buffers does not.
+    Not `pa.array(values)`, because converting Python or numpy values imports pandas on first use,
+    which would lengthen the first call; building from buffers does not.
     """
     values = np.ascontiguousarray(values)
     arrow_type = pa.from_numpy_dtype(values.dtype)

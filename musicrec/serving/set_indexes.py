@@ -8,8 +8,8 @@ lock so replicas starting together convert it once; the fingerprint (names, size
 parquet files) changes when the files do. Where that folder cannot be written, the parquet files
 are decoded into private memory, as before, and a log line says so.
 
-Checking a set is split in two, because hashing every mapped file (about 700 MB at full size)
-would take longer than the whole start-up: `verify_sizes` (microseconds: every mapped file has the
+Checking a set is split in two, because hashing every mapped file would take longer than the
+whole start-up: `verify_sizes` (microseconds: every mapped file has the
 size its manifest records) runs before the arrays are mapped, `verify_checksums` (sha256) later.
 """
 
