@@ -33,7 +33,7 @@ from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, rel
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import Reason, RecsResponse, TrackInfo
 from musicrec.serving.catalog import Catalog
-from musicrec.serving.reasons import Explainer, load_offline_sources
+from musicrec.serving.reasons import Explainer
 from musicrec.serving.recommender import (
     Answer,
     RecentListens,
@@ -153,7 +153,7 @@ def load_plane(indexes: SetIndexes, settings: Settings, listens: Listens, simila
     personal = indexes.recommendations()
     popular = indexes.top_popular()
     catalog = indexes.catalog()
-    sources = load_offline_sources(indexes.set_folder, personal)
+    sources = indexes.offline_sources(personal)
     page = load_page_plane(indexes.set_folder, settings, personal, catalog, indexes.search(catalog, popular),
                            listens)
     log_loaded("recommendations", f"{indexes.set_folder}: {len(personal)} users, {personal.rows} "

@@ -9,8 +9,10 @@ are derived from it when a set is published (or once for a folder that lacks the
 
 Layout, in a `serving/` folder beside the parquet files:
 
-    serving/format.json                          {"format": 3}: which layout the files follow
+    serving/format.json                          {"format": 5}: which layout the files follow
     serving/recommendations/{keys,offsets,items,scores,rows_by_key}.npy   a RankedLists
+    serving/recommendations/sources.npy, sources.json   int8 candidate source per row and the names
+                                                 (only when recommendations.parquet has `source`)
     serving/similar/{keys,offsets,items,scores,rows_by_key}.npy
     serving/top_popular.npy                      track ids by rank
     serving/items.arrow                          item_id, name, artists, genres sorted by item_id
@@ -38,11 +40,13 @@ from musicrec.serving.indexes import (
     load_similar,
     load_top_popular,
 )
+from musicrec.serving.reasons import SOURCE_CODE, OfflineSources, load_offline_sources
 from musicrec.serving.search import TrackSearch, build_search
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 4  # 2: items.arrow has genres; 3: the search index is saved; 4: with its words
+# 2: items.arrow has genres; 3: the search index is saved; 4: with its words; 5: offline sources
+INDEX_FORMAT = 5
 FORMAT_FILE = "format.json"
 RECOMMENDATIONS = "recommendations"
 SIMILAR = "similar"
@@ -56,6 +60,8 @@ _ARRAYS = ("keys", "offsets", "items", "scores")
 # The parquet artifacts that have a mappable form.
 SOURCES = (schema.RECOMMENDATIONS_FILE, schema.SIMILAR_FILE, schema.TOP_POPULAR_FILE, schema.ITEMS_FILE)
 _DIRECT_TABLE = "rows_by_key"
+_SOURCE_CODES = "sources.npy"
+_SOURCE_NAMES = "sources.json"
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -65,6 +71,13 @@ def _save_ranked_lists(ranked: RankedLists, folder: Path) -> None:
         np.save(folder / f"{name}.npy", getattr(ranked, name))
     if ranked.rows_by_key is not None:
         np.save(folder / f"{_DIRECT_TABLE}.npy", ranked.rows_by_key)
+
+
+def _save_offline_sources(sources: OfflineSources, folder: Path) -> None:
+    if sources.codes is None:  # recommendations.parquet has no `source` column
+        return
+    np.save(folder / _SOURCE_CODES, sources.codes)
+    (folder / _SOURCE_NAMES).write_text(json.dumps({"names": list(sources.names)}) + "\n")
 
 
 def _save_catalog(catalog: Catalog, path: Path) -> None:
@@ -98,7 +111,9 @@ def write_serving_indexes(set_folder: Path, out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     converted = []
     if (set_folder / schema.RECOMMENDATIONS_FILE).is_file():
-        _save_ranked_lists(load_recommendations(set_folder), out / RECOMMENDATIONS)
+        personal = load_recommendations(set_folder)
+        _save_ranked_lists(personal, out / RECOMMENDATIONS)
+        _save_offline_sources(load_offline_sources(set_folder, personal), out / RECOMMENDATIONS)
         converted.append(schema.RECOMMENDATIONS_FILE)
     if (set_folder / schema.SIMILAR_FILE).is_file():
         _save_ranked_lists(load_similar(set_folder), out / SIMILAR)
@@ -150,6 +165,23 @@ def map_ranked_lists(folder: Path) -> RankedLists:
                                      f"{len(arrays['items'])} items, {len(arrays['scores'])} scores)")
     return RankedLists(keys=keys, offsets=offsets, items=arrays["items"], scores=arrays["scores"],
                        rows_by_key=table)
+
+
+def map_offline_sources(folder: Path, personal: RankedLists) -> OfflineSources:
+    """The candidate sources saved beside the mapped `personal` lists; none if the set has no column."""
+    codes_path = folder / _SOURCE_CODES
+    if not codes_path.exists():
+        return OfflineSources(personal)
+    codes = _map_array(codes_path)
+    names_path = folder / _SOURCE_NAMES
+    try:
+        names = json.loads(names_path.read_text())["names"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise artifact_error(names_path, f"cannot be read ({exc!r})") from None
+    if codes.dtype != SOURCE_CODE or codes.ndim != 1 or len(codes) != personal.rows:
+        raise artifact_error(codes_path, f"{codes.dtype} {codes.shape} sources do not fit "
+                                         f"{personal.rows} recommendations")
+    return OfflineSources(personal, codes, tuple(str(name) for name in names))
 
 
 def map_top_popular(folder: Path) -> np.ndarray:

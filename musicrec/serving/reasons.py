@@ -40,6 +40,7 @@ SOURCE_WORDS = {
     "ranker": "the ranker",
 }
 NO_SOURCE = -1
+SOURCE_CODE = np.int8  # one byte per row; the pipeline has a handful of candidate sources
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,9 @@ class Reason:
 class OfflineSources:
     """The candidate source of every row of recommendations.parquet, when the file has that column.
 
-    `codes` is aligned with the rows of `personal` (one int16 per row, NO_SOURCE for none), so a
-    user's sources are read with the same span as the user's items.
+    `codes` is aligned with the rows of `personal` (one int8 per row, NO_SOURCE for none), so a
+    user's sources are read with the same span as the user's items. The service maps them from
+    the set's serving indexes (`index_files.map_offline_sources`); this module decodes parquet.
     """
 
     personal: RankedLists
@@ -77,14 +79,14 @@ class OfflineSources:
 def load_offline_sources(folder: Path, personal: RankedLists) -> OfflineSources:
     """Read the optional `source` column of recommendations.parquet as small integer codes.
 
-    Read one row group at a time as Arrow dictionaries, so memory stays at two bytes per row.
+    Read one row group at a time as Arrow dictionaries, so memory stays at one byte per row.
     """
     path = folder / schema.RECOMMENDATIONS_FILE
     try:
         if schema.SOURCE not in pq.read_schema(path).names:
             return OfflineSources(personal)
         parquet = pq.ParquetFile(path, read_dictionary=[schema.SOURCE])
-        codes = np.full(parquet.metadata.num_rows, NO_SOURCE, dtype=np.int16)
+        codes = np.full(parquet.metadata.num_rows, NO_SOURCE, dtype=SOURCE_CODE)
         names: dict[str, int] = {}
         filled = 0
         for group in range(parquet.num_row_groups):
@@ -95,6 +97,9 @@ def load_offline_sources(folder: Path, personal: RankedLists) -> OfflineSources:
         raise artifact_error(path, f"column {schema.SOURCE} cannot be read ({exc})") from None
     if filled != personal.rows:
         raise artifact_error(path, f"column {schema.SOURCE} has {filled} rows for {personal.rows} items")
+    if len(names) > np.iinfo(SOURCE_CODE).max:
+        raise artifact_error(path, f"column {schema.SOURCE} has {len(names)} names, more than "
+                                   f"{np.iinfo(SOURCE_CODE).max}")
     return OfflineSources(personal, codes, tuple(names))
 
 
@@ -105,7 +110,7 @@ def _add_codes(chunk: pa.Array, codes: np.ndarray, filled: int, names: dict[str,
     mapping = np.array([names.setdefault(str(name), len(names)) for name in chunk.dictionary.to_pylist()]
                        + [NO_SOURCE], dtype=np.int16)
     indices = column_values(chunk.indices.fill_null(len(mapping) - 1))
-    codes[filled : filled + len(chunk)] = mapping[indices]
+    codes[filled : filled + len(chunk)] = mapping[indices]  # more names than int8 holds: refused after
     return filled + len(chunk)
 
 

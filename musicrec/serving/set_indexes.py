@@ -32,6 +32,7 @@ from musicrec.manifest import build_manifest, fingerprint_inputs, read_manifest,
 from musicrec.serving import index_files
 from musicrec.serving.catalog import Catalog, load_catalog
 from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
+from musicrec.serving.reasons import OfflineSources, load_offline_sources
 from musicrec.serving.search import TrackSearch, build_search
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,12 @@ class SetIndexes:
         if self.root is None:
             return load_recommendations(self.set_folder)
         return index_files.map_ranked_lists(self._serving() / index_files.RECOMMENDATIONS)
+
+    def offline_sources(self, personal: RankedLists) -> OfflineSources:
+        """Which candidate source proposed each row of `personal` (the set's recommendations)."""
+        if self.root is None:
+            return load_offline_sources(self.set_folder, personal)
+        return index_files.map_offline_sources(self._serving() / index_files.RECOMMENDATIONS, personal)
 
     def similar(self) -> RankedLists:
         if self.root is None:

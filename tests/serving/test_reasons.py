@@ -9,18 +9,29 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from musicrec import schema
+from musicrec.artifacts import ArtifactSetWriter
 from musicrec.errors import ArtifactError
+from musicrec.manifest import build_manifest, read_manifest, write_manifest
 from musicrec.serving.catalog import load_catalog
 from musicrec.serving.indexes import load_recommendations
-from musicrec.serving.reasons import Explainer, Reason, closest_listens, load_offline_sources
+from musicrec.serving.reasons import (
+    Explainer,
+    OfflineSources,
+    Reason,
+    closest_listens,
+    load_offline_sources,
+)
 from musicrec.serving.recommender import Answer
+from musicrec.serving.set_indexes import open_set_indexes
 from tests.artifact_factory import write_artifact_set
 from tests.serving.test_recommender import _recommender
+from tests.serving.test_set_indexes import RECOMMENDATIONS_SERVICE, _is_mapped
 
 OFFLINE = Reason("offline", "in your personal list, made offline from your listening history")
 POPULAR = Reason("popular", "one of the most played tracks")
@@ -34,9 +45,9 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_artifact_set(tmp_path_factory.mktemp("artifacts"))
 
 
-def _reasons(folder: Path, answer: Answer) -> list[Reason]:
-    explainer = Explainer(load_catalog(folder), load_offline_sources(folder, load_recommendations(folder)))
-    return explainer.reasons(answer.recs, answer.origin, answer.used_default)
+def _reasons(folder: Path, answer: Answer, sources: OfflineSources | None = None) -> list[Reason]:
+    sources = sources or load_offline_sources(folder, load_recommendations(folder))
+    return Explainer(load_catalog(folder), sources).reasons(answer.recs, answer.origin, answer.used_default)
 
 
 def test_online_tracks_name_the_listen_they_follow(folder: Path) -> None:
@@ -85,10 +96,12 @@ def _with_sources(folder: Path, sources: list[str | None]) -> Path:
     return folder
 
 
+# rows: user 1: 10, 11, 12, 13; user 2: 20, 10, 21; user 5: 30, 31
+SOURCES = ["als", "ease", None, "als", "itemknn", "x", "als", "artist", "als"]
+
+
 def test_offline_reason_names_the_candidate_source(tmp_path: Path) -> None:
-    # rows: user 1: 10, 11, 12, 13; user 2: 20, 10, 21; user 5: 30, 31
-    folder = _with_sources(write_artifact_set(tmp_path), ["als", "ease", None, "als", "itemknn", "x", "als",
-                                                         "artist", "als"])
+    folder = _with_sources(write_artifact_set(tmp_path), SOURCES)
     sources = load_offline_sources(folder, load_recommendations(folder))
     assert sources.of(1) == {10: "als", 11: "ease", 13: "als"}
     assert sources.of(2) == {20: "itemknn", 10: "x", 21: "als"}
@@ -103,8 +116,50 @@ def test_offline_reason_names_the_candidate_source(tmp_path: Path) -> None:
         "offline", OFFLINE.text + "; proposed by x", proposed_by="x")
 
 
+def _published_with_sources(tmp_path: Path) -> Path:
+    artifacts = tmp_path / "artifacts"
+    with ArtifactSetWriter(artifacts) as folder:
+        _with_sources(write_artifact_set(folder), SOURCES)
+    return artifacts.resolve()
+
+
+@pytest.mark.parametrize("make_set", [_published_with_sources,
+                                      lambda tmp_path: _with_sources(write_artifact_set(tmp_path), SOURCES)],
+                         ids=["published", "course folder"])
+def test_mapped_sources_give_the_reasons_of_the_parquet_column(tmp_path: Path, make_set) -> None:
+    folder = make_set(tmp_path)
+    indexes = open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)
+    assert indexes.mapped
+    mapped = indexes.offline_sources(indexes.recommendations())
+    decoded = load_offline_sources(folder, load_recommendations(folder))
+    assert mapped.codes is not None and mapped.codes.dtype == np.int8 and _is_mapped(mapped.codes)
+    assert mapped.codes.tolist() == decoded.codes.tolist() and mapped.names == decoded.names
+    recommender = _recommender(folder, [])
+    for user in (1, 2, 3, 5):
+        answer = recommender.offline(user, 4)
+        assert _reasons(folder, answer, mapped) == _reasons(folder, answer, decoded)
+    assert _reasons(folder, recommender.offline(1, 1), mapped)[0].proposed_by == "als"
+
+
 def test_sources_are_optional(folder: Path) -> None:
     assert load_offline_sources(folder, load_recommendations(folder)).of(1) == {}
+    indexes = open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)
+    assert indexes.offline_sources(indexes.recommendations()).codes is None
+    serving = indexes.root / schema.SERVING_INDEX_FOLDER / "recommendations"
+    assert not list(serving.glob("sources.*"))  # nothing new is written without the column
+
+
+def test_mapped_sources_must_fit_the_recommendations(tmp_path: Path) -> None:
+    folder = _published_with_sources(tmp_path)
+    codes = folder / schema.SERVING_INDEX_FOLDER / "recommendations" / "sources.npy"
+    np.save(codes, np.zeros(3, np.int8))
+    with pytest.raises(ArtifactError, match="sources.npy: 131 bytes, manifest says 137"):
+        open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)  # listed in the manifest like the lists
+    manifest = read_manifest(folder)
+    write_manifest(folder, {**manifest, "files": build_manifest(folder)["files"]})
+    indexes = open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)
+    with pytest.raises(ArtifactError, match="sources.npy: int8 \\(3,\\) sources do not fit 9 recommendations"):
+        indexes.offline_sources(indexes.recommendations())
 
 
 def test_sources_must_cover_every_row(tmp_path: Path) -> None:
