@@ -69,7 +69,7 @@ class ServingSettings(_Section):
     online_weight: float = Field(0.7, ge=0, le=1)
     online_merge: str = "max"  # a name in musicrec.serving.blending.MERGES
     filter_heard: bool = True
-    connect_timeout: float = Field(0.2, gt=0)
+    connect_timeout: float = Field(1.0, gt=0)
     request_timeout: float = Field(0.5, gt=0)
     # A dependency that failed `breaker_failures` times in a row is skipped for `breaker_reset` s.
     breaker_failures: int = Field(5, ge=1)
