@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from musicrec import schema
+from musicrec.pipeline.content import ItemContent, read_item_content
+from musicrec.pipeline.ids import IdIndex
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import PipelineSettings
 
@@ -16,3 +19,7 @@ class StageContext:
     work: Workspace
     params: PipelineSettings
     artifacts: Path
+
+    def item_content(self, items: IdIndex) -> ItemContent:
+        """Main artist, album and genre of each catalog track, from the raw tracks.parquet."""
+        return read_item_content(self.raw_dir / schema.TRACKS_FILE, items)

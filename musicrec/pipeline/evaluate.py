@@ -17,9 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from musicrec import schema
 from musicrec.pipeline import metrics, scoring
-from musicrec.pipeline.content import read_item_content
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.features import FeatureBuilder
@@ -60,8 +58,8 @@ def evaluate(context: StageContext) -> dict[str, Any]:
     history = work.load_history("eval")
     relevant = work.load_pairs("test").unheard_in(history)
     rng = np.random.default_rng(params.seed)
-    sources = tuned_sources(context, history)
-    content = read_item_content(context.raw_dir / schema.TRACKS_FILE, history.items)
+    content = context.item_content(history.items)
+    sources = tuned_sources(context, history, content)
     builder = FeatureBuilder(history, content)
     maker = ListMaker(sources, history, builder, params.candidates_per_source, load_ranker(context))
     users = listed_users(history, params.evaluation_users, rng)

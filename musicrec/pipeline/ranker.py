@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 from catboost import CatBoost, Pool
 
-from musicrec import schema
 from musicrec.pipeline import scoring
-from musicrec.pipeline.content import read_item_content
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, Pairs, user_runs
 from musicrec.pipeline.features import FeatureBuilder, feature_names
@@ -68,8 +66,9 @@ def run(context: StageContext) -> dict[str, Any]:
     rng = np.random.default_rng(params.seed)
     judged = scoring.judged_users(history, relevant)
     judged = np.sort(rng.choice(judged, size=min(params.ranker_users, judged.size), replace=False))
-    sources = tuned_sources(context, history)
-    builder = FeatureBuilder(history, read_item_content(context.raw_dir / schema.TRACKS_FILE, history.items))
+    content = context.item_content(history.items)
+    sources = tuned_sources(context, history, content)
+    builder = FeatureBuilder(history, content)
     maker = ListMaker(sources, history, builder, params.candidates_per_source)
     table = maker.table(judged)
     labels = np.isin(table.keys(n_items), relevant.keys(n_items))

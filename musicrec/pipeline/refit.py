@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from musicrec import schema
-from musicrec.pipeline.content import read_item_content
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.features import FeatureBuilder
 from musicrec.pipeline.lists import ListMaker
@@ -27,8 +25,8 @@ log = logging.getLogger(__name__)
 def run(context: StageContext) -> dict[str, Any]:
     work, params = context.work, context.params
     history = work.load_history("serve")
-    content = read_item_content(context.raw_dir / schema.TRACKS_FILE, history.items)
-    sources = tuned_sources(context, history)
+    content = context.item_content(history.items)
+    sources = tuned_sources(context, history, content)
     published = work.load_ranker_report()["published"]
     ranker = load_ranker(context) if published == "ranker" else None
     maker = ListMaker(sources, history, FeatureBuilder(history, content), params.candidates_per_source, ranker)

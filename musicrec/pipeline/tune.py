@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from musicrec import schema
 from musicrec.pipeline import scoring
-from musicrec.pipeline.content import read_item_content
+from musicrec.pipeline.content import ItemContent
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.sources import CandidateSource, SourceContext, chosen_sources
@@ -108,8 +107,7 @@ def run(context: StageContext) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     history = work.load_history("fit")
     sources = chosen_sources(settings)
-    source_context = SourceContext(settings, read_item_content(context.raw_dir / schema.TRACKS_FILE,
-                                                               history.items))
+    source_context = SourceContext(settings, context.item_content(history.items))
     report: dict[str, Any] = {"tuned": settings.tune, "budget_minutes": settings.tune_minutes,
                               "sources": {}}
     if settings.tune:
@@ -130,12 +128,12 @@ def run(context: StageContext) -> dict[str, Any]:
     return {name: entry["values"] for name, entry in report["sources"].items()}
 
 
-def tuned_sources(context: StageContext, history: History) -> dict[str, CandidateSource]:
+def tuned_sources(context: StageContext, history: History,
+                  content: ItemContent) -> dict[str, CandidateSource]:
     """Every chosen source with the values the tune stage picked, fit on `history`."""
     settings = context.params
     chosen = context.work.load_tuning()["sources"]
-    source_context = SourceContext(settings, read_item_content(context.raw_dir / schema.TRACKS_FILE,
-                                                               history.items))
+    source_context = SourceContext(settings, content)
     fitted = {}
     for name, source in chosen_sources(settings).items():
         started = time.perf_counter()

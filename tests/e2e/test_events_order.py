@@ -33,6 +33,7 @@ def test_concurrent_puts_keep_the_true_latest_in_order(shared_trio: Trio) -> Non
     finally:
         for client in clients:
             client.close()
+    assert len(acknowledged) == PUTS  # every put was acknowledged, none lost to the concurrency
     answer = httpx.get(f"{url}/get", params={"user_id": USER, "k": keep}).json()
     found = [Listen(item, at) for item, at in zip(answer["events"], answer["listened_at"])]
     check_latest(found, acknowledged, keep)
