@@ -112,6 +112,7 @@ class PipelineSettings(_Section):
     test_days: int = Field(14, ge=1)
     target_days: int = Field(14, ge=1)
     top_popular: int = Field(100, ge=1)
+    budget_minutes: float = Field(45.0, gt=0)
     tune: bool = True
     tune_minutes: float = Field(6.0, gt=0)
     tune_users: int = Field(10_000, ge=100)
@@ -128,6 +129,7 @@ class PipelineSettings(_Section):
     ease_lambda: float | None = Field(None, gt=0)
     popular_window: Literal["recent", "all"] | None = None
     artist_tracks: int | None = Field(None, ge=1)
+    forward_iterations: int = Field(2, ge=1)
     similar_per_item: int = Field(20, ge=1)
     ranker_users: int = Field(20_000, ge=10)
     ranker_iterations: int = Field(300, ge=1)

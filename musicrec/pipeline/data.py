@@ -84,6 +84,14 @@ class History:
         """Dense indexes of the users with at least one listen in the history."""
         return np.flatnonzero(np.diff(self.matrix.indptr) > 0)
 
+    def restricted_to(self, users: np.ndarray, items: np.ndarray) -> "History":
+        """The history of the given users and tracks only (both sorted dense indexes), renumbered
+        0..n-1: a sample whose fits cost what its own size costs, not the whole catalog's."""
+        rows = self.matrix[users][:, items].tocsr()
+        recent = self.recent_matrix[users][:, items].tocsr()
+        return History(IdIndex(self.users.ids[users]), IdIndex(self.items.ids[items]), rows, recent,
+                       self.item_first_day[items], self.user_last_day[users], self.cutoff_day)
+
     def keep_users(self, users: np.ndarray) -> "History":
         """The same history with every other user's rows emptied (for tuning on a user sample).
 

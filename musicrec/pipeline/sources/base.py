@@ -96,6 +96,25 @@ class CandidateSource(ABC):
         self.history = history
         self._fit(history, progress)
 
+    # --- bringing a fit forward to a later cutoff ----------------------------------------------
+    # The pipeline fits each source at the first cutoff and brings it forward to the later ones
+    # (eval, serve) instead of fitting again from scratch. A source whose fit is cheap keeps these
+    # defaults: bringing it forward is a fit on the longer history, which adds the new listens
+    # exactly. An expensive one (ALS) keeps what it learned and updates it.
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What `fit_forward` needs from this fit, saved between stages (nothing by default)."""
+        return {}
+
+    def fit_forward(self, history: History, state: dict[str, np.ndarray]) -> None:
+        """Learn from a later, longer `history`, starting from the `state` of a fit at an earlier
+        cutoff. By default a full fit: exact, and cheap for the sources that keep it."""
+        self.fit(history)
+
+    def forward_cost_share(self) -> float:
+        """The cost of `fit_forward` as a share of a full fit (for the run's time budget)."""
+        return 1.0
+
     @abstractmethod
     def _fit(self, history: History, progress: Progress | None) -> None: ...
 
