@@ -7,7 +7,7 @@ from musicrec.pipeline.reports import RunPlan, SourceTuning, StagePlan, Trial
 from musicrec.pipeline import scoring
 from musicrec.pipeline.tune import (Search, Validation, choose, first_choice, keep_budget, search,
                                      trial_budget, within_noise)
-from musicrec.settings import PipelineSettings
+from musicrec.settings import ItemKnnSettings, PipelineSettings
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
 
 
@@ -21,9 +21,9 @@ def _validation(settings: PipelineSettings) -> Validation:
 
 
 def test_trial_budget_covers_small_choice_spaces_exactly():
-    assert trial_budget(SOURCES["popular"], SOURCES["popular"].SPACE) == 2
+    assert trial_budget(SOURCES["popular"], SOURCES["popular"].space()) == 2
     assert trial_budget(SOURCES["ease"], {}) == 1
-    assert trial_budget(SOURCES["als"], SOURCES["als"].SPACE) > 10
+    assert trial_budget(SOURCES["als"], SOURCES["als"].space()) > 10
 
 
 def test_search_starts_from_the_defaults_and_times_every_fit():
@@ -71,7 +71,7 @@ def test_a_setting_whose_fits_exceed_the_budget_is_not_chosen():
 
 
 def test_pinned_values_are_reported_and_kept():
-    settings = PipelineSettings(tune_users=100, itemknn_weighting="bm25")
+    settings = PipelineSettings(tune_users=100, itemknn=ItemKnnSettings(weighting="bm25"))
     validation = _validation(settings)
     found = search(SOURCES["itemknn"], SourceContext(settings, content_of(10)), validation, seconds=3)
     choose(found, first_choice(found, 3600), settings, validation, {"fit": 10, "eval": 10, "serve": 10})

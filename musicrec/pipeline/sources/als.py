@@ -17,16 +17,16 @@ from threadpoolctl import threadpool_limits
 
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.sources.base import (CandidateSource, Choice, FloatRange, IntRange, Progress,
-                                            candidate_pool)
+                                            candidate_pool, searched)
 
 
 @dataclass(frozen=True)
 class AlsParams:
-    factors: int = 64
-    regularization: float = 0.05
-    iterations: int = 15
-    weighting: str = "binary"
-    alpha: float = 10.0
+    factors: int = searched(64, Choice((32, 64, 128, 192)))
+    regularization: float = searched(0.05, FloatRange(1e-3, 1.0))
+    iterations: int = searched(15, IntRange(5, 20))
+    weighting: str = searched("binary", Choice(("binary", "log", "bm25")))
+    alpha: float = searched(10.0, FloatRange(1.0, 100.0))
 
 
 def confidence(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
@@ -43,13 +43,6 @@ def confidence(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 class AlsSource(CandidateSource):
     name = "als"
     Params = AlsParams
-    SPACE = {
-        "factors": Choice((32, 64, 128, 192)),
-        "regularization": FloatRange(1e-3, 1.0),
-        "iterations": IntRange(5, 20),
-        "weighting": Choice(("binary", "log", "bm25")),
-        "alpha": FloatRange(1.0, 100.0),
-    }
 
     def _fit(self, history: History, progress: Progress | None,
              start: dict[str, np.ndarray] | None = None, iterations: int | None = None) -> None:

@@ -11,18 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.sources.base import CandidateSource, Choice, Progress, top_from_dense, unheard_dense
+from musicrec.pipeline.sources.base import CandidateSource, Choice, Progress, searched, top_from_dense, unheard_dense
 
 
 @dataclass(frozen=True)
 class PopularParams:
-    window: str = "all"
+    window: str = searched("all", Choice(("all", "recent")))
 
 
 class PopularSource(CandidateSource):
     name = "popular"
     Params = PopularParams
-    SPACE = {"window": Choice(("all", "recent"))}
 
     def _fit(self, history: History, progress: Progress | None) -> None:
         counts = history.item_recent_listens if self.params.window == "recent" else history.item_listens
