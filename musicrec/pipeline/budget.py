@@ -56,10 +56,10 @@ class RankerSpeed:
     """CatBoost's speed on this machine, timed on random rows of the ranker's width."""
 
     learn_seconds_per_row_iteration: dict[str, float]  # per loss
-    predict_seconds_per_row_iteration: float
+    predict_seconds_per_row: float  # of a model with the ranker's number of trees
 
     @classmethod
-    def measure(cls, features: int, losses: tuple[str, ...], seed: int, rows: int = 20_000,
+    def measure(cls, features: int, losses: tuple[str, ...], seed: int, trees: int, rows: int = 20_000,
                 iterations: int = 20) -> RankerSpeed:
         rng = np.random.default_rng(seed)
         x = rng.random((rows, features), dtype=np.float32)
@@ -71,9 +71,11 @@ class RankerSpeed:
             started = time.perf_counter()
             model.fit(pool)
             learn[loss] = (time.perf_counter() - started) / (rows * iterations)
+        full = CatBoost({**catboost_params(losses[0], trees, seed), "verbose": False})
+        full.fit(Pool(x[:2_000], pool.get_label()[:2_000]))
         started = time.perf_counter()
-        model.predict(x, prediction_type="RawFormulaVal")
-        return cls(learn, (time.perf_counter() - started) / (rows * iterations))
+        full.predict(x, prediction_type="RawFormulaVal")
+        return cls(learn, (time.perf_counter() - started) / rows)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class ListedUsers:
     evaluate: int
     refit: int
     candidates_per_user: int
+    similar_queries: int  # played tracks: each gets similar tracks at the eval and serve cutoffs
 
 
 def plan_run(settings: PipelineSettings, sources: dict[str, SourceTuning], users: ListedUsers,
@@ -96,8 +99,9 @@ def plan_run(settings: PipelineSettings, sources: dict[str, SourceTuning], users
     learning_rows = users.ranker * (1 - HELD_OUT_SHARE) * LEARNING_ROWS_PER_USER
     learn = sum(ranker.learn_seconds_per_row_iteration.get(loss, slowest) for loss in losses) \
         * learning_rows * settings.ranker_iterations
-    scoring_per_user = ranker.predict_seconds_per_row_iteration * users.candidates_per_user \
-        * settings.ranker_iterations
+    scoring_per_user = ranker.predict_seconds_per_row * users.candidates_per_user
+    # similar tracks: one query against the ALS pool per played track, like one user's ALS list
+    similar = users.similar_queries * costs["als"].list_seconds_per_user if "als" in costs else 0.0
 
     def stage(name: str, cutoff: Cutoff, listed: int, verb: str, extra: dict[str, float]) -> StagePlan:
         parts = {f"{verb} {source}": cost.fit_seconds[cutoff] for source, cost in costs.items()}
@@ -106,8 +110,8 @@ def plan_run(settings: PipelineSettings, sources: dict[str, SourceTuning], users
         return StagePlan(stage=name, seconds=round(sum(parts.values()), 1), parts=parts)
 
     stages = [stage("ranker", "fit", users.ranker, "fit", {"learn": learn}),
-              stage("evaluate", "eval", users.evaluate, "forward", {}),
-              stage("refit", "serve", users.refit, "forward", {})]
+              stage("evaluate", "eval", users.evaluate, "forward", {"similar": similar}),
+              stage("refit", "serve", users.refit, "forward", {"similar": similar})]
     plan = RunPlan(budget_minutes=settings.budget_minutes, spent_seconds=round(spent_seconds, 1),
                    stages=stages)
     plan.fits = plan.projected_seconds <= settings.budget_minutes * 60

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+
 import numpy as np
 import pyarrow as pa
 from catboost import CatBoost

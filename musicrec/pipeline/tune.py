@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import optuna
@@ -38,6 +38,8 @@ from musicrec.settings import PipelineSettings
 log = logging.getLogger(__name__)
 MAX_TRIALS = 40
 PRUNE_EVERY = 3  # ALS iterations between intermediate reports
+MIN_SAVING_SHARE = 0.02  # a fallback must save this share of the budget to be worth its loss
+LOSS_FLOOR = 0.01  # a share of NDCG lost below this counts as this (so free moves rank by time saved)
 
 
 class Validation:
@@ -228,13 +230,16 @@ def within_noise(found: Search, budget_seconds: float) -> list[Trial]:
 
 
 def first_choice(found: Search, budget_seconds: float) -> Trial:
-    """The cheapest setting within the noise of the best, or the cheapest of all if none of those
-    fits the budget."""
+    """The cheapest setting within the noise of the best; if none of those fits the budget, the best
+    that does; if none does, the cheapest."""
     ranked = completed(found)
     if not ranked:
         raise RuntimeError(f"tune {found.source.name}: no trial completed; see the log above")
     close = within_noise(found, budget_seconds)
-    return close[0] if close else min(ranked, key=lambda trial: trial.projected_fit_seconds or 0.0)
+    affordable = [trial for trial in ranked if (trial.projected_fit_seconds or 0.0) <= budget_seconds]
+    if close:
+        return close[0]
+    return affordable[0] if affordable else min(ranked, key=lambda trial: trial.projected_fit_seconds or 0.0)
 
 
 def cheaper_than(found: Search, trial: Trial) -> list[Trial]:
@@ -244,22 +249,22 @@ def cheaper_than(found: Search, trial: Trial) -> list[Trial]:
             if other.projected_fit_seconds is not None and other.projected_fit_seconds < limit]
 
 
-def keep_budget(searches: dict[str, Search], chosen: dict[str, Trial], plan_for, settings: PipelineSettings,
-                validation: Validation, listens: dict[str, int]) -> RunPlan:
-    """Plan the run; while it would exceed the budget, move the source with the dearest fits to its
-    best cheaper setting. Every move is logged and kept in the plan."""
-    plan: RunPlan = plan_for()
+def keep_budget(searches: dict[str, Search], chosen: dict[str, Trial], plan_for: Callable[[], RunPlan],
+                settings: PipelineSettings, validation: Validation, listens: dict[str, int]) -> RunPlan:
+    """Plan the run; while it would exceed the budget, take the cheaper setting that saves the most
+    time for the validation NDCG@10 it gives up, among moves that save a worthwhile share of the
+    budget. Every move is logged and kept in the plan."""
+    plan = plan_for()
     fallbacks = []
     while not plan.fits:
-        dearest = sorted(chosen, key=lambda name: -(chosen[name].projected_fit_seconds or 0.0))
-        movable = [name for name in dearest if cheaper_than(searches[name], chosen[name])]
-        if not movable:
+        move = best_move(searches, chosen, settings.budget_minutes * 60 * MIN_SAVING_SHARE)
+        if move is None:
             fallbacks.append(f"projected {plan.projected_seconds / 60:.1f} min exceeds the budget of "
-                             f"{settings.budget_minutes:g} min and no cheaper setting is left")
+                             f"{settings.budget_minutes:g} min and no cheaper setting saves enough")
             log.warning("tune: %s", fallbacks[-1])
             break
-        name = movable[0]
-        before, after = chosen[name], cheaper_than(searches[name], chosen[name])[0]
+        name, after = move
+        before = chosen[name]
         fallbacks.append(f"{name}: {after.params} instead of {before.params} (projected fits "
                          f"{after.projected_fit_seconds:.0f} s instead of {before.projected_fit_seconds:.0f} s, "
                          f"validation ndcg@10 {after.ndcg_at_10:.4f} instead of {before.ndcg_at_10:.4f}): "
@@ -270,6 +275,22 @@ def keep_budget(searches: dict[str, Search], chosen: dict[str, Trial], plan_for,
         plan = plan_for()
     plan.fallbacks = fallbacks
     return plan
+
+
+def best_move(searches: dict[str, Search], chosen: dict[str, Trial], least_saving: float) -> tuple[str, Trial] | None:
+    """The (source, cheaper setting) that saves the most seconds per share of validation NDCG@10 lost,
+    among those saving at least `least_saving` seconds."""
+    moves = []
+    for name, trial in chosen.items():
+        for other in cheaper_than(searches[name], trial):
+            saved = (trial.projected_fit_seconds or 0.0) - (other.projected_fit_seconds or 0.0)
+            lost = max((trial.ndcg_at_10 or 0.0) - (other.ndcg_at_10 or 0.0), 0.0) / max(trial.ndcg_at_10 or 0.0, 1e-9)
+            if saved >= least_saving:
+                moves.append((saved / (lost + LOSS_FLOOR), name, other))
+    if not moves:
+        return None
+    _, name, other = max(moves, key=lambda move: move[0])
+    return name, other
 
 
 def spent_seconds(context: StageContext) -> float:
@@ -306,12 +327,14 @@ def run(context: StageContext) -> dict[str, Any]:
     chosen = {name: first_choice(found, settings.budget_minutes * 60) for name, found in searches.items()}
     for name, trial in chosen.items():
         choose(searches[name], trial, settings, validation, listens)
-    ranker_speed = budget.RankerSpeed.measure(len(feature_names(tuple(sources))), RANKER_LOSSES, settings.seed)
+    ranker_speed = budget.RankerSpeed.measure(len(feature_names(tuple(sources))), RANKER_LOSSES, settings.seed,
+                                              settings.ranker_iterations)
     users = budget.ListedUsers(
         ranker=min(settings.ranker_users, validation.users.size * len(history.users) // max(validation.sample.size, 1)),
         evaluate=min(settings.evaluation_users, int(work.load_history_active_users("eval"))),
         refit=int(work.load_history_active_users("serve")),
-        candidates_per_user=settings.candidates_per_source * len(sources))
+        candidates_per_user=settings.candidates_per_source * len(sources),
+        similar_queries=int((history.item_listens > 0).sum()))
     spent = spent_seconds(context) + time.perf_counter() - started
 
     def plan_for() -> RunPlan:

@@ -29,10 +29,11 @@ def _tuning(fit: dict[str, float], per_user: float) -> SourceTuning:
 
 def test_the_plan_adds_fits_lists_and_learning_and_says_whether_the_run_fits():
     speed = budget.RankerSpeed({"Logloss": 0.0, "YetiRank": 0.0}, 0.0)
-    users = budget.ListedUsers(ranker=100, evaluate=1_000, refit=10_000, candidates_per_user=10)
+    users = budget.ListedUsers(ranker=100, evaluate=1_000, refit=10_000, candidates_per_user=10,
+                               similar_queries=2_000)
     sources = {"als": _tuning({"fit": 600.0, "eval": 60.0, "serve": 60.0}, 0.01)}
     plan = budget.plan_run(PipelineSettings(budget_minutes=30), sources, users, speed, spent_seconds=60)
-    assert [stage.seconds for stage in plan.stages] == [601.0, 70.0, 160.0]
-    assert plan.projected_seconds == pytest.approx(60 + 601 + 70 + 160)
+    assert [stage.seconds for stage in plan.stages] == [601.0, 90.0, 180.0]  # similar: 2,000 x 0.01 s
+    assert plan.projected_seconds == pytest.approx(60 + 601 + 90 + 180)
     assert plan.fits
     assert not budget.plan_run(PipelineSettings(budget_minutes=10), sources, users, speed, 60).fits

@@ -5,7 +5,7 @@ from musicrec.pipeline.data import Pairs
 from musicrec.pipeline.sources import SOURCES, SourceContext
 from musicrec.pipeline.reports import RunPlan, SourceTuning, StagePlan, Trial
 from musicrec.pipeline import scoring
-from musicrec.pipeline.tune import (Search, Validation, choose, first_choice, keep_budget, search,
+from musicrec.pipeline.tune import (Search, Validation, best_move, choose, first_choice, keep_budget, search,
                                      trial_budget, within_noise)
 from musicrec.settings import ItemKnnSettings, PipelineSettings
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
@@ -120,3 +120,12 @@ def test_a_run_over_budget_falls_back_to_cheaper_settings_and_says_so():
     assert chosen["itemknn"].number == 1  # the best of the cheaper settings, not the cheapest
     assert plan.fits and len(plan.fallbacks) == 1 and "itemknn" in plan.fallbacks[0]
     assert [trial.number for trial in found.tuning.refused_for_cost] == [0]
+
+
+def test_a_fallback_gives_up_little_quality_for_much_time_not_the_other_way():
+    dear = _priced({0: [0.5, 0.6, 0.4, 0.5], 1: [0.48, 0.58, 0.38, 0.48]}, {0: 1000.0, 1: 400.0})
+    cheap = _priced({0: [0.5, 0.6, 0.4, 0.5], 1: [0.1, 0.1, 0.1, 0.1]}, {0: 30.0, 1: 25.0})
+    chosen = {"als": dear.tuning.trials[0], "itemknn": cheap.tuning.trials[0]}
+    move = best_move({"als": dear, "itemknn": cheap}, chosen, least_saving=10.0)
+    assert move is not None and move[0] == "als" and move[1].number == 1
+    assert best_move({"itemknn": cheap}, {"itemknn": chosen["itemknn"]}, least_saving=10.0) is None

@@ -60,4 +60,4 @@ class ArtistSource(CandidateSource):
         by_artist = heard @ self.item_to_artist
         share = sp.diags(1.0 / np.maximum(np.asarray(by_artist.sum(axis=1)).ravel(), 1.0)) @ by_artist
         scores = top_per_row(share, ARTISTS_PER_USER) @ self.artist_tracks
-        return searched, top_from_sparse(users, scores.tocsr(), heard, n)
+        return top_from_sparse(users, scores.tocsr(), heard, n)
