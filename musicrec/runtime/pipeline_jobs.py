@@ -14,6 +14,7 @@ the stage it was in the next time (`musicrec.runtime.progress`).
 from __future__ import annotations
 
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,8 +89,9 @@ class BackgroundPipeline:
         self.started_at = 0.0
 
     def command(self) -> list[str]:
-        return ["nice", "-n", str(NICENESS),
-                *pipeline_command(self.settings, "--tune", "on", "--resume", work=self.work)]
+        """The pipeline under `nice` (set before the interpreter starts, so every thread it makes has it)."""
+        pipeline = pipeline_command(self.settings, "--tune", "on", "--resume", work=self.work)
+        return ["nice", "-n", str(NICENESS), *pipeline] if shutil.which("nice") else pipeline
 
     def start(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
