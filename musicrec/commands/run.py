@@ -52,7 +52,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     artifacts = settings.paths.artifacts
     if not artifacts.resolve().is_dir():
         print(f"No artifact set at {artifacts} yet: making a quick one first (pipeline --quick) ...")
-        seconds = make_quick_set(settings)
+        try:
+            seconds = make_quick_set(settings)
+        except KeyboardInterrupt:
+            print("\nStopped the quick pipeline; the next run starts it again.")
+            return 0
         print(f"\nThe quick artifact set took {seconds:.0f} s.")
     folder = artifacts.resolve()
     tuned = settings_tuned(read_manifest(folder))

@@ -1,7 +1,8 @@
 """`python -m musicrec run` (`make run`) on a machine without artifacts, end to end.
 
 First run: a quick set is made and served, the tuned pipeline starts in the background, and a
-Ctrl-C in the middle of it stops it cleanly. Second run: the quick set is served at once, the tuned
+Ctrl-C in the middle of it stops it cleanly. A run with the background run switched off serves the
+quick set and nothing else. Second run: the quick set is served at once, the tuned
 pipeline goes on where it stopped, and the services switch to its set by hot reload while course
 calls keep being answered (none fails, no service restarts). Third run: the tuned set, at once,
 nothing in the background.
@@ -193,6 +194,15 @@ def test_first_run_serves_a_quick_set_then_the_tuned_one_without_a_restart(tmp_p
     assert sets == [quick["name"]]  # nothing half-made left behind, the quick set still current
     assert (data / "artifacts").resolve().name == quick["name"]
     done_before = progress.done_stages(work)
+
+    # With the background run switched off: the quick set, at once, and nothing else.
+    with musicrec_run({**env, "MUSICREC_RUN__TUNE_IN_BACKGROUND": "false"}, log) as skipping:
+        printed = skipping.printed.wait_for("Try it in a browser", 60)
+        assert "No tuned set is made: tuning in the background is off" in printed
+        assert not _pipeline_processes(work)
+        assert skipping.ctrl_c() == 0
+        assert "in the background (" not in skipping.printed.finish()
+    assert progress.done_stages(work) == done_before
 
     # Second run: serves at once, the pipeline goes on where it stopped, the services switch to its set.
     with musicrec_run(env, log) as second:
