@@ -224,6 +224,15 @@ def source_names() -> tuple[str, ...]:
                  if isinstance(info.annotation, type) and issubclass(info.annotation, SourceSettings))
 
 
+class RunSettings(_Section):
+    """What `make run` (`python -m musicrec run`) does besides serving. Without an artifact set it makes
+    a quick one first, so the trio answers within minutes; with `tune_in_background`, an untuned set
+    is then improved by the tuned pipeline at a lower CPU priority while the trio serves, and the
+    services switch to the new set by hot reload."""
+
+    tune_in_background: bool = True
+
+
 class S3Settings(_Section):
     endpoint_url: str = ""
     bucket: str = "musicrec"
@@ -240,6 +249,7 @@ class Settings(_Section):
     serving: ServingSettings = ServingSettings()
     events: EventSettings = EventSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    run: RunSettings = RunSettings()
     s3: S3Settings = S3Settings()
 
 
