@@ -87,10 +87,6 @@ class SourceCost(Report):
     list_seconds_per_user: float  # of the chosen setting, on the sample, scaled to the data's pool
     fit_seconds: dict[str, float] = {}  # of the chosen setting at each cutoff: a fit, then forward
 
-    @property
-    def run_fit_seconds(self) -> float:
-        return sum(self.fit_seconds.values())
-
 
 class SourceTuning(Report):
     values: dict[str, Any]

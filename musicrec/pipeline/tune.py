@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -87,6 +88,7 @@ class Validation:
         history, content, _ = self.restricted(self.sample[::2])
         return history, content
 
+    @cached_property
     def pool_ratio(self) -> float:
         """How much larger the data's candidate pool is than the sample's: lists cost per user grows
         with the tracks each user is scored against."""
@@ -207,7 +209,7 @@ def choose(found: Search, trial: Trial, settings: PipelineSettings, validation: 
             trial.fit_seconds, found.forward_share[trial.number], validation.listens, listens,
             cost.exponent).items()}
         cost.list_seconds_per_user = (trial.list_seconds or 0.0) / max(validation.users.size, 1) \
-            * validation.pool_ratio()
+            * validation.pool_ratio
 
 
 def completed(found: Search) -> list[Trial]:
