@@ -41,9 +41,10 @@ def render(scale: str, seed: int, params: PipelineSettings, results: dict[str, l
            command: str) -> str:
     lines = ["# One fit per model: brought forward against fit again", "",
              f"Command: `{command}` (through `../shared/quiet`). Scale `{scale}`, seed {seed}; each source "
-             f"with the settings the tune stage chose; brought forward by a fit on the longer history, or "
-             f"for ALS by {params.forward_iterations} warm-start iterations from the factors of the "
-             "earlier cutoff. NDCG@10 on the test period of users known before it (up to "
+             f"with the settings the tune stage chose; brought forward: ALS by {params.forward_iterations} "
+             "warm-start iterations from the factors of the earlier cutoff, item-kNN and EASE with the "
+             "earlier fit's neighbours and weights applied to each user's longer history, popular and "
+             "artist by a fit on the longer history. NDCG@10 on the test period of users known before it (up to "
              f"{params.evaluation_users:,}); difference = brought forward minus fit again, per user.", ""]
     for shape, found in results.items():
         lines += [f"## Shape `{shape}`", "",

@@ -3,9 +3,10 @@ fit with its tuned settings, the ranker's features, and the lists they make.
 
 Each source is fit once, at the first cutoff (`fit`, for the ranker stage), and brought forward to
 the later ones (`eval` for the evaluation, `serve` for the published lists) from the state the
-previous stage saved: ALS by a warm start, the cheap sources by a fit on the longer history
-(`CandidateSource.fit_forward`). The ranker, evaluate and refit stages only say which cutoff they
-need; none of them imports another.
+previous stage saved (`CandidateSource.fit_forward`): ALS by a warm start, item-kNN and EASE by
+keeping their item model for the users' longer histories, popular and artist by a fit on the longer
+history. The ranker, evaluate and refit stages only say which cutoff they need; none of them
+imports another.
 """
 
 from __future__ import annotations

@@ -113,7 +113,8 @@ class CandidateSource(ABC):
     # The pipeline fits each source at the first cutoff and brings it forward to the later ones
     # (eval, serve) instead of fitting again from scratch. A source whose fit is cheap keeps these
     # defaults: bringing it forward is a fit on the longer history, which adds the new listens
-    # exactly. An expensive one (ALS) keeps what it learned and updates it.
+    # exactly. An expensive one keeps what it learned: ALS updates its factors, item-kNN and EASE
+    # keep their item model and read the users' longer histories.
 
     def state(self) -> dict[str, np.ndarray]:
         """What `fit_forward` needs from this fit, saved between stages (nothing by default)."""

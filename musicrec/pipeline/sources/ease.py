@@ -3,7 +3,8 @@
 B = I - P / diag(P) with P = (X'X + lambda I)^-1, X the binary users x pool matrix. When there are
 fewer users than pool tracks, P comes from the users x users system instead (the Woodbury
 identity), so the cost follows the smaller side. The pool is capped by `[pipeline.ease] items`,
-since B is dense (pool^2 floats).
+since B is dense (pool^2 floats). Brought forward to a later cutoff, B is kept (solving for it is
+the whole cost of a fit) and each user's scores come from their longer history.
 """
 
 from __future__ import annotations
@@ -53,11 +54,25 @@ class EaseSource(CandidateSource):
         listens = history.item_listens
         order = np.argsort(-listens, kind="stable")[:self.settings.ease.items]
         self.pool = np.sort(order[listens[order] > 0])
-        pool_matrix = history.matrix[:, self.pool].tocsr()
-        pool_matrix.data = np.ones_like(pool_matrix.data)
-        self.pool_matrix = pool_matrix
-        active = np.flatnonzero(np.diff(pool_matrix.indptr) > 0)
-        self.weights = ease_weights(pool_matrix[active], self.params.lambda_)
+        self._listeners_of_pool(history)
+        active = np.flatnonzero(np.diff(self.pool_matrix.indptr) > 0)
+        self.weights = ease_weights(self.pool_matrix[active], self.params.lambda_)
+
+    def _listeners_of_pool(self, history: History) -> None:
+        self.pool_matrix = history.matrix[:, self.pool].tocsr()
+        self.pool_matrix.data = np.ones_like(self.pool_matrix.data)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"pool": self.pool, "weights": self.weights}
+
+    def fit_forward(self, history: History, state: dict[str, np.ndarray]) -> None:
+        """The earlier weights B, the users' listens of the later history."""
+        self.history = history
+        self.pool, self.weights = state["pool"], state["weights"]
+        self._listeners_of_pool(history)
+
+    def forward_cost_share(self) -> float:
+        return 0.0
 
     def _recommend_batch(self, users: np.ndarray, n: int) -> Candidates:
         heard = self.pool_matrix[users]

@@ -2,11 +2,13 @@
 
 A strong, cheap baseline on real listening data: a track is proposed when it is often heard by the
 same people as the user's tracks. Only the candidate pool's tracks are indexed, which bounds the
-item x item work at full size.
+item x item work at full size. Brought forward to a later cutoff, the neighbours are kept (their
+all-pairs search is the whole cost of a fit) and each user's list comes from their longer history.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +41,28 @@ class ItemKnnSource(CandidateSource):
     def _fit(self, history: History, progress: Progress | None) -> None:
         params: ItemKnnParams = self.params
         self.pool = candidate_pool(history.item_listens)
-        self.pool_matrix = history.matrix[:, self.pool].tocsr()
-        self.pool_matrix.data = np.ones_like(self.pool_matrix.data)  # who heard it, not how often
+        self._listeners_of_pool(history)
         self.model = ItemItemRecommender(K=params.neighbours)
         self.model.fit(item_weights(self.pool_matrix, params.weighting), show_progress=False)
+
+    def _listeners_of_pool(self, history: History) -> None:
+        self.pool_matrix = history.matrix[:, self.pool].tocsr()
+        self.pool_matrix.data = np.ones_like(self.pool_matrix.data)  # who heard it, not how often
+
+    def state(self) -> dict[str, np.ndarray]:
+        saved = io.BytesIO()
+        self.model.save(saved)  # implicit's own format: the neighbours as a sparse matrix
+        return {"pool": self.pool, "model": np.frombuffer(saved.getvalue(), dtype=np.uint8)}
+
+    def fit_forward(self, history: History, state: dict[str, np.ndarray]) -> None:
+        """The earlier neighbours, the users' listens of the later history."""
+        self.history = history
+        self.pool = state["pool"]
+        self.model = ItemItemRecommender.load(io.BytesIO(state["model"].tobytes()))
+        self._listeners_of_pool(history)
+
+    def forward_cost_share(self) -> float:
+        return 0.0
 
     def _recommend_batch(self, users: np.ndarray, n: int) -> Candidates:
         n = min(n, self.pool.size)
