@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from musicrec.datasets.packed import distinct
 from musicrec.pipeline.ids import IdIndex
 
 
@@ -23,7 +24,7 @@ class Pairs:
 
     @classmethod
     def from_listens(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> "Pairs":
-        keys = np.unique(users.astype(np.int64) * n_items + items)
+        keys = distinct(users.astype(np.int64) * n_items + items)
         return cls((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32))
 
     def keys(self, n_items: int) -> np.ndarray:
@@ -112,7 +113,7 @@ class Candidates:
     def top_by_score(cls, users: np.ndarray, items: np.ndarray, scores: np.ndarray,
                      k: int) -> "Candidates":
         """Per user, the k highest-scored items (ties by item index, so results are stable)."""
-        order = np.lexsort((items, -scores, users))
+        order = by_user_then_score(users, items, scores)
         users, items, scores = users[order], items[order], scores[order]
         rank = rank_within_user(users)
         keep = rank <= k
@@ -137,6 +138,27 @@ class Candidates:
                    for name in ("users", "items", "scores", "ranks")]
         known = all(part.proposers is not None for part in parts)
         return cls(*columns, np.concatenate([part.proposers for part in parts]) if known else None)
+
+
+def by_user_then_score(users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The order of `np.lexsort((items, -scores, users))`, from one stable sort of a uint64 key
+    (user, then the float32 score's bits turned so that higher scores come first); the rows are put
+    in item order first only when they are not already sorted by user, then item."""
+    if scores.dtype != np.float32 or (users.size and users.min() < 0):
+        return np.lexsort((items, -scores, users))
+    descending = (-scores + np.float32(0.0)).view(np.uint32)  # + 0.0 makes -0.0 equal to 0.0
+    negative = descending >> np.uint32(31) == 1
+    ordered_bits = np.where(negative, ~descending, descending | np.uint32(0x80000000))
+    key = (np.asarray(users).astype(np.uint64) << np.uint64(32)) | ordered_bits.astype(np.uint64)
+    if _sorted_by_user_then_item(users, items):
+        return np.argsort(key, kind="stable")
+    by_item = np.argsort(items, kind="stable")
+    return by_item[np.argsort(key[by_item], kind="stable")]
+
+
+def _sorted_by_user_then_item(users: np.ndarray, items: np.ndarray) -> bool:
+    same_user = users[1:] == users[:-1]
+    return bool(np.all(users[1:] >= users[:-1]) and np.all(~same_user | (items[1:] > items[:-1])))
 
 
 def rank_within_user(users: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from musicrec.datasets.packed import distinct
 from musicrec.pipeline import metrics, scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
@@ -37,16 +38,18 @@ def random_recs(n_users: int, items: np.ndarray, k: int, rng: np.random.Generato
     return items[rng.integers(0, items.size, size=(n_users, k))].astype(np.int64)
 
 
-def listed_users(history: History, limit: int, rng: np.random.Generator) -> np.ndarray:
-    """Users who get evaluation lists: every user known before the test period, or a sample."""
-    active = history.active_users
-    return active if active.size <= limit else np.sort(rng.choice(active, size=limit, replace=False))
+def listed_users(history: History, test: Pairs, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Users who get evaluation lists: those known before the test period who listen in it (every
+    user the metrics judge and the replay can draw), or a sample of them. Lists of users without
+    test listens would be made and never read."""
+    listeners = np.intersect1d(history.active_users, distinct(test.users), assume_unique=True)
+    return listeners if listeners.size <= limit else np.sort(rng.choice(listeners, size=limit, replace=False))
 
 
 def cold_report(history: History, relevant: Pairs, popular: np.ndarray) -> dict[str, Any]:
     """Top popular on users whose first listen is in the test period."""
     known = np.diff(history.matrix.indptr) > 0
-    cold = np.unique(relevant.users[~known[relevant.users]])
+    cold = distinct(relevant.users[~known[relevant.users]])
     recs = np.broadcast_to(popular[:K], (cold.size, min(K, popular.size))).astype(np.int64)
     return {"users": int(cold.size), "popular": scoring.judge(recs, cold, relevant, history)}
 
@@ -60,11 +63,12 @@ def evaluate(context: StageContext) -> MetricsReport:
         world.with_ranker(load_ranker(context))
         models_listed = (*models_listed, RANKER)
     history = world.history
-    relevant = work.load_pairs("test").unheard_in(history)
+    test = work.load_pairs("test")
+    relevant = test.unheard_in(history)
     rng = np.random.default_rng(params.seed)
-    users = listed_users(history, params.evaluation_users, rng)
+    users = listed_users(history, test, params.evaluation_users, rng)
     lists = world.lists(users, params.recommendations_per_user, models_listed, desc="evaluation lists")
-    judged = np.intersect1d(scoring.judged_users(history, relevant), users)
+    judged = np.intersect1d(scoring.judged_users(history, relevant), users, assume_unique=True)
     models = {"random": scoring.judge(random_recs(judged.size, np.flatnonzero(history.item_listens > 0), K,
                                                   rng), judged, relevant, history)}
     for name, found in lists.items():

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicrec.datasets.packed import distinct
+
 # Above this maximum id a lookup table would cost more memory than a binary search costs time.
 _MAX_TABLE_ID = 400_000_000
 MISSING = -1
@@ -32,7 +34,7 @@ class IdIndex:
             present = np.zeros(int(raw_ids.max()) + 1, dtype=bool)
             present[raw_ids] = True
             return cls(np.flatnonzero(present).astype(np.int64))
-        return cls(np.unique(raw_ids).astype(np.int64))
+        return cls(distinct(raw_ids).astype(np.int64))
 
     def __len__(self) -> int:
         return int(self.ids.size)

@@ -17,6 +17,7 @@ from catboost import CatBoost
 from tqdm.auto import tqdm
 
 from musicrec import schema
+from musicrec.datasets.packed import distinct
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.features import FeatureBuilder
 from musicrec.pipeline.reports import RANKER
@@ -42,7 +43,7 @@ class CandidateTable:
 
     @classmethod
     def union(cls, lists: dict[str, Candidates], n_items: int) -> "CandidateTable":
-        keys = np.unique(np.concatenate([found.keys(n_items) for found in lists.values()]))
+        keys = distinct(np.concatenate([found.keys(n_items) for found in lists.values()]))
         scores = np.full((keys.size, len(lists)), np.nan, dtype=np.float32)
         ranks = np.full((keys.size, len(lists)), MISSING_RANK, dtype=np.float32)
         for column, found in enumerate(lists.values()):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicrec.datasets.packed import is_member
+
 NO_ITEM = -1
 EVALUATION_K = 10  # the largest k reported; lists are cut to it
 
@@ -19,7 +21,7 @@ def hit_matrix(recs: np.ndarray, users: np.ndarray, relevant_keys: np.ndarray, n
     `relevant_keys` holds user * n_items + item for every relevant (user, item) pair.
     """
     keys = users.astype(np.int64)[:, None] * n_items + recs
-    return np.isin(keys, relevant_keys) & (recs != NO_ITEM)
+    return is_member(keys, relevant_keys) & (recs != NO_ITEM)
 
 
 def precision_at_k(hits: np.ndarray, k: int) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from catboost import CatBoost, Pool
 
+from musicrec.datasets.packed import is_member
 from musicrec.pipeline import scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, Pairs
@@ -40,7 +41,7 @@ def run(context: StageContext) -> dict[str, Any]:
     judged = scoring.judged_users(history, relevant)
     judged = np.sort(rng.choice(judged, size=min(params.ranker_users, judged.size), replace=False))
     table = world.table(judged)
-    labels = np.isin(table.keys(n_items), relevant.keys(n_items))
+    labels = is_member(table.keys(n_items), relevant.keys(n_items))
     learners, held_out = split_users(judged, HELD_OUT_SHARE, rng)
 
     in_learning = np.isin(table.users, learners)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicrec.datasets.packed import distinct
 from musicrec.pipeline import metrics
 from musicrec.pipeline.data import Candidates, History, Pairs
 
@@ -68,4 +69,4 @@ def clearly_better(challenger: np.ndarray, incumbent: np.ndarray) -> bool:
 def judged_users(history: History, relevant: Pairs) -> np.ndarray:
     """Users a personal model can be judged on: known to the history, with a relevant track."""
     known = np.diff(history.matrix.indptr) > 0
-    return np.unique(relevant.users[known[relevant.users]])
+    return distinct(relevant.users[known[relevant.users]])

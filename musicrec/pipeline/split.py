@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from musicrec.datasets.packed import distinct
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.context import StageContext
@@ -278,8 +279,8 @@ def per_user_periods(listens: Listens) -> np.ndarray:
 def per_user_split(listens: Listens, settings: PipelineSettings, why: str) -> Split:
     """Each user's last listens held out; ArtifactError naming the minimums when even that is thin."""
     period = per_user_periods(listens)
-    target_users = int(np.unique(listens.users[period == TARGET]).size)
-    test_users = int(np.unique(listens.users[period == TEST]).size)
+    target_users = int(distinct(listens.users[period == TARGET]).size)
+    test_users = int(distinct(listens.users[period == TEST]).size)
     held = {name: (int((period == value).sum()), users)
             for name, value, users in (("target", TARGET, target_users), ("test", TEST, test_users))}
     found = ", ".join(f"{name} {count} listens of {users} users" for name, (count, users) in held.items())

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import optuna
 
+from musicrec.datasets.packed import distinct
 from musicrec.pipeline import budget, scoring
 from musicrec.pipeline.content import ItemContent
 from musicrec.pipeline.context import StageContext
@@ -67,7 +68,7 @@ class Validation:
         """The history, track content and unheard target pairs of these users, renumbered."""
         target = self.target.of_users(users)
         heard = self.full_history.matrix[users].indices
-        items = np.unique(np.concatenate([heard, target.items]))
+        items = distinct(np.concatenate([heard, target.items]))
         history = self.full_history.restricted_to(users, items)
         content = ItemContent(self.full_content.artist[items], self.full_content.album[items],
                               self.full_content.genre[items])
@@ -342,7 +343,8 @@ def run(context: StageContext) -> dict[str, Any]:
                                               settings.ranker_iterations)
     users = budget.ListedUsers(
         ranker=min(settings.ranker_users, validation.users.size * len(history.users) // max(validation.sample.size, 1)),
-        evaluate=min(settings.evaluation_users, int(work.load_history_active_users("eval"))),
+        evaluate=min(settings.evaluation_users,
+                     work.load_history_active_users("eval", among=work.load_pairs("test").users)),
         refit=int(work.load_history_active_users("serve")),
         candidates_per_user=settings.candidates_per_source * len(sources),
         similar_queries=int((history.item_listens > 0).sum()))

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from musicrec.datasets.packed import distinct
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
@@ -112,9 +113,11 @@ class Workspace:
         """Distinct (user, track) pairs of a history, read from its row index alone."""
         return int(self._indptr(cutoff)[-1])
 
-    def load_history_active_users(self, cutoff: Cutoff) -> int:
-        """Users with at least one listen in a history, read from its row index alone."""
-        return int((np.diff(self._indptr(cutoff)) > 0).sum())
+    def load_history_active_users(self, cutoff: Cutoff, among: np.ndarray | None = None) -> int:
+        """Users with at least one listen in a history (only those `among` given user indexes, if
+        any), read from its row index alone."""
+        active = np.diff(self._indptr(cutoff)) > 0
+        return int(active.sum() if among is None else active[distinct(among)].sum())
 
     def _indptr(self, cutoff: Cutoff) -> np.ndarray:
         with np.load(self.require(f"history_{cutoff}.npz", "split")) as stored:

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from musicrec.datasets.packed import first_occurrences, sorted_search
+from musicrec.datasets.packed import distinct, first_occurrences, is_member, sorted_search
+
+
+def test_distinct_matches_numpy_unique() -> None:
+    values = np.random.default_rng(3).integers(0, 2**40, 10_000)
+
+    assert np.array_equal(distinct(np.concatenate([values, values[:100]])), np.unique(values))
+    assert distinct(np.array([4, 4])).tolist() == [4] and distinct(np.zeros(0, np.int64)).size == 0
+
+
+@pytest.mark.parametrize("members_sorted", [True, False])
+def test_is_member_matches_numpy_isin(members_sorted: bool) -> None:
+    rng = np.random.default_rng(5)
+    members = rng.integers(0, 2**40, 3_000)
+    members = np.unique(members) if members_sorted else np.concatenate([members, members[:50]])
+    values = np.concatenate([rng.integers(0, 2**40, 1_000), members[::7], [-1]])
+    values = values[:values.size // 2 * 2].reshape(-1, 2)  # a matrix, as the metrics pass
+
+    assert np.array_equal(is_member(values, members), np.isin(values, members))
+    assert not is_member(values, np.zeros(0, np.int64)).any()
 
 
 def test_first_occurrences_on_a_hand_made_array() -> None:

@@ -38,6 +38,22 @@ def test_top_by_score_ranks_within_each_user():
     assert lists.ranks.tolist() == [1, 2, 1, 2]
 
 
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_top_by_score_orders_as_a_lexsort_of_user_score_and_item(sorted_rows):
+    rng = np.random.default_rng(4)
+    keys = np.unique(rng.integers(0, 40 * 50, 1_500))
+    users, items = (keys // 50).astype(np.int32), (keys % 50).astype(np.int32)
+    if not sorted_rows:
+        shuffled = rng.permutation(users.size)
+        users, items = users[shuffled], items[shuffled]
+    scores = rng.choice(np.array([-np.inf, -2.5, -0.0, 0.0, 0.25, 1.0, 7.0], np.float32), users.size)
+    scores[::7] = rng.normal(size=scores[::7].size).astype(np.float32)
+
+    order = np.lexsort((items, -scores, users))
+    lists = Candidates.top_by_score(users, items, scores, k=users.size)
+    assert lists.users.tolist() == users[order].tolist() and lists.items.tolist() == items[order].tolist()
+
+
 def test_candidate_table_joins_sources_and_gives_back_each_list():
     als = Candidates(np.array([0, 0, 1]), np.array([5, 6, 5]), np.array([0.9, 0.8, 0.7], np.float32),
                      np.array([1, 2, 1], np.int32))
