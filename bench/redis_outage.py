@@ -23,13 +23,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
 
 from musicrec.api.launcher import free_port
+from musicrec.api.supervisor import FIRST_DELAY
 from musicrec.cluster.redis_server import RedisServer
 from musicrec.cluster.supervisor import RunningCluster, plan_cluster, running_cluster
 from musicrec.commands.serve import SUPERVISE_EVERY
@@ -44,6 +45,7 @@ MAX_PER_USER = 100
 REFUSED_PAUSE = 0.01  # a writer told 503 waits this long before its next listen, as a client would
 ACKNOWLEDGED_BEFORE_KILL = 200
 ACKNOWLEDGED_AFTER_RECOVERY = 200
+REDIS_POLL_S = 0.01  # how often the benchmark asks whether redis-server answers again
 DEADLINE_S = 20.0  # for each wait: the kill, the recovery, the load after it
 READ_USERS = (1, 1000)  # a user with personal recommendations, and the first writer's first user
 
@@ -238,7 +240,7 @@ def run_outage(cluster: RunningCluster, writers: int = WRITERS) -> Outage:
         for url in replicas:  # before the supervisor's first delay is over: Redis is still down
             answer = probe.get(f"{url}/ready")
             ready_while_down.append((answer.status_code, answer.text))
-        redis_back_at = _wait("redis-server answering again", lambda: _answers(redis), poll=0.01)
+        redis_back_at = _wait("redis-server answering again", lambda: _answers(redis), poll=REDIS_POLL_S)
         _wait("a put acknowledged after the kill", lambda: load.acknowledged_since(killed_at) > 0)
         after = time.monotonic()
         _wait("listens acknowledged after the recovery",
@@ -298,12 +300,12 @@ def cluster_environment(root: Path) -> dict[str, str]:
     }
 
 
-def _report(outage: Outage, command: str) -> str:
+def _report(outage: Outage, command: str, writers: int) -> str:
     rows = "\n".join(f"| {name} | {value} |" for name, value in outage.figures().items())
     return f"""# Redis killed under load: the cluster's figures
 
-`{command}` ({datetime.now():%Y-%m-%d %H:%M}): a cluster of two replicas per service behind nginx,
-its own redis-server (`appendfsync always`), {WRITERS} writers putting listens through nginx (each
+`{command}` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC): a cluster of two replicas per service behind nginx,
+its own redis-server (`appendfsync always`), {writers} writers putting listens through nginx (each
 user's listens one after another; a writer told 503 waits {REFUSED_PAUSE * 1000:.0f} ms and goes on
 with its next listen) and one reader of blended answers. redis-server is killed with SIGKILL once
 {ACKNOWLEDGED_BEFORE_KILL} listens were acknowledged; the cluster's supervisor starts it again after
@@ -313,6 +315,12 @@ its first delay, on the same port and files. Afterwards every user's listens are
 | figure | value |
 | --- | --- |
 {rows}
+
+The outage is mostly the supervisor's own doing: it notices the exit within one check
+({SUPERVISE_EVERY:.1f} s), waits its first delay ({FIRST_DELAY:.1f} s) and starts redis-server, which
+replays its append-only file before it answers. "Answering again" is when this benchmark's ping
+(every {REDIS_POLL_S * 1000:.0f} ms) first got an answer, so a writer can see its first
+acknowledgment a little earlier.
 
 Every acknowledged listen is in `/get` afterwards, in the order it was put. A refused listen was not
 counted on by its writer; one refused in flight at the kill may be stored all the same (Redis had
@@ -336,7 +344,7 @@ def main() -> None:
     command = "python -m bench.redis_outage"
     if args.writers != WRITERS:
         command += f" --writers {args.writers}"
-    RESULTS.write_text(_report(outage, command))
+    RESULTS.write_text(_report(outage, command, args.writers))
     print(RESULTS.read_text())
 
 
