@@ -159,7 +159,8 @@ def test_redis_backend_serves_the_same_api(redis_url: str) -> None:
 
 def test_ready_is_503_while_redis_is_down_and_200_again_once_it_is_back(tmp_path: Path) -> None:
     with running_redis_server(tmp_path / "redis") as server:
-        settings = load_settings(environ={"MUSICREC_EVENTS__BACKEND": "redis", "MUSICREC_EVENTS__REDIS_URL": server.url})
+        settings = load_settings(environ={"MUSICREC_EVENTS__BACKEND": "redis",
+                                          "MUSICREC_EVENTS__REDIS_URL": server.url})
         with TestClient(create_app(settings)) as client:
             assert client.get("/ready").status_code == 200
             server.stop()

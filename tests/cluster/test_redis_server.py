@@ -26,7 +26,8 @@ def test_a_server_started_again_after_a_kill_replays_its_file_and_says_so(tmp_pa
             assert process.poll() is None and time.monotonic() < deadline, server.log_file.read_text()
             time.sleep(0.02)
         report = server.replay_report()
-        assert f"redis-server at {server.url} (files in {server.data_dir}): append-only file replayed (" in report
+        assert report.startswith(f"redis-server at {server.url} (files in {server.data_dir}): "
+                                 "append-only file replayed (")
         assert "DB loaded from append only file" in report and report.endswith(", 1 keys")
         with redis.Redis.from_url(server.url) as client:
             assert client.lrange("listens", 0, -1) == [b"1", b"2", b"3"]

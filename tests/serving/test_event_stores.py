@@ -153,7 +153,8 @@ def test_a_redis_store_outlives_a_kill_of_its_server(tmp_path: Path) -> None:
             assert server.process is not None
             server.process.kill()
             server.process.wait()
-            assert (store.unreachable() or "").startswith(f"cannot reach the Redis event store at {server.url}")
+            down = store.unreachable() or ""
+            assert down.startswith(f"cannot reach the Redis event store at {server.url}")
             with pytest.raises(DependencyUnavailable, match="cannot store a listen in the Redis event store"):
                 store.put(user_id=1, item_id=11)
             with pytest.raises(DependencyUnavailable, match="cannot read listens from the Redis event store"):
