@@ -28,14 +28,15 @@ CUTOFFS: tuple[Cutoff, ...] = ("fit", "eval", "serve")  # fit once at the first,
 LEARNING_ROWS_PER_USER = NEGATIVES_PER_USER + 2  # sampled negatives and a few positives per user
 
 
-def measured_exponent(small: tuple[int, float], large: tuple[int, float]) -> float:
-    """The exponent b of seconds ~ listens^b through two (listens, seconds) measurements; 1 when
-    they cannot tell (equal sizes, or a time too small to measure)."""
+def measured_exponent(small: tuple[int, float], large: tuple[int, float], floor: float = MIN_EXPONENT) -> float:
+    """The exponent b of seconds ~ listens^b through two (listens, seconds) measurements, at least
+    `floor` (the source's own lower bound, `CandidateSource.min_cost_exponent`); 1 when they
+    cannot tell (equal sizes, or a time too small to measure)."""
     (n_small, t_small), (n_large, t_large) = small, large
     if n_large <= n_small or min(t_small, t_large) <= 0:
-        return 1.0
+        return max(1.0, floor)
     exponent = math.log(t_large / t_small) / math.log(n_large / n_small)
-    return float(np.clip(exponent, MIN_EXPONENT, MAX_EXPONENT))
+    return float(np.clip(exponent, max(MIN_EXPONENT, floor), MAX_EXPONENT))
 
 
 def projected(seconds: float, sample_listens: int, listens: int, exponent: float) -> float:

@@ -171,17 +171,20 @@ def search(source: type[CandidateSource], context: SourceContext, validation: Va
 
 
 def price(found: Search, context: SourceContext, validation: Validation, listens: dict[str, int]) -> None:
-    """Measure how the source's fit time grows (its default on half the sample) and project every
-    completed trial's fits over the run."""
+    """Measure how the source's fit time grows (its default on half the sample, then on the whole,
+    back to back so both see the same machine) and project every completed trial's fits over the
+    run."""
     default = found.tuning.trials[0]
     if default.fit_seconds is None:
         return
     half, half_content = validation.half()
-    started = time.perf_counter()
-    found.source.from_values(default.params, SourceContext(context.settings, half_content)).fit(half)
-    half_point = (int(half.matrix.nnz), time.perf_counter() - started)
-    full_point = (validation.listens, default.fit_seconds)
-    exponent = budget.measured_exponent(half_point, full_point)
+    points = []
+    for history, content in ((half, half_content), (validation.history, validation.content)):
+        started = time.perf_counter()
+        found.source.from_values(default.params, SourceContext(context.settings, content)).fit(history)
+        points.append((int(history.matrix.nnz), time.perf_counter() - started))
+    half_point, full_point = points
+    exponent = budget.measured_exponent(half_point, full_point, found.source.min_cost_exponent)
     for trial in found.tuning.trials:
         if trial.fit_seconds is not None:
             trial.projected_fit_seconds = round(sum(budget.fit_seconds_per_cutoff(

@@ -4,6 +4,7 @@ import pytest
 
 from musicrec.pipeline import budget
 from musicrec.pipeline.reports import SourceCost, SourceTuning
+from musicrec.pipeline.sources import SOURCES
 from musicrec.settings import PipelineSettings
 
 
@@ -12,6 +13,13 @@ def test_the_exponent_comes_from_two_measurements():
     assert budget.measured_exponent((1_000, 1.0), (2_000, 4.0)) == pytest.approx(2.0)
     assert budget.measured_exponent((1_000, 1.0), (1_000, 4.0)) == 1.0  # one size cannot tell
     assert budget.measured_exponent((1_000, 1.0), (2_000, 1.0)) == budget.MIN_EXPONENT  # overhead only
+
+
+def test_a_source_that_reads_every_listen_is_never_projected_to_grow_slower_than_them():
+    overhead_only = ((1_000, 7.5), (2_000, 7.9))  # a fit whose fixed costs hide its growth
+    assert budget.measured_exponent(*overhead_only, floor=SOURCES["als"].min_cost_exponent) == 1.0
+    assert budget.measured_exponent(*overhead_only, floor=SOURCES["ease"].min_cost_exponent) == budget.MIN_EXPONENT
+    assert budget.measured_exponent((1_000, 1.0), (2_000, 3.0), floor=1.0) == pytest.approx(1.585, abs=1e-3)
 
 
 def test_a_fit_is_projected_to_each_cutoff_and_brought_forward_at_its_share():

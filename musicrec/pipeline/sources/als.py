@@ -43,6 +43,7 @@ def confidence(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 class AlsSource(CandidateSource):
     name = "als"
     Params = AlsParams
+    min_cost_exponent = 1.0  # every iteration solves against every listen
 
     def _fit(self, history: History, progress: Progress | None,
              start: dict[str, np.ndarray] | None = None, iterations: int | None = None) -> None:

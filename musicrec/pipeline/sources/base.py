@@ -129,6 +129,11 @@ class CandidateSource(ABC):
         """The cost of `fit_forward` as a share of a full fit (for the run's time budget)."""
         return 1.0
 
+    # The least exponent b of fit seconds ~ listens^b the run's budget may project with. On a tuning
+    # sample a fit's fixed costs (threads, allocations, per-track work) can hide how it grows; a
+    # source whose every iteration reads every listen cannot grow slower than the listens.
+    min_cost_exponent: ClassVar[float] = 0.5
+
     @abstractmethod
     def _fit(self, history: History, progress: Progress | None) -> None: ...
 

@@ -37,6 +37,7 @@ def item_weights(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 class ItemKnnSource(CandidateSource):
     name = "itemknn"
     Params = ItemKnnParams
+    min_cost_exponent = 1.0  # the all-pairs search reads every listen of the pool
 
     def _fit(self, history: History, progress: Progress | None) -> None:
         params: ItemKnnParams = self.params
