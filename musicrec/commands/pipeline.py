@@ -24,6 +24,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", choices=("on", "off"), default=None,
                         help="learn the models' settings on a validation split (on, the default: "
                              "[pipeline] tune) or use config.ini's values and the defaults as they are (off)")
+    parser.add_argument("--engine", choices=("local", "spark"), default=None,
+                        help="where the heavy steps run: this process (local) or Apache Spark (spark); "
+                             "default: [pipeline] engine (local)")
+    parser.add_argument("--spark-master", default=None, metavar="URL",
+                        help="Spark master with --engine spark: local[*] (the default: [spark] master), "
+                             "local[2], spark://host:7077, yarn, ...")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -33,7 +39,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     params = settings.pipeline
     if args.tune is not None:
         params = params.model_copy(update={"tune": args.tune == "on"})
-    timings = run_pipeline(raw, artifacts, work, params, args.stages)
+    if args.engine is not None:
+        params = params.model_copy(update={"engine": args.engine})
+    spark = settings.spark
+    if args.spark_master is not None:
+        spark = spark.model_copy(update={"master": args.spark_master})
+    timings = run_pipeline(raw, artifacts, work, params, args.stages, spark)
     print("\nstage            seconds   CPU seconds   peak RSS GiB")
     for timing in timings:
         print(f"{timing['stage']:<16}{timing['seconds']:>8.1f}{timing['cpu_seconds']:>14.1f}"

@@ -8,6 +8,7 @@ on the future. Three histories are kept, one per moment a model is fit:
     eval   train + target: the lists judged on the test period, which no model sees;
     serve  everything: the published lists, which know the user's latest weeks.
 This stage is the only pass over the full event log; later stages never touch the listens again.
+The engine does the pass (`split_locally` here, or on Spark: spark/split.py); both end in `save`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +26,12 @@ import scipy.sparse as sp
 
 from musicrec import schema
 from musicrec.errors import ArtifactError
-from musicrec.pipeline.context import StageContext
-from musicrec.pipeline.ids import MISSING, IdIndex
 from musicrec.pipeline.data import History, Pairs
+from musicrec.pipeline.ids import MISSING, IdIndex
+from musicrec.pipeline.workspace import Cutoff, Workspace
+
+if TYPE_CHECKING:
+    from musicrec.pipeline.context import StageContext
 
 log = logging.getLogger(__name__)
 EPOCH = date(1970, 1, 1)
@@ -130,37 +134,61 @@ def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) 
     return Pairs.from_listens(listens.users[mask], listens.items[mask], n_items)
 
 
-def run(context: StageContext) -> dict[str, Any]:
-    """Split events.parquet; leave the three histories and the target and test pairs."""
-    work, params = context.work, context.params
-    items = IdIndex.from_ids(
-        pq.read_table(work.require(schema.ITEMS_FILE, "prepare"), columns=[schema.ITEM_ID])
-        .column(schema.ITEM_ID).to_numpy()
-    )
-    users, listens, dropped = read_listens(work.require(schema.EVENTS_FILE, "prepare"), items)
-    if not listens.days.size:
-        raise ArtifactError("events.parquet has no listens of catalog tracks: nothing to train on")
-    dates = choose_split(day_of(listens.days.min()), day_of(listens.days.max()),
-                         params.test_days, params.target_days, params.test_start)
-    cutoffs = {"fit": dates.target_start, "eval": dates.test_start,
-               "serve": dates.last_day + timedelta(days=1)}
-    for name, cutoff in cutoffs.items():
-        work.save_history(name, history_before(listens, users, items, day_number(cutoff),
-                                               params.target_days))
-    target = period_pairs(listens, dates.target_start, dates.test_start, len(items))
-    test = period_pairs(listens, dates.test_start, None, len(items))
+def cutoff_days(dates: SplitDates) -> dict[Cutoff, int]:
+    """The first day each history leaves out: the target window, the test period, nothing."""
+    return {"fit": day_number(dates.target_start), "eval": day_number(dates.test_start),
+            "serve": day_number(dates.last_day + timedelta(days=1))}
+
+
+def catalog_index(work: Workspace) -> IdIndex:
+    """The dense index of every catalog track (items.parquet)."""
+    return IdIndex.from_ids(pq.read_table(work.items_path(), columns=[schema.ITEM_ID])
+                            .column(schema.ITEM_ID).to_numpy())
+
+
+def save(work: Workspace, dates: SplitDates, histories: Iterable[tuple[Cutoff, History]], target: Pairs,
+         test: Pairs, counts: dict[str, int]) -> dict[str, Any]:
+    """Write what the split leaves for later stages; returns its summary (split.json). `histories`
+    may be a generator: each is written and let go before the next is made (memory at full size)."""
+    sizes = {}
+    for name, history in histories:
+        work.save_history(name, history)
+        sizes = {"users": len(history.users), "items": len(history.items)}
     work.save_pairs("target", target)
     work.save_pairs("test", test)
     summary = {
         **dates.as_json(),
-        "listens": int(listens.days.size),
-        "train_listens": int((listens.days < day_number(dates.target_start)).sum()),
-        "dropped_unknown_track_listens": dropped,
-        "users": len(users),
-        "items": len(items),
+        **counts,  # listens, train_listens, dropped_unknown_track_listens
+        **sizes,
         "target_pairs": int(target.users.size),
         "test_pairs": int(test.users.size),
     }
     work.save_split(summary)
     log.info("split: %s", summary)
     return summary
+
+
+def run(context: StageContext) -> dict[str, Any]:
+    """The split stage, by the run's engine."""
+    return context.engine.split(context)
+
+
+def split_locally(context: StageContext) -> dict[str, Any]:
+    """Split events.parquet in memory: the listens as dense arrays, each history a mask of them."""
+    work, params = context.work, context.params
+    items = catalog_index(work)
+    users, listens, dropped = read_listens(work.require(schema.EVENTS_FILE, "prepare"), items)
+    if not listens.days.size:
+        raise ArtifactError(NO_LISTENS)
+    dates = choose_split(day_of(listens.days.min()), day_of(listens.days.max()),
+                         params.test_days, params.target_days, params.test_start)
+    histories = ((name, history_before(listens, users, items, cutoff, params.target_days))
+                 for name, cutoff in cutoff_days(dates).items())
+    counts = {"listens": int(listens.days.size),
+              "train_listens": int((listens.days < day_number(dates.target_start)).sum()),
+              "dropped_unknown_track_listens": dropped}
+    return save(work, dates, histories, period_pairs(listens, dates.target_start, dates.test_start, len(items)),
+                period_pairs(listens, dates.test_start, None, len(items)), counts)
+
+
+NO_LISTENS = "events.parquet has no listens of catalog tracks: nothing to train on"
