@@ -50,14 +50,14 @@ def ratings(run: SparkRun, history: History) -> DataFrame:
     known = json.loads(path.read_text()) if path.exists() else {}
     for cutoff, identity in known.items():
         if identity == _identity(history):
-            return run.session.read.parquet(history_folder(run.work, cutoff)).select(USER, ITEM, LISTENS, RECENT)
+            return run.session.read.parquet(history_folder(run.work, cutoff))
     if run.cached and run.cached[0] is history.matrix:
         return run.cached[1]
     pairs = history.matrix.tocoo()
     recent = np.asarray(history.recent_matrix[pairs.row, pairs.col]).ravel() if pairs.nnz else np.zeros(0)
     frame = run.session.createDataFrame(pa.table({
         USER: pairs.row.astype(np.int32), ITEM: pairs.col.astype(np.int32),
-        LISTENS: pairs.data.astype(np.int64), RECENT: recent.astype(np.int64)}))
+        LISTENS: pairs.data.astype(np.int32), RECENT: recent.astype(np.int32)}))
     run.cached = [history.matrix, frame]
     return frame
 

@@ -22,6 +22,9 @@ from musicrec.settings import SettingsError, SparkSettings
 # Settings every run needs whatever [spark] conf says: days are counted in UTC, as pyarrow counts
 # them in the local engine, so both engines split on the same dates.
 FIXED_CONF = {"spark.sql.session.timeZone": "UTC"}
+# Defaults [spark] conf may change: the driver collects every history (16 bytes a pair), far more
+# than Spark's 1 GiB default limit on what a job may send it at full size.
+DEFAULT_CONF = {"spark.driver.maxResultSize": "0"}
 CHECKPOINTS = "spark/checkpoints"
 # pyspark warns on each Arrow conversion that it does not test pandas 3; the engine hands Spark
 # Arrow tables only, never pandas frames.
@@ -63,7 +66,7 @@ def start(settings: SparkSettings, work: Workspace) -> SparkRun:
             # (PySpark reads both from the environment when it starts.)
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    for key, value in {**settings.conf, **FIXED_CONF}.items():
+    for key, value in {**DEFAULT_CONF, **settings.conf, **FIXED_CONF}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

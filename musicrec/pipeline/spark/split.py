@@ -1,7 +1,8 @@
 """The split stage on Spark: events.parquet -> the same histories, pairs and split.json as split.py.
 
 The executors number the listens densely (tracks by the catalog's index, users by their sorted ids),
-then count each (user, track) pair before every cutoff: listens, recent listens, first and last day.
+then count each (user, track) pair before every cutoff (listens, recent listens) and find each track's
+first and each user's last day.
 Each history's pairs are written as a pair file (`frames.history_folder`: what the Spark sources
 read) and collected once to build the driver's matrices, which the stages after this one use as
 they do with the local engine.
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from musicrec import schema
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from musicrec.pipeline.context import StageContext
 
 DAY = "day"
-NO_DAY = np.iinfo(np.int32).max
 
 
 def split(session: SparkSession, context: StageContext) -> dict[str, Any]:
@@ -71,27 +71,34 @@ def split(session: SparkSession, context: StageContext) -> dict[str, Any]:
 
 def history_before(listens: DataFrame, work: Workspace, name: Cutoff, cutoff: int, recent_days: int,
                    users: IdIndex, items: IdIndex) -> History:
-    """The history of the listens before day `cutoff`, its pair file written on the way."""
-    pairs = (listens.filter(F.col(DAY) < cutoff).groupBy(USER, ITEM)
-             .agg(F.count(F.lit(1)).alias(LISTENS),
-                  F.sum(F.when(F.col(DAY) >= cutoff - recent_days, 1).otherwise(0)).cast("long").alias(RECENT),
-                  F.min(DAY).alias("first_day"), F.max(DAY).alias("last_day")))
+    """The history of the listens before day `cutoff`, its pair file written on the way. The driver
+    collects 16 bytes a pair (two indexes, two counts) and one day per user and per track."""
+    before = listens.filter(F.col(DAY) < cutoff)
+    pairs = (before.groupBy(USER, ITEM)
+             .agg(F.count(F.lit(1)).cast("int").alias(LISTENS),
+                  F.sum(F.when(F.col(DAY) >= cutoff - recent_days, 1).otherwise(0)).cast("int").alias(RECENT)))
     folder = history_folder(work, name)
     pairs.write.mode("overwrite").parquet(folder)
     table = listens.sparkSession.read.parquet(folder).toArrow()
     user, item = column(table, USER, np.int32), column(table, ITEM, np.int32)
+    counts, recent = column(table, LISTENS, np.float32), column(table, RECENT, np.float32)
+    del table
     shape = (len(users), len(items))
-    recent = column(table, RECENT, np.float32)
-    item_first_day = np.full(len(items), NO_DAY, dtype=np.int32)
-    np.minimum.at(item_first_day, item, column(table, "first_day", np.int32))
-    item_first_day[item_first_day == NO_DAY] = -1
-    user_last_day = np.full(len(users), -1, dtype=np.int32)
-    np.maximum.at(user_last_day, user, column(table, "last_day", np.int32))
-    history = History(users, items, _matrix(user, item, column(table, LISTENS, np.float32), shape),
+    history = History(users, items, _matrix(user, item, counts, shape),
                       _matrix(user[recent > 0], item[recent > 0], recent[recent > 0], shape),
-                      item_first_day, user_last_day, cutoff)
+                      _days(before, ITEM, F.min(DAY), len(items)), _days(before, USER, F.max(DAY), len(users)),
+                      cutoff)
     record_history(work, name, history)
     return history
+
+
+def _days(before: DataFrame, key: str, day: Column, size: int) -> np.ndarray:
+    """One day per entity (a track's first listen, a user's last) as a dense int32 array; -1 for an
+    entity without listens before the cutoff."""
+    table = before.groupBy(key).agg(day.alias(DAY)).toArrow()
+    out = np.full(size, -1, dtype=np.int32)
+    out[column(table, key, np.int64)] = column(table, DAY, np.int32)
+    return out
 
 
 def _matrix(users: np.ndarray, items: np.ndarray, counts: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
