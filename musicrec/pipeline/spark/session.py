@@ -25,6 +25,7 @@ FIXED_CONF = {"spark.sql.session.timeZone": "UTC"}
 # Defaults [spark] conf may change: the driver collects every history (16 bytes a pair), far more
 # than Spark's 1 GiB default limit on what a job may send it at full size.
 DEFAULT_CONF = {"spark.driver.maxResultSize": "0"}
+LOCAL_PARTITIONS_PER_CORE = 4
 CHECKPOINTS = "spark/checkpoints"
 # pyspark warns on each Arrow conversion that it does not test pandas 3; the engine hands Spark
 # Arrow tables only, never pandas frames.
@@ -70,6 +71,11 @@ def start(settings: SparkSettings, work: Workspace) -> SparkRun:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    partitions = "spark.sql.shuffle.partitions"
+    if session.sparkContext.master.startswith("local") and not session.sparkContext.getConf().contains(partitions):
+        # Spark's default of 200 is sized for clusters; on one machine it makes every shuffle much
+        # slower (bench/results/pipeline-spark.md). On a cluster, set it for the cluster.
+        session.conf.set(partitions, str(LOCAL_PARTITIONS_PER_CORE * session.sparkContext.defaultParallelism))
     session.sparkContext.setCheckpointDir(settings.checkpoint_dir or str(work.output(CHECKPOINTS)))
     _current = SparkRun(session, settings, work)
     return _current
