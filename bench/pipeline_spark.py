@@ -108,7 +108,7 @@ def heavy_steps(root: Path, scale: str, engine: str, master: str) -> dict:
                     "--work", str(out / "work"), "--report", str(report)])
     work = Workspace(out / "work")
     return {"prepare_split": asdict(split), "stages": work.load_timings(), "als": asdict(als),
-            "als_seconds": json.loads(report.read_text()), "listens": work.load_split()["listens"],
+            "als_seconds": json.loads(report.read_text()), "listens": work.load_split().listens,
             "pairs": {cutoff: work.history_pairs(cutoff) for cutoff in ("fit", "eval")}}
 
 

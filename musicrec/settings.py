@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -148,9 +149,16 @@ class ArtistSettings(SourceSettings):
 class PipelineSettings(_Section):
     """The offline pipeline's settings; each candidate source's own in a section of its own."""
 
+    # The split's windows (musicrec/pipeline/split.py). Left empty, each takes the default length,
+    # widened where the data is too thin there, or the split holds out each user's last listens
+    # instead; given, they are honoured as they are or refused with a message naming them.
     test_start: str | None = None
-    test_days: int = Field(14, ge=1)
-    target_days: int = Field(14, ge=1)
+    test_days: int | None = Field(None, ge=1)
+    target_days: int | None = Field(None, ge=1)
+    # What the target window and the test period must each hold: listens, and users who listened
+    # before the window (the users a model can be judged on).
+    min_window_listens: int = Field(1_000, ge=1)
+    min_window_users: int = Field(100, ge=1)
     top_popular: int = Field(100, ge=1)
     budget_minutes: float = Field(45.0, gt=0)
     tune: bool = True
@@ -173,11 +181,21 @@ class PipelineSettings(_Section):
     popular: PopularSettings = PopularSettings()
     artist: ArtistSettings = ArtistSettings()
 
-    @field_validator("test_start", "ranker_loss", mode="before")
+    @field_validator("test_start", "test_days", "target_days", "ranker_loss", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """An empty value in config.ini means "not given": the default."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("test_start")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+        return value
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -238,6 +256,15 @@ class SparkSettings(_Section):
         return pairs
 
 
+class RunSettings(_Section):
+    """What `make run` (`python -m musicrec run`) does besides serving. Without an artifact set it makes
+    a quick one first, so the trio answers within minutes; with `tune_in_background`, an untuned set
+    is then improved by the tuned pipeline at a lower CPU priority while the trio serves, and the
+    services switch to the new set by hot reload."""
+
+    tune_in_background: bool = True
+
+
 class S3Settings(_Section):
     endpoint_url: str = ""
     bucket: str = "musicrec"
@@ -254,6 +281,7 @@ class Settings(_Section):
     serving: ServingSettings = ServingSettings()
     events: EventSettings = EventSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    run: RunSettings = RunSettings()
     spark: SparkSettings = SparkSettings()
     s3: S3Settings = S3Settings()
 

@@ -88,3 +88,12 @@ def test_spark_conf_passes_any_spark_setting_with_its_case_and_commas(config_fil
         load_settings(config_file, environ={"MUSICREC_SPARK__CONF": "executor.memory=1g"})
     with pytest.raises(SettingsError, match=r"\[pipeline\] engine"):
         load_settings(config_file, environ={"MUSICREC_PIPELINE__ENGINE": "dask"})
+
+
+def test_split_settings_left_empty_are_chosen_by_the_split_and_a_bad_date_is_refused(config_file: Path) -> None:
+    settings = load_settings(PROJECT_ROOT / "config.ini", environ={})
+    assert (settings.pipeline.test_start, settings.pipeline.test_days, settings.pipeline.target_days) == (
+        None, None, None)
+    with pytest.raises(SettingsError, match=r"\[pipeline\] test_start .*MUSICREC_PIPELINE__TEST_START.*"
+                                            r"YYYY-MM-DD, got '2022-13-01'"):
+        load_settings(config_file, environ={"MUSICREC_PIPELINE__TEST_START": "2022-13-01"})

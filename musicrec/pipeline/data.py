@@ -6,7 +6,7 @@ artifacts carry raw ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,15 +91,6 @@ class History:
         recent = self.recent_matrix[users][:, items].tocsr()
         return History(IdIndex(self.users.ids[users]), IdIndex(self.items.ids[items]), rows, recent,
                        self.item_first_day[items], self.user_last_day[users], self.cutoff_day)
-
-    def keep_users(self, users: np.ndarray) -> "History":
-        """The same history with every other user's rows emptied (for tuning on a user sample).
-
-        Indexes stay global, so lists and pairs of the sample need no translation.
-        """
-        mask = sp.diags(np.isin(np.arange(len(self.users)), users).astype(np.float32))
-        return replace(self, matrix=(mask @ self.matrix).tocsr(),
-                       recent_matrix=(mask @ self.recent_matrix).tocsr())
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ def evaluate(context: StageContext) -> MetricsReport:
     popular = world.sources["popular"]
     assert isinstance(popular, PopularSource)
     report = MetricsReport(
-        split={**work.load_split(), "evaluated_users": int(judged.size), "listed_users": int(users.size), "k": K},
+        split=work.load_split().model_copy(update={"evaluated_users": int(judged.size),
+                                                   "listed_users": int(users.size), "k": K}),
         published=published,
         models={**models, "published": models[published]},
         # NDCG@10 of the published list minus the best single source's on the test period, per user
@@ -105,8 +106,8 @@ def format_table(report: MetricsReport) -> str:
 def run(context: StageContext) -> dict[str, Any]:
     report = evaluate(context)
     context.work.save_metrics(report)
-    log.info("evaluate: %d users judged, %d cold users; published %s\n%s", report.split["evaluated_users"],
+    log.info("evaluate: %d users judged, %d cold users; published %s\n%s", report.split.evaluated_users,
              report.cold_users["users"], report.published, format_table(report))
-    return {"evaluated_users": report.split["evaluated_users"], "published": report.published,
+    return {"evaluated_users": report.split.evaluated_users, "published": report.published,
             "ndcg@10": {name: values["ndcg@10"] for name, values in report.models.items()},
             "forward_seconds": report.forward_seconds}

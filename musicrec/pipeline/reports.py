@@ -1,14 +1,15 @@
-"""The typed reports the pipeline's stages leave for each other and for people: tuning, ranker,
-metrics.
+"""The typed reports the pipeline's stages leave for each other and for people: split, tuning,
+ranker, metrics.
 
 Stages read each other's results through these models (saved and loaded by `Workspace`), never by
-string keys into loose dictionaries; the JSON they write (`tuning.json`, `ranker.json`,
-`metrics.json`) keeps the field names people and notebooks already read, `ndcg@10` included.
+string keys into loose dictionaries; the JSON they write (`split.json`, `tuning.json`,
+`ranker.json`, `metrics.json`) keeps the field names people and notebooks already read, `ndcg@10` included.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from datetime import date
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,41 @@ class Report(BaseModel):
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+
+class SplitReport(Report):
+    """How the listens were split (split.py) and why; metrics.json's `split` adds who was judged.
+
+    `method` is `days` for a global time split (train before `target_start`, the target window up to
+    `test_start`, the test period from it) and `per_user` when each user's last listens were held
+    out instead; `reason` says why the windows are what they are (the default, widened, or why no
+    time split held enough). A window's users are those who listened before it.
+    """
+
+    method: Literal["days", "per_user"]
+    reason: str
+    first_day: date
+    last_day: date
+    target_start: date | None = None  # method days only
+    test_start: date | None = None
+    target_days: int | None = None  # the windows' lengths as used (widened or not)
+    test_days: int | None = None
+    per_user_share: float | None = None  # method per_user: share of each user's listens per window
+    recent_days: int  # the window of the histories' recent counts (features, recent popularity)
+    listens: int
+    train_listens: int
+    dropped_unknown_track_listens: int
+    users: int
+    items: int
+    target_listens: int
+    target_users: int
+    target_pairs: int
+    test_listens: int
+    test_users: int
+    test_pairs: int
+    evaluated_users: int | None = None  # set by the evaluation: users judged on the test period
+    listed_users: int | None = None
+    k: int | None = None
 
 
 class Trial(Report):
@@ -50,10 +86,6 @@ class SourceCost(Report):
     listens: dict[str, int]  # listens (distinct user-track pairs) at each cutoff it is fit at
     list_seconds_per_user: float  # of the chosen setting, on the sample, scaled to the data's pool
     fit_seconds: dict[str, float] = {}  # of the chosen setting at each cutoff: a fit, then forward
-
-    @property
-    def run_fit_seconds(self) -> float:
-        return sum(self.fit_seconds.values())
 
 
 class SourceTuning(Report):
@@ -94,6 +126,7 @@ class TuningReport(Report):
     judged_users: int | None = None
     sources: dict[str, SourceTuning]
     plan: RunPlan | None = None
+    skipped: str | None = None  # why the settings were not searched, when the data was too thin
 
     def values(self) -> dict[str, dict[str, Any]]:
         """Each source's chosen settings."""
@@ -127,7 +160,7 @@ class Validation(Report):
 class MetricsReport(Report):
     """metrics.json: every model on the test period, the published choice, how it was chosen."""
 
-    split: dict[str, Any]
+    split: SplitReport
     published: str
     models: dict[str, dict[str, float]]
     published_vs_best_source: dict[str, Any]

@@ -10,7 +10,9 @@ whose validation NDCG@10 is within the noise of the best (one standard error of 
 difference), the cheapest is chosen; then the whole remaining run is planned, and while it would
 exceed `[pipeline] budget_minutes`, the source with the dearest fits falls back to its best cheaper
 setting. `--tune off` (tune = false) skips the search and takes the defaults; a setting pinned in
-config.ini is never searched.
+config.ini is never searched. So does a sample with fewer than `[pipeline] min_window_users` users
+to judge (thin validation data would choose on noise, or on zeros): it takes the defaults, with a
+warning and the reason in tuning.json (`skipped`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -85,6 +88,7 @@ class Validation:
         history, content, _ = self.restricted(self.sample[::2])
         return history, content
 
+    @cached_property
     def pool_ratio(self) -> float:
         """How much larger the data's candidate pool is than the sample's: lists cost per user grows
         with the tracks each user is scored against."""
@@ -205,7 +209,7 @@ def choose(found: Search, trial: Trial, settings: PipelineSettings, validation: 
             trial.fit_seconds, found.forward_share[trial.number], validation.listens, listens,
             cost.exponent).items()}
         cost.list_seconds_per_user = (trial.list_seconds or 0.0) / max(validation.users.size, 1) \
-            * validation.pool_ratio()
+            * validation.pool_ratio
 
 
 def completed(found: Search) -> list[Trial]:
@@ -313,6 +317,13 @@ def run(context: StageContext) -> dict[str, Any]:
     validation = Validation(history, work.load_pairs("target"), settings.tune_users, settings.seed, content)
     source_context = SourceContext(settings, validation.content)
     report.sample_users, report.judged_users = int(validation.sample.size), int(validation.users.size)
+    report.skipped = too_few_to_judge(validation, settings)
+    if report.skipped:
+        log.warning("tune: not searched: %s", report.skipped)
+        report.tuned = False
+        report.sources = {name: untuned(source, settings) for name, source in sources.items()}
+        work.save_tuning(report)
+        return report.values()
     log.info("tune: a sample of %d users, %d tracks, %d listens; %d judged on the target window",
              validation.sample.size, len(validation.history.items), validation.listens, validation.users.size)
     listens = {cutoff: work.history_pairs(cutoff) for cutoff in budget.CUTOFFS}
@@ -358,6 +369,17 @@ def log_plan(plan: RunPlan) -> None:
              for stage in plan.stages]
     log.info("tune: the run is projected at %.1f min of a %g-min budget (%.1f min spent so far):\n%s",
              plan.projected_seconds / 60, plan.budget_minutes, plan.spent_seconds / 60, "\n".join(lines))
+
+
+def too_few_to_judge(validation: Validation, settings: PipelineSettings) -> str | None:
+    """Why the search would choose on noise (or on zeros), if it would: too few users of the sample
+    have a track to find in the target window."""
+    judged = int(validation.users.size)
+    if judged >= settings.min_window_users:
+        return None
+    return (f"{judged} users of the tuning sample have an unheard track in the target window, fewer than "
+            f"[pipeline] min_window_users = {settings.min_window_users}: every source takes its defaults "
+            "(and the values pinned in config.ini)")
 
 
 def untuned(source: type[CandidateSource], settings: PipelineSettings) -> SourceTuning:

@@ -21,7 +21,7 @@ from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.reports import MetricsReport, RankerReport, Report, TuningReport
+from musicrec.pipeline.reports import MetricsReport, RankerReport, Report, SplitReport, TuningReport
 
 Cutoff = Literal["fit", "eval", "serve"]
 Period = Literal["target", "test"]
@@ -127,11 +127,11 @@ class Workspace:
         stored = np.load(self.require(f"{period}_pairs.npz", "split"))
         return Pairs(stored["users"], stored["items"])
 
-    def save_split(self, summary: dict[str, Any]) -> None:
-        self.save_json("split.json", summary)
+    def save_split(self, report: SplitReport) -> None:
+        self.save_report("split.json", report)
 
-    def load_split(self) -> dict[str, Any]:
-        return self.load_json("split.json", "split")
+    def load_split(self) -> SplitReport:
+        return SplitReport.model_validate(self.load_json("split.json", "split"))
 
     # --- tune and ranker -----------------------------------------------------------------------
     def save_tuning(self, report: TuningReport) -> None:

@@ -27,6 +27,7 @@ from musicrec import schema
 from musicrec.errors import RawDataError
 from musicrec.pipeline.popular import ItemCounts
 from musicrec.pipeline.prepare import prepare as prepare_locally
+from musicrec.pipeline.runner import run_pipeline
 from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.sources.als import confidence
 from musicrec.pipeline.spark import session
@@ -39,13 +40,16 @@ from musicrec.settings import PipelineSettings
 from tests.pipeline.conftest import SPARK
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
 from tests.pipeline.sources.test_sources import TEST_VALUES
+from tests.pipeline.test_coarse_time import CASES as COARSE_CASES
+from tests.pipeline.test_coarse_time import coarse_raw  # noqa: F401 (a fixture)
 from tests.pipeline.test_prepare import EXPECTED_EVENTS, _events, _interactions, _write_raw
 # The local set's contract checks, run on the Spark-made set: `pipeline_run` below is the Spark run.
 from tests.pipeline.test_runner import (  # noqa: F401
     artifacts, test_evaluation_lists_never_saw_the_test_period_and_the_published_ones_know_it,
-    test_metrics_report_every_source_the_choice_and_the_validation_tables, test_recommendations_contract,
-    test_recommendations_exclude_tracks_the_user_already_heard, test_similar_contract_covers_every_catalog_track,
-    test_the_set_is_complete_and_verified, test_top_popular_contract)
+    test_lists_are_as_long_as_configured, test_metrics_report_every_source_the_choice_and_the_validation_tables,
+    test_recommendations_contract, test_recommendations_exclude_tracks_the_user_already_heard,
+    test_similar_contract, test_similar_tracks_cover_every_catalog_track, test_the_set_is_complete_and_verified,
+    test_top_popular_contract)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None,
@@ -82,9 +86,9 @@ def test_ndcg_on_the_test_period_is_within_the_tolerance_of_the_local_engine(pip
     assert spark["popular"] > 0 and spark["als"] > 1.2 * spark["popular"]
 
 
-def test_prepare_split_and_popularity_leave_the_local_engines_files(pipeline_run, pipeline_runs):
-    local, spark = Workspace(pipeline_runs("course") / "work"), Workspace(pipeline_run / "work")
-    for name in (schema.ITEMS_FILE, schema.EVENTS_FILE, schema.TOP_POPULAR_FILE):
+def _same_split(spark: Workspace, local: Workspace) -> None:
+    """The Spark split left the local one's split.json, histories and pairs."""
+    for name in (schema.ITEMS_FILE, schema.EVENTS_FILE):
         assert pq.read_table(spark.path(name)).equals(pq.read_table(local.path(name))), name
     assert spark.load_split() == local.load_split()
     for cutoff in CUTOFFS:
@@ -97,6 +101,25 @@ def test_prepare_split_and_popularity_leave_the_local_engines_files(pipeline_run
         ours_pairs, their_pairs = spark.load_pairs(period), local.load_pairs(period)
         assert np.array_equal(ours_pairs.users, their_pairs.users)
         assert np.array_equal(ours_pairs.items, their_pairs.items)
+
+
+def test_prepare_split_and_popularity_leave_the_local_engines_files(pipeline_run, pipeline_runs):
+    local, spark = Workspace(pipeline_runs("course") / "work"), Workspace(pipeline_run / "work")
+    _same_split(spark, local)
+    assert pq.read_table(spark.path(schema.TOP_POPULAR_FILE)).equals(pq.read_table(local.path(schema.TOP_POPULAR_FILE)))
+
+
+@pytest.mark.parametrize("case", ["month", "one_day"])
+def test_a_widened_window_and_the_per_user_split_are_the_local_engines(tmp_path, coarse_raw, case):
+    """Month-dated data widens the target window; one day of data holds out each user's last listens."""
+    roots = {}
+    for engine in ("local", "spark"):
+        roots[engine] = tmp_path / engine
+        params = COARSE_CASES[case][1].model_copy(update={"engine": engine})
+        run_pipeline(coarse_raw(case), roots[engine] / "artifacts", roots[engine] / "work", params,
+                     stages=("prepare", "split"), spark=SPARK)
+    _same_split(Workspace(roots["spark"] / "work"), Workspace(roots["local"] / "work"))
+    assert Workspace(roots["spark"] / "work").load_split().method == ("days" if case == "month" else "per_user")
 
 
 @pytest.mark.parametrize(("track_type", "seq_type", "date_type"),
@@ -184,4 +207,4 @@ def test_the_command_runs_the_spark_engine(tmp_path, generated_raw):
                    check=True, env=env, timeout=300)
     timings = json.loads((tmp_path / "work" / "timings.json").read_text())["stages"]
     assert [(timing["stage"], timing["engine"]) for timing in timings] == [("prepare", "spark"), ("split", "spark")]
-    assert Workspace(tmp_path / "work").load_split()["listens"] > 0
+    assert Workspace(tmp_path / "work").load_split().listens > 0

@@ -1,6 +1,14 @@
+import logging
+from pathlib import Path
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from musicrec import schema
+from musicrec.pipeline import tune
+from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Pairs
 from musicrec.pipeline.sources import SOURCES, SourceContext
 from musicrec.pipeline.reports import RunPlan, SourceTuning, StagePlan, Trial
@@ -8,6 +16,8 @@ from musicrec.pipeline import scoring
 from musicrec.pipeline.tune import (Search, Validation, best_move, choose, first_choice, keep_budget, search,
                                      trial_budget, within_noise)
 from musicrec.settings import ItemKnnSettings, PipelineSettings
+from musicrec.pipeline.workspace import Workspace
+from musicrec.settings import PipelineSettings
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
 
 
@@ -129,3 +139,28 @@ def test_a_fallback_gives_up_little_quality_for_much_time_not_the_other_way():
     move = best_move({"als": dear, "itemknn": cheap}, chosen, least_saving=10.0)
     assert move is not None and move[0] == "als" and move[1].number == 1
     assert best_move({"itemknn": cheap}, {"itemknn": chosen["itemknn"]}, least_saving=10.0) is None
+
+
+def _tracks_file(folder: Path, n_items: int) -> Path:
+    """A raw tracks.parquet for items 0..n-1, each half by its own artist, album and genre."""
+    folder.mkdir(parents=True, exist_ok=True)
+    half = [[1 + item * 2 // n_items] for item in range(n_items)]
+    pq.write_table(pa.table({schema.TRACK_ID: list(range(n_items)), schema.ALBUMS: half, schema.ARTISTS: half,
+                             schema.GENRES: half}, schema=schema.TRACKS_SCHEMA), folder / schema.TRACKS_FILE)
+    return folder
+
+
+def test_a_target_window_with_too_few_users_to_judge_is_not_searched(tmp_path, caplog):
+    work = Workspace(tmp_path / "work")
+    work.save_history("fit", history_of(two_taste_groups(users=20, items=10, heard=4)))
+    # only three users play a track in the target window, each the one of their half not yet heard
+    work.save_pairs("target", Pairs(np.array([0, 1, 2], np.int32), np.array([4, 0, 1], np.int32)))
+    settings = PipelineSettings(tune_users=100, min_window_users=10)
+    with caplog.at_level(logging.WARNING, logger=tune.__name__):
+        values = tune.run(StageContext(_tracks_file(tmp_path / "raw", 10), work, settings, tmp_path / "sets"))
+    report = work.load_tuning()
+    assert not report.tuned and report.judged_users == 3
+    assert report.skipped is not None and "min_window_users = 10" in report.skipped
+    assert "tune: not searched" in caplog.text
+    assert values["itemknn"] == {"neighbours": 100, "weighting": "cosine"}  # the defaults
+    assert all(not entry.trials for entry in report.sources.values())

@@ -1,7 +1,7 @@
 """Top popular tracks the user has not heard: the baseline every personal model must beat.
 
-Popularity is counted over the whole history or only its recent window (`target_days` before the
-cutoff), whichever predicts the next weeks better on the data at hand.
+Popularity is counted over the whole history or only its recent window (as long as the target
+window, before the cutoff; see split.py), whichever predicts the next weeks better on the data at hand.
 """
 
 from __future__ import annotations
