@@ -7,7 +7,7 @@ work-folder files, so the stages after it cannot tell which one ran:
 - `prepare`: the raw course files -> items.parquet and the cleaned events.parquet, with the counts
   of what was dropped and why;
 - `split`: events.parquet -> the three histories and the target and test pairs (workspace.py);
-- `registry`: the candidate source classes; the Spark engine's ALS and popular sources fit on Spark
+- `registry`: the candidate source classes; the Spark engine's ALS, item-kNN and popular sources fit on Spark
   and hand their factors and counts to the same list-making code.
 
 Everything bounded by design (EASE on its pool of tracks, CatBoost on its sample of users, the

@@ -30,9 +30,11 @@ from musicrec.pipeline.prepare import prepare as prepare_locally
 from musicrec.pipeline.runner import run_pipeline
 from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.sources.als import confidence
+from musicrec.pipeline.sources.itemknn import ItemKnnSource
 from musicrec.pipeline.spark import session
 from musicrec.pipeline.spark.als import MIN_GAIN, RATING, SparkAlsSource, confidences, solve_side
 from musicrec.pipeline.spark.engine import SparkEngine
+from musicrec.pipeline.spark.itemknn import SparkItemKnnSource
 from musicrec.pipeline.spark.frames import ITEM, USER, ratings
 from musicrec.pipeline.spark.prepare import prepare as prepare_on_spark
 from musicrec.pipeline.workspace import Workspace
@@ -170,6 +172,26 @@ def test_a_step_forward_is_spark_als_own_half_iteration(spark_run):
     rated = confidences(ratings(spark_run, history), "binary", 5.0, 12)
     users = solve_side(rated, USER, ITEM, source.model.item_factors, 40, 0.1)
     assert np.allclose(users, source.model.user_factors, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("weighting", ["cosine", "bm25"])
+def test_item_knn_similarities_from_the_join_are_implicits(spark_run, weighting):
+    rng = np.random.default_rng(7)
+    history = history_of((rng.random((60, 16)) < 0.3) * rng.integers(1, 4, (60, 16)))
+    context = SourceContext(PipelineSettings(), content_of(16))
+    for neighbours in (16, 4):  # every track kept (exact), then the top few (up to ties)
+        values = {"neighbours": neighbours, "weighting": weighting}
+        local, spark = ItemKnnSource.from_values(values, context), SparkItemKnnSource.from_values(values, context)
+        local.fit(history)
+        spark.fit(history)
+        assert np.array_equal(spark.pool, local.pool) and local.pool.size > 4
+        ours, theirs = spark.model.similarity.toarray(), local.model.similarity.toarray()
+        if neighbours == 16:
+            assert np.allclose(ours, theirs, rtol=1e-6, atol=1e-9)  # implicit sums in float32
+            lists, expected = spark.recommend(np.arange(60), 3), local.recommend(np.arange(60), 3)
+            assert np.array_equal(lists.users, expected.users) and np.allclose(lists.scores, expected.scores)
+        else:
+            assert np.allclose(np.sort(ours, axis=1), np.sort(theirs, axis=1), rtol=1e-6, atol=1e-9)
 
 
 # One factor per taste group: with the shared tests' 4 factors for two groups of 5 tracks, Spark's

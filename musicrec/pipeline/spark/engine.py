@@ -1,7 +1,8 @@
 """`SparkEngine`: the pipeline's per-listen work on Apache Spark (see musicrec/pipeline/engine.py).
 
-Spark prepares and splits the listens and fits the ALS and popular sources; the driver keeps
-everything bounded by design (the catalog, EASE, item-kNN and artist on the driver's histories,
+Spark prepares and splits the listens, fits the ALS and popular sources and makes item-kNN's
+similarities (a self-join on the user); the driver keeps everything bounded by design (the catalog,
+EASE and artist on the driver's histories, item-kNN's scoring from its collected neighbours,
 CatBoost on its sample of users, the tuning loop) and makes the lists from what Spark fit.
 """
 
@@ -15,6 +16,7 @@ from musicrec.pipeline.prepare import PrepareReport
 from musicrec.pipeline.sources import SOURCES
 from musicrec.pipeline.spark import prepare, session, split
 from musicrec.pipeline.spark.als import SparkAlsSource
+from musicrec.pipeline.spark.itemknn import SparkItemKnnSource
 from musicrec.pipeline.spark.popular import SparkPopularSource
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import SparkSettings
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
 
 class SparkEngine(Engine):
     name = "spark"
-    registry = {**SOURCES, SparkAlsSource.name: SparkAlsSource, SparkPopularSource.name: SparkPopularSource}
+    registry = {**SOURCES, **{source.name: source for source in (SparkAlsSource, SparkItemKnnSource,
+                                                                 SparkPopularSource)}}
 
     def __init__(self, settings: SparkSettings, work: Workspace) -> None:
         self.run = session.start(settings, work)
