@@ -222,9 +222,17 @@ class ListenLog(Protocol):
     (`LocalLog`) or on Spark (spark/split.py). A period is TRAIN, TARGET or TEST per listen, in the
     log's own form (an int8 array here, a column on Spark)."""
 
-    size: int  # listens
-    first_day: int
-    last_day: int
+    @property
+    def size(self) -> int:
+        """The number of listens."""
+
+    @property
+    def first_day(self) -> int:
+        """The first day with a listen, in days since 1970-01-01."""
+
+    @property
+    def last_day(self) -> int:
+        """The last day with a listen."""
 
     def thickness(self, end: int) -> Thickness:
         """What a window ending at day `end` holds, for each possible first day."""
