@@ -8,8 +8,9 @@ Two measurements, each engine in a process of its own, course-shaped built-in da
 - the whole pipeline with config.ini's settings at each of `--full-scales`: wall, CPU and peak memory
   per stage (the runner's record) and in all, and NDCG@10 on the test period;
 - the steps Spark takes over at each of `--scales`: prepare and split, then one ALS fit with fixed
-  settings at the fit cutoff and brought forward to the eval cutoff (`ALS_VALUES`), for how each
-  grows with the listens (docs/operations.md sizes a cluster from it).
+  settings at the fit cutoff and brought forward to the eval cutoff (`ALS_VALUES`), and one item-kNN
+  fit (`ITEMKNN_VALUES`), each in a process of its own, for how each grows with the listens
+  (docs/operations.md sizes a cluster from it).
 
 CPU and memory count the pipeline's process and its children (the Spark JVM and its Python workers),
 sampled every quarter second: CPU is the largest sum seen, peak memory the largest sum of resident
@@ -24,7 +25,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +44,8 @@ from musicrec.settings import load_settings
 SEED = 42
 ENGINES = ("local", "spark")
 ALS_VALUES = {"factors": 64, "iterations": 10, "regularization": 0.05, "weighting": "binary", "alpha": 10.0}
+ITEMKNN_VALUES = {"neighbours": 100, "weighting": "cosine"}
+STEP_VALUES = {"als": ALS_VALUES, "itemknn": ITEMKNN_VALUES}
 _GIB = 1024**3
 READING = "## Reading"  # the page's hand-written reading of the figures, kept when they are measured again
 
@@ -103,17 +105,21 @@ def full_run(root: Path, scale: str, engine: str, master: str) -> dict:
 def heavy_steps(root: Path, scale: str, engine: str, master: str) -> dict:
     out = root / scale / f"steps-{engine}"
     split = measured(pipeline(engine, master, raw_data(root, scale), out, ("prepare", "split")))
-    report = out / "als.json"
-    als = measured([sys.executable, "-m", "bench.pipeline_spark", "--als-only", engine, "--master", master,
-                    "--work", str(out / "work"), "--report", str(report)])
     work = Workspace(out / "work")
-    return {"prepare_split": asdict(split), "stages": work.load_timings(), "als": asdict(als),
-            "als_seconds": json.loads(report.read_text()), "listens": work.load_split().listens,
-            "pairs": {cutoff: work.history_pairs(cutoff) for cutoff in ("fit", "eval")}}
+    result = {"prepare_split": asdict(split), "stages": work.load_timings(), "listens": work.load_split().listens,
+              "pairs": {cutoff: work.history_pairs(cutoff) for cutoff in ("fit", "eval")}}
+    for name in STEP_VALUES:
+        report = out / f"{name}.json"
+        result[name] = asdict(measured([sys.executable, "-m", "bench.pipeline_spark", "--step", name,
+                                        "--engines", engine, "--master", master, "--work", str(out / "work"),
+                                        "--report", str(report)]))
+        result[f"{name}_seconds"] = json.loads(report.read_text())
+    return result
 
 
-def als_only(engine: str, master: str, work_dir: Path, report: Path) -> None:
-    """One ALS fit at the fit cutoff and brought forward to the eval cutoff, with `ALS_VALUES`."""
+def one_step(name: str, engine: str, master: str, work_dir: Path, report: Path) -> None:
+    """One fit of source `name` at the fit cutoff with its STEP_VALUES; ALS also brought forward to the
+    eval cutoff."""
     settings = load_settings()
     params = settings.pipeline.model_copy(update={"engine": engine})
     work = Workspace(work_dir)
@@ -121,16 +127,17 @@ def als_only(engine: str, master: str, work_dir: Path, report: Path) -> None:
     try:
         seconds = {}
         history = work.load_history("fit")
-        nothing = ItemContent(*(np.full(len(history.items), NONE) for _ in range(3)))  # ALS reads no content
-        source = engine_in_use.registry["als"].from_values(ALS_VALUES, SourceContext(params, nothing))
+        nothing = ItemContent(*(np.full(len(history.items), NONE) for _ in range(3)))  # neither reads content
+        source = engine_in_use.registry[name].from_values(STEP_VALUES[name], SourceContext(params, nothing))
         started = time.perf_counter()
         source.fit(history)
         seconds["fit"] = round(time.perf_counter() - started, 1)
-        state = source.state()
-        later = work.load_history("eval")
-        started = time.perf_counter()
-        source.fit_forward(later, state)
-        seconds["forward"] = round(time.perf_counter() - started, 1)
+        if name == "als":
+            state = source.state()
+            later = work.load_history("eval")
+            started = time.perf_counter()
+            source.fit_forward(later, state)
+            seconds["forward"] = round(time.perf_counter() - started, 1)
     finally:
         engine_in_use.close()
     report.write_text(json.dumps(seconds))
@@ -169,19 +176,24 @@ def render(full: dict, steps: dict, master: str, command: str) -> str:
     if steps:
         lines += ["## The steps Spark takes over, by size", "",
                   f"ALS with {ALS_VALUES}: one fit at the fit cutoff, brought forward (forward_iterations) to the "
-                  "eval cutoff.", "",
+                  f"eval cutoff. Item-kNN with {ITEMKNN_VALUES}: one fit at the fit cutoff. Each in a process "
+                  "of its own (its CPU and peak memory include starting Spark); - where not measured.", "",
                   "| scale | listens | fit pairs | engine | prepare s | split s | prepare+split CPU s | peak GiB | "
-                  "ALS fit s | ALS forward s | ALS CPU s | ALS peak GiB |",
-                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "ALS fit s | ALS forward s | ALS CPU s | ALS peak GiB | item-kNN fit s | item-kNN CPU s | "
+                  "item-kNN peak GiB |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for scale, engines in steps.items():
             for engine, result in engines.items():
                 stage = {entry["stage"]: entry for entry in result["stages"]}
+                knn, knn_seconds = result.get("itemknn"), result.get("itemknn_seconds")
+                knn_cells = (f"{knn_seconds['fit']:.1f} | {knn['cpu_seconds']:.1f} | {knn['peak_rss_gib']:.2f}"
+                             if knn and knn_seconds else "- | - | -")
                 lines.append(
                     f"| {scale} | {result['listens']:,} | {result['pairs']['fit']:,} | {engine} | "
                     f"{stage['prepare']['seconds']:.1f} | {stage['split']['seconds']:.1f} | "
                     f"{result['prepare_split']['cpu_seconds']:.1f} | {result['prepare_split']['peak_rss_gib']:.2f} | "
                     f"{result['als_seconds']['fit']:.1f} | {result['als_seconds']['forward']:.1f} | "
-                    f"{result['als']['cpu_seconds']:.1f} | {result['als']['peak_rss_gib']:.2f} |")
+                    f"{result['als']['cpu_seconds']:.1f} | {result['als']['peak_rss_gib']:.2f} | {knn_cells} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -195,13 +207,13 @@ def main() -> None:
                         help="the engines to measure (again); the others' figures are kept")
     parser.add_argument("--work", type=Path, default=Path("data/bench/pipeline-spark"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/pipeline-spark.md"))
-    parser.add_argument("--als-only", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--step", choices=list(STEP_VALUES), help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    if args.als_only:
-        als_only(args.als_only, args.master, args.work, args.report)
+    if args.step:
+        one_step(args.step, args.engines[0], args.master, args.work, args.report)
         return
     root = args.work.absolute()
     results = root / "results.json"
