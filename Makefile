@@ -21,8 +21,12 @@ $(VENV)/.installed: requirements.txt
 
 # Debian packages: redis-server for the Redis event store and its tests; nginx for `make cluster`
 # and its tests; wrk for `make bench`; chromium for the web page's browser tests (Playwright drives
-# it; its own browser download is not used).
+# it; its own browser download is not used); a Java runtime for the pipeline's Spark engine and its
+# tests (its installer writes into /usr/share/man/man1, which slim images lack).
 system:
+	@command -v java >/dev/null || { \
+		echo "Installing openjdk-17-jre-headless (Debian package)"; mkdir -p /usr/share/man/man1; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 	@command -v redis-server >/dev/null || { \
 		echo "Installing redis-server (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -163,6 +164,7 @@ class PipelineSettings(_Section):
     tune: bool = True
     tune_minutes: float = Field(6.0, gt=0)
     tune_users: int = Field(10_000, ge=100)
+    engine: Literal["local", "spark"] = "local"  # where the heavy steps run (musicrec/pipeline/engine.py)
     sources: tuple[str, ...] = ("als", "itemknn", "ease", "popular", "artist")
     candidates_per_source: int = Field(50, ge=1)
     forward_iterations: int = Field(2, ge=1)
@@ -224,6 +226,36 @@ def source_names() -> tuple[str, ...]:
                  if isinstance(info.annotation, type) and issubclass(info.annotation, SourceSettings))
 
 
+class SparkSettings(_Section):
+    """How the pipeline reaches Spark when `[pipeline] engine = spark` (musicrec/pipeline/spark/)."""
+
+    master: str = "local[*]"
+    app_name: str = "musicrec-pipeline"
+    # ALS blocks of users and of tracks (numUserBlocks, numItemBlocks); 0: Spark's default parallelism.
+    als_blocks: int = Field(0, ge=0)
+    # Where ALS checkpoints its factors (cuts the lineage of long fits); empty: the work folder.
+    checkpoint_dir: str = ""
+    # Any other Spark setting, passed as it is: "spark.key=value, spark.other=value" (keys keep their case).
+    conf: dict[str, str] = {}
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _key_value_pairs(cls, value: object) -> object:
+        """Parse "spark.a=1, spark.b=x,y": a comma starts a new pair only before a `spark.` key,
+        so values that hold commas (package lists) pass whole."""
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for part in re.split(r",\s*(?=spark\.[\w.]+\s*=)", value.strip()):
+            if not part.strip():
+                continue
+            key, equals, setting = part.partition("=")
+            if not equals or not key.strip().startswith("spark."):
+                raise ValueError(f"expected spark.<key>=<value> pairs separated by commas, got {part.strip()!r}")
+            pairs[key.strip()] = setting.strip()
+        return pairs
+
+
 class RunSettings(_Section):
     """What `make run` (`python -m musicrec run`) does besides serving. Without an artifact set it makes
     a quick one first, so the trio answers within minutes; with `tune_in_background`, an untuned set
@@ -250,6 +282,7 @@ class Settings(_Section):
     events: EventSettings = EventSettings()
     pipeline: PipelineSettings = PipelineSettings()
     run: RunSettings = RunSettings()
+    spark: SparkSettings = SparkSettings()
     s3: S3Settings = S3Settings()
 
 

@@ -78,6 +78,18 @@ def test_project_config_ini_is_valid() -> None:
     assert port_of(settings.urls.recommendations_url) == 8000
 
 
+def test_spark_conf_passes_any_spark_setting_with_its_case_and_commas(config_file: Path) -> None:
+    conf = "spark.executor.memoryOverhead=1g, spark.jars.packages=org.a:b:1,org.c:d:2"
+    settings = load_settings(config_file, environ={"MUSICREC_SPARK__CONF": conf,
+                                                   "MUSICREC_PIPELINE__ENGINE": "spark"})
+    assert settings.spark.conf == {"spark.executor.memoryOverhead": "1g", "spark.jars.packages": "org.a:b:1,org.c:d:2"}
+    assert settings.pipeline.engine == "spark" and settings.spark.master == "local[*]"
+    with pytest.raises(SettingsError, match=r"\[spark\] conf .*MUSICREC_SPARK__CONF.*'executor.memory=1g'"):
+        load_settings(config_file, environ={"MUSICREC_SPARK__CONF": "executor.memory=1g"})
+    with pytest.raises(SettingsError, match=r"\[pipeline\] engine"):
+        load_settings(config_file, environ={"MUSICREC_PIPELINE__ENGINE": "dask"})
+
+
 def test_split_settings_left_empty_are_chosen_by_the_split_and_a_bad_date_is_refused(config_file: Path) -> None:
     settings = load_settings(PROJECT_ROOT / "config.ini", environ={})
     assert (settings.pipeline.test_start, settings.pipeline.test_days, settings.pipeline.target_days) == (

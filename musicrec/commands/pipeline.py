@@ -8,7 +8,7 @@ from typing import Any
 
 from musicrec.pipeline.runner import STAGES, metrics_table, run_pipeline
 from musicrec.runtime import progress
-from musicrec.settings import PipelineSettings, Settings
+from musicrec.settings import PipelineSettings, Settings, SparkSettings
 
 WORK_FOLDER = "work"
 
@@ -43,6 +43,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="skip the stages an interrupted --resume run of the same raw files and "
                              "parameters finished in this work folder (recorded in its "
                              f"{progress.PROGRESS_FILE})")
+    parser.add_argument("--engine", choices=("local", "spark"), default=None,
+                        help="where the heavy steps run: this process (local) or Apache Spark (spark); "
+                             "default: [pipeline] engine (local)")
+    parser.add_argument("--spark-master", default=None, metavar="URL",
+                        help="Spark master with --engine spark: local[*] (the default: [spark] master), "
+                             "local[2], spark://host:7077, yarn, ...")
     speed = parser.add_mutually_exclusive_group()
     speed.add_argument("--tune", choices=("on", "off"), default=None,
                        help="learn the models' settings on a validation split (on, the default: "
@@ -57,17 +63,19 @@ def _shown(value: Any) -> str:
 
 
 def parameters(args: argparse.Namespace, settings: Settings) -> PipelineSettings:
-    """`[pipeline]` with what the command line says on top: `--quick`, or `--tune`."""
+    """`[pipeline]` with what the command line says on top: `--quick` or `--tune`, and `--engine`."""
     params = settings.pipeline
     if args.quick:
-        return params.model_copy(update=QUICK)
-    if args.tune is not None:
-        return params.model_copy(update={"tune": args.tune == "on"})
+        params = params.model_copy(update=QUICK)
+    elif args.tune is not None:
+        params = params.model_copy(update={"tune": args.tune == "on"})
+    if args.engine is not None:
+        params = params.model_copy(update={"engine": args.engine})
     return params
 
 
 def _resume(raw: Path, artifacts: Path, work: Path, params: PipelineSettings,
-            stages: list[str]) -> list[dict[str, Any]]:
+            stages: list[str], spark: SparkSettings) -> list[dict[str, Any]]:
     """The stages not yet done, one at a time, each recorded once it is (`musicrec.runtime.progress`)."""
     with progress.claim(work):
         origin = progress.made_from(raw, params.model_dump(mode="json"))
@@ -76,7 +84,7 @@ def _resume(raw: Path, artifacts: Path, work: Path, params: PipelineSettings,
             print(f"resuming: stages {', '.join(done)} were done earlier")
         timings = []
         for stage in (name for name in STAGES if name in stages and name not in done):
-            timings += run_pipeline(raw, artifacts, work, params, [stage])
+            timings += run_pipeline(raw, artifacts, work, params, [stage], spark)
             progress.mark_done(work, origin, stage)
         if set(progress.done_stages(work, origin)) >= set(STAGES):
             progress.clear(work)  # a complete run: the next --resume starts over
@@ -88,10 +96,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     artifacts = (args.artifacts or settings.paths.artifacts).absolute()
     work = (args.work or artifacts.parent / WORK_FOLDER).absolute()
     params = parameters(args, settings)
+    spark = settings.spark
+    if args.spark_master is not None:
+        spark = spark.model_copy(update={"master": args.spark_master})
     if args.resume:
-        timings = _resume(raw, artifacts, work, params, args.stages)
+        timings = _resume(raw, artifacts, work, params, args.stages, spark)
     else:
-        timings = run_pipeline(raw, artifacts, work, params, args.stages)
+        timings = run_pipeline(raw, artifacts, work, params, args.stages, spark)
     print("\nstage            seconds   CPU seconds   peak RSS GiB")
     for timing in timings:
         print(f"{timing['stage']:<16}{timing['seconds']:>8.1f}{timing['cpu_seconds']:>14.1f}"

@@ -47,7 +47,9 @@ def _accepts(target: pa.DataType) -> Callable[[pa.DataType], bool]:
     return _is_text
 
 
-def _check_columns(path: Path, found: pa.Schema, expected: pa.Schema, columns: Sequence[str]) -> None:
+def check_columns(path: Path, found: pa.Schema, expected: pa.Schema, columns: Sequence[str]) -> None:
+    """Every column in `columns` is in `found` with a type that converts to `expected`'s (the Spark
+    engine checks a file's Spark schema here too, converted to Arrow types)."""
     for name in columns:
         target = expected.field(name).type
         if name not in found.names:
@@ -71,6 +73,16 @@ def _cast(path: Path, table: pa.Table, expected: pa.Schema) -> pa.Table:
     return pa.table(columns, schema=pa.schema([expected.field(name) for name in table.column_names]))
 
 
+def raw_file(raw_dir: Path, file_name: str) -> Path:
+    """The path of a raw file, or an error that says how to make the built-in data."""
+    path = Path(raw_dir) / file_name
+    if not path.is_file():
+        raise RawDataError(
+            f"{path}: raw file not found; make the built-in data with: {schema.MAKE_RAW_COMMAND}"
+        )
+    return path
+
+
 def read_raw(raw_dir: Path, file_name: str, columns: Sequence[str] | None = None) -> pa.Table:
     """Read `file_name` from `raw_dir` with the canonical column types.
 
@@ -90,18 +102,14 @@ def read_raw(raw_dir: Path, file_name: str, columns: Sequence[str] | None = None
         The file is missing or unreadable, or a column is missing or of a type that cannot be
         converted without loss; the message names the file and the column.
     """
-    path = Path(raw_dir) / file_name
+    path = raw_file(raw_dir, file_name)
     expected = schema.RAW_SCHEMAS[file_name]
     columns = list(expected.names if columns is None else columns)
-    if not path.is_file():
-        raise RawDataError(
-            f"{path}: raw file not found; make the built-in data with: {schema.MAKE_RAW_COMMAND}"
-        )
     try:
         found = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise RawDataError(f"{path}: not a readable parquet file: {exc}") from None
-    _check_columns(path, found, expected, columns)
+    check_columns(path, found, expected, columns)
     return _cast(path, pq.read_table(path, columns=columns), expected)
 
 

@@ -1,5 +1,5 @@
-"""What every stage receives: where the raw files are, the work folder, the parameters and where
-the artifact set is published."""
+"""What every stage receives: where the raw files are, the work folder, the parameters, where
+the artifact set is published and the engine that runs the heavy steps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from musicrec import schema
 from musicrec.pipeline.content import ItemContent, read_item_content
+from musicrec.pipeline.engine import LOCAL, Engine
 from musicrec.pipeline.ids import IdIndex
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import PipelineSettings
@@ -19,6 +20,7 @@ class StageContext:
     work: Workspace
     params: PipelineSettings
     artifacts: Path
+    engine: Engine = LOCAL
 
     def item_content(self, items: IdIndex) -> ItemContent:
         """Main artist, album and genre of each catalog track, from the raw tracks.parquet."""

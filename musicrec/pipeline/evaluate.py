@@ -22,8 +22,8 @@ from musicrec.pipeline import metrics, scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.outputs import write_servable
-from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.reports import RANKER, MetricsReport, Validation
+from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.workspace import EVALUATION_DIR
 from musicrec.pipeline.world import FittedWorld, load_ranker
 

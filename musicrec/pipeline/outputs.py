@@ -19,6 +19,7 @@ from musicrec.pipeline.lists import recommendations_table
 from musicrec.pipeline.popular import popular_table
 from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.sources.als import AlsParams, AlsSource
+from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.world import FittedWorld
 
 
@@ -37,12 +38,13 @@ def similar_table(als: AlsSource, history: History, content: ItemContent, k: int
 
 
 def als_of(world: FittedWorld, context: StageContext) -> AlsSource:
-    """The fitted ALS source, or one fit with defaults: similar tracks need item factors even when
-    ALS is not among the sources."""
+    """The fitted ALS source, or one fit with defaults (by the run's engine): similar tracks need item
+    factors even when ALS is not among the sources."""
     als = world.sources.get("als")
     if isinstance(als, AlsSource):
         return als
-    als = AlsSource(AlsParams(), SourceContext(context.params, world.content))
+    als = context.engine.registry["als"](AlsParams(), SourceContext(context.params, world.content))
+    assert isinstance(als, AlsSource)
     als.fit(world.history)
     return als
 
@@ -51,11 +53,14 @@ def write_servable(context: StageContext, folder: str, lists: Candidates, world:
     """Write recommendations, similar and top popular parquet files into `folder` of the work folder
     ("" for the top level); returns their row counts."""
     work, params, history = context.work, context.params, world.history
+    popular = world.sources["popular"]  # always among the sources
+    assert isinstance(popular, PopularSource)
     tables = {
         schema.RECOMMENDATIONS_FILE: recommendations_table(lists, history, tuple(world.sources)),
         schema.SIMILAR_FILE: similar_table(als_of(world, context), history, world.content,
                                            params.similar_per_item),
-        schema.TOP_POPULAR_FILE: popular_table(history, params.top_popular, work.items_path()),
+        schema.TOP_POPULAR_FILE: popular_table(popular.counts, history.items, params.top_popular,
+                                               work.items_path()),
     }
     for name, table in tables.items():
         pq.write_table(table, work.output(str(Path(folder) / name)))

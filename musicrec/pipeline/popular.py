@@ -1,9 +1,12 @@
 """top_popular.parquet: the default list for unknown users, the most listened tracks of a history.
 
-Ranked by listens, ties broken by distinct listeners, then by track id so the order is stable.
+Ranked by listens, ties broken by distinct listeners, then by track id so the order is stable. The
+counts are the popular source's (sources/popular.py), so the engine that fit it counted them.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -11,6 +14,21 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.pipeline.data import History
+from musicrec.pipeline.ids import IdIndex
+
+
+@dataclass(frozen=True)
+class ItemCounts:
+    """Listens, distinct listeners and listens in the recent window of every track (int64, dense)."""
+
+    listens: np.ndarray
+    listeners: np.ndarray
+    recent_listens: np.ndarray
+
+    @classmethod
+    def of(cls, history: History) -> "ItemCounts":
+        return cls(history.item_listens, history.item_listeners, history.item_recent_listens)
+
 
 def top_popular(listens: np.ndarray, listeners: np.ndarray, n: int) -> np.ndarray:
     """Dense indexes of the `n` most popular items with at least one listen, most popular first."""
@@ -27,11 +45,11 @@ def item_names(items_path, item_ids: np.ndarray) -> list[str | None]:
     position = order[np.searchsorted(all_ids, item_ids, sorter=order)]
     return table.column(schema.NAME).take(pa.array(position)).to_pylist()
 
-def popular_table(data: History, n: int, items_path) -> pa.Table:
+def popular_table(counts: ItemCounts, items: IdIndex, n: int, items_path) -> pa.Table:
     """The top_popular.parquet table (TOP_POPULAR_SCHEMA)."""
-    listens, listeners = data.item_listens, data.item_listeners
+    listens, listeners = counts.listens, counts.listeners
     top = top_popular(listens, listeners, n)
-    raw_ids = data.items.decode(top)
+    raw_ids = items.decode(top)
     return pa.table(
         {
             schema.ITEM_ID: raw_ids.astype(np.int32),

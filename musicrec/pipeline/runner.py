@@ -9,54 +9,75 @@ whole set is complete.
 from __future__ import annotations
 
 import logging
-import resource
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import psutil
+
 from musicrec import schema
 from musicrec.artifacts import ArtifactSetWriter
 from musicrec.pipeline import evaluate, ranker, refit, split, tune
 from musicrec.pipeline.context import StageContext
-from musicrec.pipeline.prepare import prepare
+from musicrec.pipeline.engine import open_engine
 from musicrec.pipeline.reports import TuningReport
 from musicrec.pipeline.workspace import PUBLISHED_FILES, Workspace
-from musicrec.settings import PipelineSettings
+from musicrec.settings import PipelineSettings, SparkSettings
 
 log = logging.getLogger(__name__)
 _GIB = 1024**3
 
 
+def _processes() -> list[psutil.Process]:
+    """This process and its children: with the Spark engine, its JVM and Python workers do most of
+    the work, so a stage's cost is counted over all of them."""
+    me = psutil.Process()
+    return [me, *me.children(recursive=True)]
+
+
 def _reset_peak_rss() -> None:
     """Let the kernel restart the peak-RSS count, so each stage reports its own peak (Linux)."""
+    for process in _processes():
+        try:
+            Path(f"/proc/{process.pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
+def _peak_rss(process: psutil.Process) -> int:
+    """Peak resident memory since the last reset (VmHWM), else the current one."""
     try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return int(process.memory_info().rss)
+    except (OSError, psutil.Error):
+        return 0
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident memory since the last reset (VmHWM), else since the process started."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """The peaks of this process and its children added up (each one's own peak: an upper bound of
+    their peak together)."""
+    return sum(_peak_rss(process) for process in _processes())
 
 
 def cpu_seconds() -> float:
-    """User + system CPU time of this process so far (all threads): less noisy than wall time on a
-    shared machine."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU time so far of this process (all threads) and its children, with the
+    children they waited for: less noisy than wall time on a shared machine."""
+    total = 0.0
+    for process in _processes():
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def run_prepare(context: StageContext) -> dict[str, Any]:
-    return asdict(prepare(context.raw_dir, context.work.items_output(), context.work.events_output()))
+    return asdict(context.engine.prepare(context.raw_dir, context.work))
 
 
 def publish(context: StageContext) -> dict[str, Any]:
@@ -102,24 +123,30 @@ STAGES: dict[str, Callable[[StageContext], dict[str, Any]]] = {
 
 
 def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: PipelineSettings,
-                 stages: Iterable[str] = STAGES) -> list[dict[str, Any]]:
-    """Run the chosen stages (in pipeline order); returns one timing record per stage."""
+                 stages: Iterable[str] = STAGES, spark: SparkSettings | None = None) -> list[dict[str, Any]]:
+    """Run the chosen stages (in pipeline order) with the engine `params.engine` names (`spark`:
+    how to reach Spark, when that is the engine); returns one timing record per stage."""
     chosen = [name for name in STAGES if name in set(stages)]
     work_dir.mkdir(parents=True, exist_ok=True)
-    context = StageContext(Path(raw_dir), Workspace(Path(work_dir)), params, Path(artifacts_path))
+    work = Workspace(Path(work_dir))
+    engine = open_engine(params, spark or SparkSettings(), work)
+    context = StageContext(Path(raw_dir), work, params, Path(artifacts_path), engine)
     timings = []
-    for name in chosen:
-        _reset_peak_rss()
-        started, cpu_started = time.perf_counter(), cpu_seconds()
-        log.info("stage %s ...", name)
-        summary = STAGES[name](context)
-        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
-        peak = peak_rss_bytes() / _GIB
-        log.info("stage %s: %.1f s, peak RSS %.2f GiB (CPU %.1f s)", name, seconds, peak, cpu)
-        timing = {"stage": name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-                  "peak_rss_gib": round(peak, 2)}
-        context.work.save_timing(timing)
-        timings.append({**timing, "summary": summary})
+    try:
+        for name in chosen:
+            _reset_peak_rss()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
+            log.info("stage %s ...", name)
+            summary = STAGES[name](context)
+            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+            peak = peak_rss_bytes() / _GIB
+            log.info("stage %s: %.1f s, peak RSS %.2f GiB (CPU %.1f s)", name, seconds, peak, cpu)
+            timing = {"stage": name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                      "peak_rss_gib": round(peak, 2), "engine": engine.name}
+            context.work.save_timing(timing)
+            timings.append({**timing, "summary": summary})
+    finally:
+        engine.close()
     return timings
 
 

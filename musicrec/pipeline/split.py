@@ -25,6 +25,8 @@ Three histories are kept, one per moment a model is fit:
     eval   train + target: the lists judged on the test period, which no model sees;
     serve  everything: the published lists, which know the user's latest weeks.
 This stage is the only pass over the full event log; later stages never touch the listens again.
+The engine makes the pass (`split_locally` here, or on Spark: spark/split.py): both choose the split
+with `choose_split` from what a `ListenLog` tells of the listens, and write it with `save`.
 """
 
 from __future__ import annotations
@@ -33,24 +35,26 @@ import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from musicrec.datasets.packed import distinct
 from musicrec import schema
+from musicrec.datasets.packed import distinct
 from musicrec.errors import ArtifactError
-from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs, user_runs
 from musicrec.pipeline.ids import MISSING, IdIndex
 from musicrec.pipeline.reports import SplitReport
-from musicrec.pipeline.workspace import Cutoff
+from musicrec.pipeline.workspace import Cutoff, Workspace
 from musicrec.settings import PipelineSettings
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from musicrec.pipeline.context import StageContext
+
+logger = logging.getLogger(__name__)
 EPOCH = date(1970, 1, 1)
 TRAIN, TARGET, TEST = 0, 1, 2  # the period of a listen
 DEFAULT_DAYS = 14  # the test period and the target window when test_days / target_days are empty
@@ -60,6 +64,7 @@ PER_USER_MIN_LISTENS = 3  # per-user split: users with fewer keep every listen i
 # Each history holds the listens of the periods before this one: fit = train, eval = train + target,
 # serve = every listen.
 HISTORY_ENDS_BEFORE: dict[Cutoff, int | None] = {"fit": TARGET, "eval": TEST, "serve": None}
+NO_LISTENS = "events.parquet has no listens of catalog tracks: nothing to train on"
 
 
 def day_number(day: date) -> int:
@@ -119,23 +124,31 @@ class Thickness:
             inside = days < end
             days, users = days[inside], users[inside]
         if not days.size:
-            empty = np.zeros(0, np.int64)
-            return cls(empty, empty, empty)
+            return cls.of(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         first_day = days.min()
         per_day = np.bincount(days - first_day)
         present = per_day > 0
-        data_days = np.flatnonzero(present) + first_day
-        position = (np.cumsum(present) - 1).astype(np.int32)
-        index = position[days - first_day]  # each listen's position in data_days
-        first = np.full(n_users, data_days.size, np.int64)
-        last = np.full(n_users, -1, np.int64)
-        np.minimum.at(first, users, index)
-        np.maximum.at(last, users, index)
+        first = np.full(n_users, np.iinfo(np.int32).max, np.int32)
+        last = np.full(n_users, -1, np.int32)
+        np.minimum.at(first, users, days)
+        np.maximum.at(last, users, days)
+        seen = last >= 0
+        return cls.of(np.flatnonzero(present) + first_day, per_day[present], first[seen], last[seen])
+
+    @classmethod
+    def of(cls, days: np.ndarray, per_day: np.ndarray, first: np.ndarray, last: np.ndarray) -> Thickness:
+        """From what an engine counts over the listens before the window's end: each day with listens
+        (ascending) and its listens, and each user's first and last day with a listen."""
+        if not days.size:
+            empty = np.zeros(0, np.int64)
+            return cls(empty, empty, empty)
+        first, last = np.searchsorted(days, first), np.searchsorted(days, last)  # positions in days
         # a user counts for the starts j with first < j <= last: +1 at first + 1, -1 after last
         spans = first < last
-        change = (np.bincount(first[spans] + 1, minlength=data_days.size + 1)
-                  - np.bincount(last[spans] + 1, minlength=data_days.size + 1))
-        return cls(data_days, np.cumsum(per_day[present][::-1])[::-1], np.cumsum(change)[:-1])
+        change = (np.bincount(first[spans] + 1, minlength=days.size + 1)
+                  - np.bincount(last[spans] + 1, minlength=days.size + 1))
+        return cls(np.asarray(days, np.int64), np.cumsum(np.asarray(per_day, np.int64)[::-1])[::-1],
+                   np.cumsum(change)[:-1])
 
     def at(self, start: int) -> tuple[int, int]:
         """(listens, users who listened before) of the window from day `start`."""
@@ -205,11 +218,72 @@ def place_window(thickness: Thickness, end: int, name: str, settings: PipelineSe
 
 # --- the two kinds of split ---------------------------------------------------------------------
 
+class ListenLog(Protocol):
+    """What choosing a split asks of the listens, wherever they are held: in this process
+    (`LocalLog`) or on Spark (spark/split.py). A period is TRAIN, TARGET or TEST per listen, in the
+    log's own form (an int8 array here, a column on Spark)."""
+
+    @property
+    def size(self) -> int:
+        """The number of listens."""
+
+    @property
+    def first_day(self) -> int:
+        """The first day with a listen, in days since 1970-01-01."""
+
+    @property
+    def last_day(self) -> int:
+        """The last day with a listen."""
+
+    def thickness(self, end: int) -> Thickness:
+        """What a window ending at day `end` holds, for each possible first day."""
+
+    def periods_by_day(self, target_start: int, test_start: int) -> Any:
+        """The period of each listen under the time split with these windows."""
+
+    def periods_per_user(self) -> tuple[Any, dict[str, tuple[int, int]]]:
+        """Each listen's period under the per-user split (`per_user_periods`), and what its target and
+        test windows hold: (listens, users) by window name."""
+
+
+@dataclass
+class LocalLog:
+    """The listens in this process as a ListenLog."""
+
+    listens: Listens
+    n_users: int
+
+    @property
+    def size(self) -> int:
+        return int(self.listens.days.size)
+
+    @property
+    def first_day(self) -> int:
+        return int(self.listens.days.min())
+
+    @property
+    def last_day(self) -> int:
+        return int(self.listens.days.max())
+
+    def thickness(self, end: int) -> Thickness:
+        return Thickness.before(self.listens, self.n_users, end)
+
+    def periods_by_day(self, target_start: int, test_start: int) -> np.ndarray:
+        days = self.listens.days
+        return ((days >= target_start).astype(np.int8) + (days >= test_start)).astype(np.int8)
+
+    def periods_per_user(self) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+        period = per_user_periods(self.listens)
+        held = {name: (int((period == value).sum()), int(distinct(self.listens.users[period == value]).size))
+                for name, value in (("target", TARGET), ("test", TEST))}
+        return period, held
+
+
 @dataclass(frozen=True)
 class Split:
     """Which period each listen falls in, the first day after each history, and why."""
 
-    period: np.ndarray  # int8 per listen: TRAIN, TARGET or TEST
+    period: Any  # TRAIN, TARGET or TEST per listen, in the ListenLog's form (int8 array locally)
     cutoffs: dict[Cutoff, int]  # each history's cutoff day: its recent window ends there
     recent_days: int
     report: dict[str, Any]  # SplitReport fields: method, reason, the windows' dates and lengths
@@ -223,15 +297,15 @@ def given_settings(settings: PipelineSettings) -> list[str]:
     return [name for name in ("test_start", "test_days", "target_days") if getattr(settings, name) is not None]
 
 
-def time_split(listens: Listens, n_users: int, settings: PipelineSettings) -> Split:
+def time_split(log: ListenLog, settings: PipelineSettings) -> Split:
     """The global split: test = the last days, target = the days before, each holding enough.
 
     Raises TooThin when windows the settings left free cannot hold enough, and ArtifactError
     (naming the setting) when a given one cannot be honoured.
     """
-    first, last = int(listens.days.min()), int(listens.days.max())
+    first, last = log.first_day, log.last_day
     end = last + 1
-    everything = Thickness.before(listens, n_users, end)
+    everything = log.thickness(end)
     if settings.test_start is not None:
         start = day_number(date.fromisoformat(settings.test_start))
         if not first < start <= last:
@@ -242,14 +316,14 @@ def time_split(listens: Listens, n_users: int, settings: PipelineSettings) -> Sp
     else:
         test = place_window(everything, end, "test", settings, settings.test_days,
                             setting="test_days" if settings.test_days else None)
-    target = place_window(Thickness.before(listens, n_users, test.start), test.start, "target", settings,
+    target = place_window(log.thickness(test.start), test.start, "target", settings,
                           settings.target_days, setting="target_days" if settings.target_days else None)
     # A window's users listened before it, so a train period is always left before the target window.
     windows = test.listens + target.listens
-    if not given_settings(settings) and windows > MAX_WINDOWS_SHARE * listens.days.size:
+    if not given_settings(settings) and windows > MAX_WINDOWS_SHARE * log.size:
         raise TooThin(f"the test period and target window ({test.how}; {target.how}) hold {windows} of "
-                      f"{listens.days.size} listens, too many to leave enough to learn from")
-    period = ((listens.days >= target.start).astype(np.int8) + (listens.days >= test.start)).astype(np.int8)
+                      f"{log.size} listens, too many to leave enough to learn from")
+    period = log.periods_by_day(target.start, test.start)
     # The recent window spans the target window, and reaches back to the last day with listens
     # before each cutoff, so coarse dates (one day a month) never leave a history's recent part empty.
     recent = max(target.end - target.start,
@@ -276,19 +350,16 @@ def per_user_periods(listens: Listens) -> np.ndarray:
     return period
 
 
-def per_user_split(listens: Listens, settings: PipelineSettings, why: str) -> Split:
+def per_user_split(log: ListenLog, settings: PipelineSettings, why: str) -> Split:
     """Each user's last listens held out; ArtifactError naming the minimums when even that is thin."""
-    period = per_user_periods(listens)
-    target_users = int(distinct(listens.users[period == TARGET]).size)
-    test_users = int(distinct(listens.users[period == TEST]).size)
-    held = {name: (int((period == value).sum()), users)
-            for name, value, users in (("target", TARGET, target_users), ("test", TEST, test_users))}
+    period, held = log.periods_per_user()
+    target_users, test_users = held["target"][1], held["test"][1]
     found = ", ".join(f"{name} {count} listens of {users} users" for name, (count, users) in held.items())
     if not all(holds_enough(count, users, settings) for count, users in held.values()):
         raise ArtifactError(f"events.parquet ({schema.STARTED_AT}): no split holds enough to tune and judge "
                             f"on: {why}; holding out each user's last listens gives {found}, and "
                             f"{minimums(settings)}; lower them, or give more listens")
-    end = int(listens.days.max()) + 1
+    end = log.last_day + 1
     reason = (f"no time split holds enough: {why}; so each user's last listens are held out "
               f"({found})")
     return Split(period, {"fit": end, "eval": end, "serve": end}, DEFAULT_DAYS,
@@ -296,17 +367,17 @@ def per_user_split(listens: Listens, settings: PipelineSettings, why: str) -> Sp
                  target_users, test_users, as_configured=False)
 
 
-def choose_split(listens: Listens, n_users: int, settings: PipelineSettings) -> Split:
+def choose_split(log: ListenLog, settings: PipelineSettings) -> Split:
     """The time split where it holds enough, else (when no split setting is given) the per-user one."""
     try:
-        return time_split(listens, n_users, settings)
+        return time_split(log, settings)
     except TooThin as thin:
         given = given_settings(settings)
         if given:
             raise ArtifactError(f"[pipeline] {' / '.join(given)}: a time split with them does not hold "
                                 f"enough: {thin}; {minimums(settings)}; change them, or empty them to let "
                                 "the split choose (it may hold out each user's last listens)") from None
-        return per_user_split(listens, settings, str(thin))
+        return per_user_split(log, settings, str(thin))
 
 
 # --- histories and pairs ------------------------------------------------------------------------
@@ -353,38 +424,65 @@ def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) 
     return Pairs.from_listens(listens.users[mask], listens.items[mask], n_items)
 
 
-def run(context: StageContext) -> dict[str, Any]:
-    """Split events.parquet; leave the three histories, the target and test pairs, and split.json."""
-    work, params = context.work, context.params
-    items = IdIndex.from_ids(
-        pq.read_table(work.require(schema.ITEMS_FILE, "prepare"), columns=[schema.ITEM_ID])
-        .column(schema.ITEM_ID).to_numpy()
-    )
-    users, listens, dropped = read_listens(work.require(schema.EVENTS_FILE, "prepare"), items)
-    if not listens.days.size:
-        raise ArtifactError("events.parquet has no listens of catalog tracks: nothing to train on")
-    split = choose_split(listens, len(users), params)
-    for name, cutoff in split.cutoffs.items():
-        ends = HISTORY_ENDS_BEFORE[name]
-        keep = None if ends is None else split.period < ends
-        work.save_history(name, history_of(listens, keep, users, items, cutoff, split.recent_days))
-        del keep
-    pairs = {}
-    for name, value in (("target", TARGET), ("test", TEST)):
-        inside = split.period == value
-        pairs[name] = Pairs.from_listens(listens.users[inside], listens.items[inside], len(items))
-        work.save_pairs(name, pairs[name])
-    counts = np.bincount(split.period, minlength=3)
+def catalog_index(work: Workspace) -> IdIndex:
+    """The dense index of every catalog track (items.parquet)."""
+    return IdIndex.from_ids(pq.read_table(work.require(schema.ITEMS_FILE, "prepare"), columns=[schema.ITEM_ID])
+                            .column(schema.ITEM_ID).to_numpy())
+
+
+def save(work: Workspace, split: Split, log: ListenLog, histories: Iterable[tuple[Cutoff, History]],
+         pairs: Iterable[tuple[str, Pairs]], period_listens: np.ndarray, dropped: int) -> dict[str, Any]:
+    """Write what the split leaves for later stages and split.json; returns its summary. `histories`
+    and `pairs` may be generators: each is written and let go before the next is made (memory at
+    full size). `period_listens`: the listens of each period (TRAIN, TARGET, TEST)."""
+    sizes: dict[str, int] = {}
+    for name, history in histories:
+        work.save_history(name, history)
+        sizes = {"users": len(history.users), "items": len(history.items)}
+        del history
+    pair_counts = {}
+    for name, found in pairs:
+        work.save_pairs(name, found)
+        pair_counts[name] = int(found.users.size)
     report = SplitReport(
-        **split.report, first_day=day_of(listens.days.min()), last_day=day_of(listens.days.max()),
-        recent_days=split.recent_days, listens=int(listens.days.size), train_listens=int(counts[TRAIN]),
-        dropped_unknown_track_listens=dropped, users=len(users), items=len(items),
-        target_listens=int(counts[TARGET]), target_users=split.target_users,
-        target_pairs=int(pairs["target"].users.size), test_listens=int(counts[TEST]),
-        test_users=split.test_users, test_pairs=int(pairs["test"].users.size),
+        **split.report, first_day=day_of(log.first_day), last_day=day_of(log.last_day),
+        recent_days=split.recent_days, listens=log.size, train_listens=int(period_listens[TRAIN]),
+        dropped_unknown_track_listens=dropped, **sizes,
+        target_listens=int(period_listens[TARGET]), target_users=split.target_users,
+        target_pairs=pair_counts["target"], test_listens=int(period_listens[TEST]),
+        test_users=split.test_users, test_pairs=pair_counts["test"],
     )
     work.save_split(report)
     if not split.as_configured:
-        log.warning("split: %s split: %s", report.method, report.reason)
-    log.info("split: %s", report.as_json())
+        logger.warning("split: %s split: %s", report.method, report.reason)
+    logger.info("split: %s", report.as_json())
     return report.as_json()
+
+
+def run(context: StageContext) -> dict[str, Any]:
+    """The split stage, by the run's engine."""
+    return context.engine.split(context)
+
+
+def split_locally(context: StageContext) -> dict[str, Any]:
+    """Split events.parquet in memory: the listens as dense arrays, each history a mask of them."""
+    work, params = context.work, context.params
+    items = catalog_index(work)
+    users, listens, dropped = read_listens(work.require(schema.EVENTS_FILE, "prepare"), items)
+    if not listens.days.size:
+        raise ArtifactError(NO_LISTENS)
+    log = LocalLog(listens, len(users))
+    split = choose_split(log, params)
+
+    def histories() -> Iterable[tuple[Cutoff, History]]:
+        for name, cutoff in split.cutoffs.items():
+            ends = HISTORY_ENDS_BEFORE[name]
+            keep = None if ends is None else split.period < ends
+            yield name, history_of(listens, keep, users, items, cutoff, split.recent_days)
+
+    def pairs() -> Iterable[tuple[str, Pairs]]:
+        for name, value in (("target", TARGET), ("test", TEST)):
+            inside = split.period == value
+            yield name, Pairs.from_listens(listens.users[inside], listens.items[inside], len(items))
+
+    return save(work, split, log, histories(), pairs(), np.bincount(split.period, minlength=3), dropped)

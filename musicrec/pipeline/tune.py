@@ -33,9 +33,9 @@ from musicrec.pipeline.content import ItemContent
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.features import feature_names
-from musicrec.pipeline.reranking import RANKER_LOSSES
 from musicrec.pipeline.reports import RunPlan, SourceCost, SourceTuning, Trial, TuningReport
-from musicrec.pipeline.sources import CandidateSource, SourceContext, chosen_sources
+from musicrec.pipeline.reranking import RANKER_LOSSES
+from musicrec.pipeline.sources import CandidateSource, SourceContext
 from musicrec.pipeline.sources.base import Choice, candidate_pool
 from musicrec.settings import PipelineSettings
 
@@ -311,7 +311,7 @@ def run(context: StageContext) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     history = work.load_history("fit")
-    sources = chosen_sources(settings)
+    sources = context.engine.sources(settings)
     content = context.item_content(history.items)
     report = TuningReport(tuned=settings.tune, budget_minutes=settings.budget_minutes, sources={})
     if not settings.tune:

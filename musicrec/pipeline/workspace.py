@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from musicrec.datasets.packed import distinct
 from musicrec import schema
+from musicrec.datasets.packed import distinct
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex

@@ -24,7 +24,7 @@ from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.features import FeatureBuilder
 from musicrec.pipeline.lists import CandidateTable, ListMaker
-from musicrec.pipeline.sources import CandidateSource, SourceContext, chosen_sources
+from musicrec.pipeline.sources import CandidateSource, SourceContext
 from musicrec.pipeline.workspace import Cutoff
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class FittedWorld:
         source_context = SourceContext(settings, content)
         sources: dict[str, CandidateSource] = {}
         seconds: dict[str, float] = {}
-        for name, source_type in chosen_sources(settings).items():
+        for name, source_type in context.engine.sources(settings).items():
             started = time.perf_counter()
             source = source_type.from_values(tuned[name], source_context)
             if earlier is None:
@@ -108,7 +108,7 @@ def compare_forward(context: StageContext, name: str) -> ForwardCheck:
     fit_history, history = work.load_history("fit"), work.load_history("eval")
     source_context = SourceContext(settings, context.item_content(history.items))
     values = work.load_tuning().values()[name]
-    source_type = chosen_sources(settings)[name]
+    source_type = context.engine.sources(settings)[name]
     earlier = source_type.from_values(values, source_context)
     earlier.fit(fit_history)
     state = earlier.state()

@@ -28,6 +28,13 @@ def test_quick_is_untuned_with_lighter_settings_and_excludes_tune() -> None:
         _args("--quick", "--tune", "on")
 
 
+def test_engine_applies_with_quick_and_tune() -> None:
+    settings = load_settings(environ={})
+    assert parameters(_args("--quick", "--engine", "spark"), settings).engine == "spark"
+    assert parameters(_args("--tune", "off", "--engine", "spark"), settings).engine == "spark"
+    assert parameters(_args(), settings).engine == settings.pipeline.engine == "local"
+
+
 def test_resume_skips_the_stages_done_and_starts_over_on_new_data(tmp_path: Path, tiny_raw_dir: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     raw, work = tmp_path / "raw", tmp_path / "work"

@@ -5,8 +5,8 @@ import pytest
 
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.split import (TARGET, TEST, TRAIN, Listens, Thickness, TooThin, choose_split, day_number,
-                                     history_before, per_user_periods, period_pairs, time_split)
+from musicrec.pipeline.split import (TARGET, TEST, TRAIN, Listens, LocalLog, Thickness, TooThin, choose_split,
+                                     day_number, history_before, per_user_periods, period_pairs, time_split)
 from musicrec.settings import PipelineSettings
 
 # Minimums the hand-made logs below can meet: two listens of one user who listened before.
@@ -36,7 +36,7 @@ def _monthly(months: int) -> Listens:
 
 
 def test_daily_data_takes_the_last_days_as_they_are():
-    split = choose_split(_daily(60), 2, SMALL)
+    split = choose_split(LocalLog(_daily(60), 2), SMALL)
     assert split.report["method"] == "days" and split.as_configured
     assert split.report["test_start"] == date(2022, 2, 16)  # the last 14 of 60 days from Jan 1
     assert split.report["target_start"] == date(2022, 2, 2)
@@ -46,7 +46,7 @@ def test_daily_data_takes_the_last_days_as_they_are():
 
 def test_a_window_of_month_dated_data_is_widened_to_the_latest_month_that_holds_enough():
     listens = _monthly(4)
-    split = choose_split(listens, 3, SMALL)
+    split = choose_split(LocalLog(listens, 3), SMALL)
     # test: the last 14 days (from March 19) hold April 1; target: the 14 days before hold nothing,
     # so it starts on March 1, the latest day from which it holds enough
     assert split.report["method"] == "days" and not split.as_configured
@@ -71,29 +71,29 @@ def test_the_users_of_a_window_are_those_who_listened_before_it():
 
 def test_given_window_settings_are_honoured_or_refused_by_name():
     listens = _monthly(4)
-    honoured = choose_split(listens, 3, SMALL.model_copy(update={"test_start": "2022-03-01"}))
+    honoured = choose_split(LocalLog(listens, 3), SMALL.model_copy(update={"test_start": "2022-03-01"}))
     assert honoured.report["test_start"] == date(2022, 3, 1)
     assert honoured.report["target_start"] == date(2022, 2, 1)  # the target window, left free, widened
     with pytest.raises(ArtifactError, match=r"\[pipeline\] target_days: the 14-day target window"):
-        choose_split(listens, 3, SMALL.model_copy(update={"target_days": 14}))
+        choose_split(LocalLog(listens, 3), SMALL.model_copy(update={"target_days": 14}))
     with pytest.raises(ArtifactError, match=r"\[pipeline\] test_start = 2023-01-01"):
-        choose_split(listens, 3, SMALL.model_copy(update={"test_start": "2023-01-01"}))
+        choose_split(LocalLog(listens, 3), SMALL.model_copy(update={"test_start": "2023-01-01"}))
     with pytest.raises(ArtifactError, match=r"\[pipeline\] target_days: the 60-day target window from "
                                             r"2021-12-03 holds 6 listens of 0 users"):
-        choose_split(listens, 3, SMALL.model_copy(update={"test_days": 60, "target_days": 60}))
+        choose_split(LocalLog(listens, 3), SMALL.model_copy(update={"test_days": 60, "target_days": 60}))
 
 
 def test_a_time_split_that_leaves_too_little_to_learn_from_is_refused():
     # three months: test and target windows of one month each would leave a third to learn from
     with pytest.raises(TooThin, match="too many to leave enough to learn from"):
-        time_split(_monthly(3), 3, SMALL)
+        time_split(LocalLog(_monthly(3), 3), SMALL)
 
 
 def test_one_day_of_data_holds_out_each_users_last_listens():
     one_day = _day(10)
     rows = [(0, item, one_day) for item in range(10)] + [(1, item, one_day) for item in range(20)]
     rows += [(2, 0, one_day), (2, 1, one_day)]  # too few listens to hold any out
-    split = choose_split(_log(rows), 3, SMALL)
+    split = choose_split(LocalLog(_log(rows), 3), SMALL)
     assert split.report["method"] == "per_user" and "no time split holds enough" in split.report["reason"]
     period = split.period.tolist()
     assert period[:10] == [TRAIN] * 8 + [TARGET, TEST]  # a tenth of 10 listens: one in each window
@@ -111,13 +111,13 @@ def test_a_users_last_listens_are_the_latest_days_then_the_order_of_the_log():
 def test_too_little_data_for_any_split_names_the_minimums():
     listens = _log([(user, item, _day(1)) for user in range(3) for item in range(4)])
     with pytest.raises(ArtifactError, match=r"events.parquet \(started_at\).*min_window_users = 5"):
-        choose_split(listens, 3, SMALL.model_copy(update={"min_window_users": 5}))
+        choose_split(LocalLog(listens, 3), SMALL.model_copy(update={"min_window_users": 5}))
 
 
 def test_a_given_setting_is_never_replaced_by_the_per_user_split():
     one_day = _log([(user, item, _day(1)) for user in range(3) for item in range(30)])
     with pytest.raises(ArtifactError, match=r"\[pipeline\] test_days: "):
-        choose_split(one_day, 3, SMALL.model_copy(update={"test_days": 7}))
+        choose_split(LocalLog(one_day, 3), SMALL.model_copy(update={"test_days": 7}))
 
 
 # (user, item, day): train before Jan 6, target Jan 6..8, test from Jan 9

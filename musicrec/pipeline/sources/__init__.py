@@ -15,11 +15,13 @@ SOURCES: dict[str, type[CandidateSource]] = {
 }
 
 
-def chosen_sources(settings: PipelineSettings) -> dict[str, type[CandidateSource]]:
+def chosen_sources(settings: PipelineSettings,
+                   registry: dict[str, type[CandidateSource]] = SOURCES) -> dict[str, type[CandidateSource]]:
     """The sources `[pipeline] sources` names (checked when settings load), in that order; popular
-    always among them (the floor every list is compared with)."""
+    always among them (the floor every list is compared with). `registry` is the engine's: the same
+    names, some fit elsewhere (engine.py)."""
     names = list(dict.fromkeys([*settings.sources, "popular"]))
-    return {name: SOURCES[name] for name in names}
+    return {name: registry[name] for name in names}
 
 
 __all__ = ["SOURCES", "CandidateSource", "SourceContext", "chosen_sources"]

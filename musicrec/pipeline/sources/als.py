@@ -29,10 +29,13 @@ class AlsParams:
     alpha: float = searched(10.0, FloatRange(1.0, 100.0))
 
 
+BM25_K1, BM25_B = 100.0, 0.8  # BM25's saturation and length normalisation (also the Spark engine's)
+
+
 def confidence(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
     """Listen counts -> confidences before `alpha`: binary, log(1 + count) or BM25 per track."""
     if weighting == "bm25":
-        weighted = bm25_weight(matrix.T.tocsr(), K1=100, B=0.8).T.tocsr()
+        weighted = bm25_weight(matrix.T.tocsr(), K1=BM25_K1, B=BM25_B).T.tocsr()
         weighted.data = np.maximum(weighted.data, 0.0)  # idf < 0 only for near-universal tracks
     else:
         weighted = matrix.copy()

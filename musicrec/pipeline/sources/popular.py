@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.pipeline.data import Candidates, History
+from musicrec.pipeline.popular import ItemCounts
 from musicrec.pipeline.sources.base import CandidateSource, Choice, Progress, searched, top_from_dense, unheard_dense
 
 
@@ -24,11 +25,16 @@ class PopularSource(CandidateSource):
     Params = PopularParams
 
     def _fit(self, history: History, progress: Progress | None) -> None:
-        counts = history.item_recent_listens if self.params.window == "recent" else history.item_listens
-        counts = counts.astype(np.float64) + 1e-6 * history.item_listens  # recent ties: all-time order
+        self.counts = self.count(history)
+        chosen = self.counts.recent_listens if self.params.window == "recent" else self.counts.listens
+        counts = chosen.astype(np.float64) + 1e-6 * self.counts.listens  # recent ties: all-time order
         order = np.argsort(-counts, kind="stable")
         self.pool = order[counts[order] > 0][:max(self.settings.candidates_per_source * 20, 1000)]
         self.pool_scores = np.log1p(counts[self.pool]).astype(np.float32)
+
+    def count(self, history: History) -> ItemCounts:
+        """Every track's listens, listeners and recent listens (also top_popular.parquet's)."""
+        return ItemCounts.of(history)
 
     def ranked_items(self) -> np.ndarray:
         """Every pooled track, most popular first (for the default list of unknown users)."""
