@@ -1,9 +1,11 @@
-"""Stage `evaluate`: every source, the ranker and the published choice judged on the test period.
+"""Stage `evaluate`: every source, the fusion, the ranker and the published choice judged on the test
+period.
 
 The sources fit for the ranker stage are brought forward to the eval history (everything before the
-test period; world.py), and the ranker the ranker stage fit re-ranks their candidates, as serving
-would do on the first test day. Relevant items of a user = tracks listened in the test period
-that the user had not heard before it (models, like the service, recommend only unheard tracks).
+test period; world.py), and the fusion and the ranker the ranker stage learned re-rank their
+candidates, as serving would do on the first test day. Relevant items of a user = tracks listened
+in the test period that the user had not heard before it (models, like the service, recommend only
+unheard tracks).
 Users judged: known before the test period, with at least one relevant track; cold users (first
 listen in the test period) are judged separately, where only top popular can serve them. The
 published model's lists, with similar tracks and top popular of the same history, are kept in
@@ -21,8 +23,9 @@ from musicrec.datasets.packed import distinct
 from musicrec.pipeline import metrics, scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
+from musicrec.pipeline.fusion import RankFusion
 from musicrec.pipeline.outputs import write_servable
-from musicrec.pipeline.reports import RANKER, MetricsReport, Validation
+from musicrec.pipeline.reports import FUSION, RANKER, MetricsReport, Validation
 from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.workspace import EVALUATION_DIR
 from musicrec.pipeline.world import FittedWorld, load_ranker
@@ -59,6 +62,9 @@ def evaluate(context: StageContext) -> MetricsReport:
     ranker_report = work.load_ranker_report()
     world = FittedWorld.at(context, "eval", earlier="fit")
     models_listed = tuple(world.sources)
+    if ranker_report.fusion is not None:
+        world.with_fusion(RankFusion.of(ranker_report.fusion))
+        models_listed = (*models_listed, FUSION)
     if ranker_report.loss is not None:
         world.with_ranker(load_ranker(context))
         models_listed = (*models_listed, RANKER)
@@ -76,8 +82,9 @@ def evaluate(context: StageContext) -> MetricsReport:
     published = ranker_report.published
     best_source = max(world.sources, key=lambda name: models[name]["ndcg@10"])
     n_items = len(history.items)
-    versus = scoring.paired_difference(
-        *(scoring.ndcg_per_user(lists[name], judged, relevant, n_items) for name in (published, best_source)))
+    per_user = {name: scoring.ndcg_per_user(lists[name], judged, relevant, n_items)
+                for name in dict.fromkeys((published, best_source, FUSION, RANKER)) if name in lists}
+    versus = {name: scoring.paired_difference(per_user[name], per_user[best_source]) for name in per_user}
     popular = world.sources["popular"]
     assert isinstance(popular, PopularSource)
     report = MetricsReport(
@@ -86,7 +93,8 @@ def evaluate(context: StageContext) -> MetricsReport:
         published=published,
         models={**models, "published": models[published]},
         # NDCG@10 of the published list minus the best single source's on the test period, per user
-        published_vs_best_source={"best_source": best_source, **versus},
+        published_vs_best_source={"best_source": best_source, **versus[published]},
+        models_vs_best_source={name: versus[name] for name in (FUSION, RANKER) if name in versus},
         cold_users=cold_report(history, relevant, popular.ranked_items()),
         validation=Validation(tuning=work.load_tuning(), ranker=ranker_report),
         forward_seconds=world.seconds,

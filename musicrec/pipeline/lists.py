@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +21,11 @@ from musicrec import schema
 from musicrec.datasets.packed import distinct
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.features import FeatureBuilder
-from musicrec.pipeline.reports import RANKER
+from musicrec.pipeline.reports import FUSION, RANKER
 from musicrec.pipeline.sources import CandidateSource
+
+if TYPE_CHECKING:
+    from musicrec.pipeline.fusion import RankFusion
 
 MISSING_RANK = 1_000  # the rank of a track a source did not propose: below every real rank
 USER_BATCH = 20_000
@@ -83,13 +87,14 @@ def propose(sources: dict[str, CandidateSource], users: np.ndarray, n: int, n_it
 
 @dataclass
 class ListMaker:
-    """Makes final lists at one history: every source's, and the ranker's when there is one."""
+    """Makes final lists at one history: every source's, the ranker's and the fusion's when there are."""
 
     sources: dict[str, CandidateSource]
     history: History
     features: FeatureBuilder
     n_candidates: int
     ranker: CatBoost | None = None
+    fusion: RankFusion | None = None
 
     def table(self, users: np.ndarray) -> CandidateTable:
         return propose(self.sources, users, self.n_candidates, len(self.history.items))
@@ -100,7 +105,7 @@ class ListMaker:
 
     def lists(self, users: np.ndarray, k: int, models: tuple[str, ...],
               desc: str = "lists") -> dict[str, Candidates]:
-        """Top k of each named model (RANKER or a source name) for the users, in user batches, as
+        """Top k of each named model (RANKER, FUSION or a source name) for the users, in user batches, as
         many batches at a time as the machine has cores (numpy, scipy, implicit and CatBoost
         release the GIL in their heavy steps)."""
         parts: dict[str, list[Candidates]] = {name: [] for name in models}
@@ -119,6 +124,9 @@ class ListMaker:
             if name == RANKER:
                 ranked = Candidates.top_by_score(table.users, table.items,
                                                  self.ranker_scores(table).astype(np.float32), k)
+            elif name == FUSION:
+                assert self.fusion is not None
+                ranked = Candidates.top_by_score(table.users, table.items, self.fusion.scores(table), k)
             else:
                 ranked = table.source_list(name, k)
             found[name] = table.with_proposers(ranked, len(self.history.items))

@@ -1,12 +1,15 @@
-"""Stage `ranker`: CatBoost re-ranks the union of every source's candidates, if that earns its place.
+"""Stage `ranker`: the models beside the sources, and which one is published.
 
-Sources are fit on the fit history (train), once for the whole run (world.py); the ranker learns
-which of their candidates a user plays in the target window. Users with a played candidate are
-split: most learn, the rest are held out. On the held-out users, each loss (`RANKER_LOSSES`, or
-the one pinned) is compared with every source's own list by NDCG@10. The best of all of them is
-what the pipeline publishes: the ranker only if it beat the best single source, so a list measured
-worse than a baseline is never served. With too few played candidates to learn from, no ranker is
-learned and the best source is published.
+Sources are fit on the fit history (train), once for the whole run (world.py). Users with a played
+candidate in the target window are split: most learn, the rest are held out. On the learning users,
+two models over the union of the sources' candidates are learned: a rank fusion of the sources
+(fusion.py: a weight per source and a constant, searched in seconds) and a CatBoost ranker, which
+learns which candidates a user plays (each loss in `RANKER_LOSSES`, or the one pinned). On the
+held-out users, every source, the fusion and the ranker are compared by NDCG@10, and
+`scoring.choose` picks what the pipeline publishes: the best single source, replaced by the fusion
+only if clearly better, and that by the ranker only if clearly better again, so a list measured
+worse than a baseline is never served and a dearer model earns its place over a simpler one. With
+too few played candidates to learn from, neither is learned and the best source is published.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from musicrec.pipeline import scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, Pairs
 from musicrec.pipeline.features import feature_names
+from musicrec.pipeline.fusion import learn_fusion
 from musicrec.pipeline.lists import CandidateTable
-from musicrec.pipeline.reports import RANKER, RankerReport
+from musicrec.pipeline.reports import FUSION, RANKER, RankerReport
 from musicrec.pipeline.reranking import (HELD_OUT_SHARE, MIN_POSITIVES, NEGATIVES_PER_USER, RANKER_LOSSES,
                                          fit_ranker, learning_rows, split_users)
 from musicrec.pipeline.world import FittedWorld
@@ -45,9 +49,9 @@ def run(context: StageContext) -> dict[str, Any]:
     learners, held_out = split_users(judged, HELD_OUT_SHARE, rng)
 
     in_learning = np.isin(table.users, learners)
-    learning, learning_labels = table.take(np.flatnonzero(in_learning)), labels[in_learning]
-    rows = learning_rows(learning, learning_labels, NEGATIVES_PER_USER, rng)
-    learning, learning_labels = learning.take(rows), learning_labels[rows]
+    learner_table, learner_labels = table.take(np.flatnonzero(in_learning)), labels[in_learning]
+    rows = learning_rows(learner_table, learner_labels, NEGATIVES_PER_USER, rng)
+    learning, learning_labels = learner_table.take(rows), learner_labels[rows]
     log.info("ranker: learning on %d rows (%d positive) of %d users; %d users held out", rows.size,
              int(learning_labels.sum()), np.unique(learning.users).size, held_out.size)
 
@@ -55,14 +59,20 @@ def run(context: StageContext) -> dict[str, Any]:
     held_relevant = relevant.of_users(held_out)
     per_user = {name: scoring.ndcg_per_user(held.source_list(name, scoring.K), held_out, held_relevant, n_items)
                 for name in world.sources}
-    skipped, best_loss, importance = None, None, {}
+    skipped, best_loss, importance, fusion_report = None, None, {}, None
     models: dict[str, CatBoost] = {}
     if int(learning_labels.sum()) < MIN_POSITIVES or not held_out.size:
         skipped = (f"{int(learning_labels.sum())} played candidates among {rows.size} learning rows and "
-                   f"{held_out.size} held-out users: too few to learn and check a ranker "
+                   f"{held_out.size} held-out users: too few to learn and check a ranker or a fusion "
                    f"(at least {MIN_POSITIVES} positives needed)")
         log.warning("ranker: skipped: %s", skipped)
     else:
+        fusion, fusion_report = learn_fusion(learner_table, learner_labels, learners, relevant)
+        fused = Candidates.top_by_score(held.users, held.items, fusion.scores(held), scoring.K)
+        per_user[FUSION] = scoring.ndcg_per_user(fused, held_out, held_relevant, n_items)
+        log.info("fusion: weights %s, constant %g (%d settings tried in %.1f s); validation ndcg@10 %.4f",
+                 fusion.weights, fusion.constant, fusion_report.evaluations, fusion_report.seconds,
+                 per_user[FUSION].mean())
         features = world.maker.features.build(learning)
         models = learn(features, learning_labels, learning.users, world, held, held_out, held_relevant,
                        per_user, context)
@@ -72,23 +82,35 @@ def run(context: StageContext) -> dict[str, Any]:
                               np.round(models[best_loss].get_feature_importance(pool), 2).tolist()))
     validation = {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
     best_source = max(world.sources, key=validation.__getitem__)
-    ranker_wins = best_loss is not None and scoring.clearly_better(per_user[f"{RANKER}:{best_loss}"],
-                                                                   per_user[best_source])
-    published = RANKER if ranker_wins else best_source
+    published, compared = scoring.choose(contenders(per_user, best_source, best_loss))
     if best_loss is not None:
         models[best_loss].save_model(str(work.ranker_model_path()))
-    log.info("ranker: publishing %s (ranker %.4f, best source %s %.4f on %d held-out users)", published,
-             validation.get(f"{RANKER}:{best_loss}", 0.0), best_source, validation[best_source], held_out.size)
+    log.info("ranker: publishing %s (ranker %.4f, fusion %.4f, best source %s %.4f on %d held-out users)",
+             published, validation.get(f"{RANKER}:{best_loss}", 0.0), validation.get(FUSION, 0.0),
+             best_source, validation[best_source], held_out.size)
     report = RankerReport(
         published=published, loss=best_loss, best_source=best_source, learning_rows=int(rows.size),
         positives=int(learning_labels.sum()), learning_users=int(np.unique(learning.users).size),
         held_out_users=int(held_out.size), skipped=skipped,
         validation_ndcg_at_10={name: round(value, 6) for name, value in validation.items()},
-        feature_importance=importance,
+        feature_importance=importance, fusion=fusion_report, compared=compared,
     )
     work.save_ranker_report(report)
     return {"published": published, "loss": best_loss, "learning_rows": report.learning_rows,
-            "positives": report.positives, "fit_seconds": world.seconds}
+            "positives": report.positives, "fit_seconds": world.seconds,
+            "fusion_seconds": fusion_report.seconds if fusion_report else None}
+
+
+def contenders(per_user: dict[str, np.ndarray], best_source: str, loss: str | None) -> dict[str, np.ndarray]:
+    """The held-out scores of what may be published, cheapest first, as `scoring.choose` takes them:
+    the best source, the fusion (no model to run beyond the sources) and the ranker of the best loss
+    (CatBoost over every candidate), each when it was learned."""
+    found = {best_source: per_user[best_source]}
+    if FUSION in per_user:
+        found[FUSION] = per_user[FUSION]
+    if loss is not None:
+        found[RANKER] = per_user[f"{RANKER}:{loss}"]
+    return found
 
 
 def learn(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, world: FittedWorld, held: CandidateTable,

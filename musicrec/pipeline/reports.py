@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 RANKER: Final = "ranker"  # the published model's name when the re-ranked lists are published
+FUSION: Final = "fusion"  # ... and when the rank fusion of the sources is (fusion.py)
 
 
 class Report(BaseModel):
@@ -133,8 +134,24 @@ class TuningReport(Report):
         return {name: entry.values for name, entry in self.sources.items()}
 
 
+class FusionReport(Report):
+    """The rank fusion the ranker stage learned (fusion.py): each source's weight and the constant of
+    score = sum of weight / (constant + rank), searched on the ranker's learning users."""
+
+    weights: dict[str, float]
+    constant: float
+    learning_users: int
+    learning_ndcg_at_10: float = Field(alias="learning_ndcg@10")  # on those users: optimistic
+    evaluations: int  # settings tried by the search
+    seconds: float
+
+
 class RankerReport(Report):
-    """What the ranker stage learned and which model it published (`RANKER` or a source's name)."""
+    """What the ranker stage learned and which model it published: `RANKER`, `FUSION` or a source's name.
+
+    `compared` holds each challenger of the best source (the fusion, then the ranker) against the
+    model chosen before it, on the held-out users: NDCG@10 difference and its paired standard error.
+    """
 
     published: str
     loss: str | None
@@ -145,11 +162,17 @@ class RankerReport(Report):
     held_out_users: int
     validation_ndcg_at_10: dict[str, float] = Field(alias="validation_ndcg@10")
     feature_importance: dict[str, float] = {}
-    skipped: str | None = None  # why no ranker was learned, when none was
+    skipped: str | None = None  # why no ranker and no fusion were learned, when none were
+    fusion: FusionReport | None = None
+    compared: dict[str, dict[str, Any]] = {}
 
     @property
     def publishes_ranker(self) -> bool:
         return self.published == RANKER
+
+    @property
+    def publishes_fusion(self) -> bool:
+        return self.published == FUSION
 
 
 class Validation(Report):
@@ -164,6 +187,8 @@ class MetricsReport(Report):
     published: str
     models: dict[str, dict[str, float]]
     published_vs_best_source: dict[str, Any]
+    # NDCG@10 of the ranker and the fusion minus the best single source's on the test period, per user
+    models_vs_best_source: dict[str, dict[str, float]] = {}
     cold_users: dict[str, Any]
     validation: Validation
     evaluation_rows: dict[str, int] = {}

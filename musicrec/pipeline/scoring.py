@@ -1,11 +1,13 @@
 """Judging ranked lists against the pairs a period held out: the one way every stage measures.
 
-Tuning (on the target window), the ranker's choice (held-out users of the target window) and the
-evaluation (test period) all call `judge`, so a number in the validation table and one in
-metrics.json mean the same thing.
+Tuning (on the target window), the choice of the published model (held-out users of the target
+window; `choose`) and the evaluation (test period) all call `judge`, so a number in the validation
+table and one in metrics.json mean the same thing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +66,25 @@ def clearly_better(challenger: np.ndarray, incumbent: np.ndarray) -> bool:
     of the paired difference? A ranker must earn its place over noise, not only by a hair."""
     compared = paired_difference(challenger, incumbent)
     return compared["difference"] > compared["standard_error"]
+
+
+def choose(contenders: dict[str, np.ndarray]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The model to publish, from each contender's per-user scores on the same users, cheapest first
+    (the best single source, then the fusion, then the ranker).
+
+    Each contender replaces the one chosen so far only when `clearly_better` than it: a dearer model
+    earns its place over the simpler one, never by noise, and the choice never measured worse than
+    the first contender. Returns the choice and each comparison made (against whom, the mean
+    difference and its paired standard error).
+    """
+    names = list(contenders)
+    chosen = names[0]
+    compared: dict[str, dict[str, Any]] = {}
+    for name in names[1:]:
+        compared[name] = {"against": chosen, **paired_difference(contenders[name], contenders[chosen])}
+        if clearly_better(contenders[name], contenders[chosen]):
+            chosen = name
+    return chosen, compared
 
 
 def judged_users(history: History, relevant: Pairs) -> np.ndarray:

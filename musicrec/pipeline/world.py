@@ -23,6 +23,7 @@ from musicrec.pipeline.content import ItemContent
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.features import FeatureBuilder
+from musicrec.pipeline.fusion import RankFusion
 from musicrec.pipeline.lists import CandidateTable, ListMaker
 from musicrec.pipeline.sources import CandidateSource, SourceContext
 from musicrec.pipeline.workspace import Cutoff
@@ -71,12 +72,16 @@ class FittedWorld:
         self.maker.ranker = model
         return self
 
+    def with_fusion(self, fusion: RankFusion | None) -> FittedWorld:
+        self.maker.fusion = fusion
+        return self
+
     def table(self, users: np.ndarray) -> CandidateTable:
         """Every source's candidates for the users, side by side."""
         return self.maker.table(users)
 
     def lists(self, users: np.ndarray, k: int, models: tuple[str, ...], desc: str) -> dict[str, Candidates]:
-        """Top k of each named model (the ranker or a source) for the users."""
+        """Top k of each named model (the ranker, the fusion or a source) for the users."""
         return self.maker.lists(users, k, models, desc=desc)
 
 

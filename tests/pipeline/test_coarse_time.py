@@ -164,6 +164,7 @@ def test_one_day_of_data_publishes_the_best_source_without_a_ranker_and_says_why
     ranker = report["validation"]["ranker"]
     assert ranker["loss"] is None and "too few to learn" in ranker["skipped"]
     assert report["published"] == ranker["best_source"] and "ranker" not in report["models"]
+    assert ranker["fusion"] is None and "fusion" not in report["models"]
 
 
 def test_one_day_of_data_with_the_default_minimums_stops_naming_them(coarse_raw, tmp_path):

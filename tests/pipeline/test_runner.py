@@ -36,7 +36,8 @@ def test_the_set_is_complete_and_verified(artifacts):
     assert "evaluation/recommendations.parquet" in manifest["files"]
     chosen = manifest["parameters"]["chosen"]
     assert set(chosen["sources"]) == set(PARAMS.sources)
-    assert chosen["published"] in {"ranker", *PARAMS.sources}
+    assert chosen["published"] in {"ranker", "fusion", *PARAMS.sources}
+    assert set(chosen["fusion"]["weights"]) == set(PARAMS.sources)
 
 
 def test_top_popular_contract(artifacts):
@@ -113,13 +114,22 @@ def test_evaluation_lists_never_saw_the_test_period_and_the_published_ones_know_
 
 def test_metrics_report_every_source_the_choice_and_the_validation_tables(artifacts):
     report = json.loads((artifacts / schema.METRICS_FILE).read_text())
-    assert set(report["models"]) == {"random", "ranker", "published", *PARAMS.sources}
+    assert set(report["models"]) == {"random", "ranker", "fusion", "published", *PARAMS.sources}
     assert report["models"]["published"] == report["models"][report["published"]]
+    assert set(report["models_vs_best_source"]) == {"ranker", "fusion"}
     ranker = report["validation"]["ranker"]
-    assert set(ranker["validation_ndcg@10"]) >= set(PARAMS.sources)
+    assert set(ranker["validation_ndcg@10"]) >= {*PARAMS.sources, "fusion"}
+    assert set(ranker["fusion"]["weights"]) == set(PARAMS.sources) and ranker["fusion"]["constant"] > 0
     best_source = max(PARAMS.sources, key=ranker["validation_ndcg@10"].get)
-    assert report["published"] in ("ranker", best_source)
-    if report["published"] == "ranker":
-        assert ranker["validation_ndcg@10"][f"ranker:{ranker['loss']}"] > ranker["validation_ndcg@10"][best_source]
+    assert report["published"] in ("ranker", "fusion", best_source)
+    # the choice replays from the comparisons on held-out users: cheapest first, each challenger
+    # taken only when clearly better than the model chosen before it
+    chosen = best_source
+    for name in ("fusion", "ranker"):
+        compared = ranker["compared"][name]
+        assert compared["against"] == chosen
+        if compared["difference"] > compared["standard_error"]:
+            chosen = name
+    assert report["published"] == chosen
     for name, entry in report["validation"]["tuning"]["sources"].items():
         assert entry["trials"], name

@@ -1,0 +1,105 @@
+"""Rank fusion of the candidate sources on hand-made tables, and the rule that publishes it."""
+
+import numpy as np
+import pytest
+
+from musicrec.pipeline import scoring
+from musicrec.pipeline.data import Candidates, Pairs
+from musicrec.pipeline.fusion import FusionJudge, RankFusion, learn_fusion
+from musicrec.pipeline.lists import MISSING_RANK, CandidateTable
+from musicrec.pipeline.ranker import contenders
+from musicrec.pipeline.reports import FUSION, RANKER
+
+M = MISSING_RANK
+
+
+def test_a_track_scores_the_weighted_reciprocal_ranks_of_the_sources_that_proposed_it():
+    table = CandidateTable(np.zeros(3, np.int32), np.array([1, 2, 3], np.int32), np.zeros((3, 2), np.float32),
+                           np.array([[1, M], [2, 1], [M, 2]], np.float32), ("als", "ease"))
+    scores = RankFusion({"als": 1.0, "ease": 2.0}, constant=1.0).scores(table)
+    assert scores.tolist() == pytest.approx([1 / 2, 1 / 3 + 2 / 2, 2 / 3])
+    assert RankFusion({"ease": 2.0}, constant=1.0).scores(table).tolist() == pytest.approx([0, 1, 2 / 3])
+
+
+def _misled_table(n_users: int) -> tuple[CandidateTable, np.ndarray]:
+    """Each user's played track is proposed by `good` alone, at rank 1; five others by both sources,
+    `bad` ranking them first: the plain fusion puts the played track last."""
+    users = np.repeat(np.arange(n_users, dtype=np.int32), 6)
+    items = np.tile(np.arange(6, dtype=np.int32), n_users)
+    one_user = np.array([[M, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6]], np.float32)  # (bad, good)
+    ranks = np.tile(one_user, (n_users, 1))
+    table = CandidateTable(users, items, np.zeros_like(ranks), ranks, ("bad", "good"))
+    return table, items == 0
+
+
+def test_the_search_learns_to_follow_the_source_that_finds_the_played_tracks():
+    table, labels = _misled_table(4)
+    users = np.arange(4)
+    relevant = Pairs(users.astype(np.int32), np.zeros(4, np.int32))
+    judge = FusionJudge.of(table, labels, users, relevant)
+    assert judge.ndcg(RankFusion({"bad": 1.0, "good": 1.0}, 60.0)) == pytest.approx(1 / np.log2(7))
+
+    fusion, report = learn_fusion(table, labels, users, relevant)
+    assert fusion.weights["bad"] < fusion.weights["good"]
+    assert report.learning_ndcg_at_10 == pytest.approx(1.0) and judge.ndcg(fusion) == pytest.approx(1.0)
+    assert report.weights == fusion.weights and report.constant == fusion.constant
+    assert report.learning_users == 4 and report.evaluations > 1
+
+
+def test_the_search_keeps_the_plain_fusion_when_nothing_scores_higher():
+    table, labels = _misled_table(2)
+    nothing_played = np.zeros_like(labels)
+    fusion, report = learn_fusion(table, nothing_played, np.arange(2), Pairs(np.zeros(0, np.int32),
+                                                                              np.zeros(0, np.int32)))
+    assert fusion == RankFusion({"bad": 1.0, "good": 1.0}, 60.0) and report.learning_ndcg_at_10 == 0.0
+
+
+def test_the_judge_scores_what_the_pipeline_measures_on_the_fused_lists():
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 60
+    lists = {}
+    for name in ("als", "ease", "artist"):
+        keys = np.unique(rng.integers(0, n_users * n_items, 900))
+        users, items = (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
+        lists[name] = Candidates.top_by_score(users, items, rng.random(keys.size).astype(np.float32), 15)
+    table = CandidateTable.union(lists, n_items)
+    # relevant tracks: some among the candidates, some not (no list finds them); user 0 plays none
+    # of its candidates
+    chosen = rng.random(len(table)) < 0.05
+    outside = np.unique(rng.integers(0, n_users * n_items, 60))
+    outside = outside[~np.isin(outside, table.keys(n_items))]
+    keys = np.union1d(table.keys(n_items)[chosen & (table.users != 0)], outside)
+    relevant = Pairs((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32))
+    labels = np.isin(table.keys(n_items), relevant.keys(n_items))
+    users = np.arange(n_users)
+    judge = FusionJudge.of(table, labels, users, relevant)
+    for fusion in (RankFusion({"als": 1.0, "ease": 1.0, "artist": 1.0}, 60.0),
+                   RankFusion({"als": 0.25, "ease": 4.0, "artist": 0.0}, 1.0)):
+        fused = Candidates.top_by_score(table.users, table.items, fusion.scores(table), scoring.K)
+        assert judge.ndcg(fusion) == pytest.approx(scoring.ndcg(fused, users, relevant, n_items))
+
+
+def _alternating(mean: float, spread: float, n: int = 200) -> np.ndarray:
+    return mean + spread * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+
+
+@pytest.mark.parametrize(("fusion", "ranker", "published", "ranker_against"), [
+    (_alternating(0.1, 0.01), _alternating(0.1, 0.05), FUSION, FUSION),  # ranker: no better than fusion
+    (_alternating(0.1, 0.01), _alternating(0.2, 0.01), RANKER, FUSION),
+    (_alternating(0.0, 0.05), _alternating(0.0, 0.01), "ease", "ease"),  # both within noise of the source
+    (_alternating(0.0, 0.05), _alternating(0.2, 0.01), RANKER, "ease"),
+])
+def test_a_dearer_model_is_published_only_when_clearly_better_than_the_one_chosen_before_it(
+        fusion, ranker, published, ranker_against):
+    per_user = {"ease": np.zeros(200), "als": np.full(200, -0.1), FUSION: fusion,
+                f"{RANKER}:YetiRank": ranker}
+    found = contenders(per_user, "ease", "YetiRank")
+    assert list(found) == ["ease", FUSION, RANKER]  # cheapest first
+    chosen, compared = scoring.choose(found)
+    assert chosen == published
+    assert compared[FUSION]["against"] == "ease" and compared[RANKER]["against"] == ranker_against
+
+
+def test_without_a_fusion_or_a_ranker_the_best_source_is_published():
+    found = contenders({"ease": np.zeros(3)}, "ease", None)
+    assert scoring.choose(found) == ("ease", {})
