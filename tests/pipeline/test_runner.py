@@ -37,7 +37,8 @@ def test_the_set_is_complete_and_verified(artifacts):
     chosen = manifest["parameters"]["chosen"]
     assert set(chosen["sources"]) == set(PARAMS.sources)
     assert chosen["published"] in {"ranker", "fusion", *PARAMS.sources}
-    assert set(chosen["fusion"]["weights"]) == set(PARAMS.sources)
+    if chosen["fusion"] is not None:  # thin data (too few positives) learns no fusion
+        assert set(chosen["fusion"]["weights"]) == set(PARAMS.sources)
 
 
 def test_top_popular_contract(artifacts):
