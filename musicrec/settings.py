@@ -102,6 +102,7 @@ class EventSettings(_Section):
     sqlite_path: Path = Path("data/events.sqlite3")
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_per_user: int = Field(20, ge=1)
+    max_dislikes_per_user: int = Field(1000, ge=1)
 
 
 class PipelineSettings(_Section):

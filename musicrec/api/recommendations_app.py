@@ -36,9 +36,9 @@ from musicrec.serving.catalog import Catalog
 from musicrec.serving.reasons import Explainer
 from musicrec.serving.recommender import (
     Answer,
-    RecentListens,
     Recommender,
     SimilarTracks,
+    UserEvents,
     build_recommender,
 )
 from musicrec.serving.set_indexes import SetIndexes, open_set_indexes
@@ -47,8 +47,8 @@ from musicrec.settings import Settings
 Details = Annotated[bool, Query(description="Add each track's name, artists, genres and reason.")]
 
 
-class Listens(RecentListens, ListenRecorder, Protocol):
-    """The events service as this one uses it: recent listens for the lists, and the page's listens."""
+class Listens(UserEvents, ListenRecorder, Protocol):
+    """The events service as this one uses it: the user's events for the lists, and the page's events."""
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,10 @@ async def recommendations_default(request: Request, k: TopK = None, details: Det
 async def recommendations_offline(
     request: Request, user_id: UserId, k: TopK = None, details: Details = False
 ) -> Response:
-    """Personal recommendations computed offline; top popular for an unknown user."""
+    """Personal recommendations computed offline (without the user's dislikes); top popular for an unknown user."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = plane.recommender.offline(user_id, resolve_k(request, k))
+    answer = await plane.recommender.offline(user_id, resolve_k(request, k))
     return _respond(state, plane, "offline", answer, details)
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
 
+from musicrec.serving.history import EventKind
+
 INT32_MAX = 2**31 - 1  # ids are int32 in every artifact, so a larger one can never be known
 MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
 
@@ -98,13 +100,19 @@ class AboutResponse(TypedDict):
 
 # --- events (8020) ----------------------------------------------------------------------------------
 class PutResponse(TypedDict):
-    result: Annotated[Literal["ok"], Field(description="The listen is stored durably.")]
+    result: Annotated[Literal["ok"], Field(description="The event is stored durably.")]
 
 
 class RecentEvents(TypedDict):
-    """The part of `/get` every events service answers, the course's included: what clients read."""
+    """The part of `/get` every events service answers, the course's included: what clients read.
 
-    events: Annotated[list[int], Field(description="Track ids of the user's latest listens, newest first.")]
+    `kinds` and `disliked` are absent from an events service older than kinds: all listens, no dislikes.
+    """
+
+    events: Annotated[list[int], Field(description="Track ids of the user's latest events, newest first.")]
+    kinds: NotRequired[Annotated[list[EventKind], Field(description="The kind of each of them.")]]
+    disliked: NotRequired[Annotated[list[int], Field(
+        description="Every track the user disliked (the latest [events] max_dislikes_per_user), newest first.")]]
 
 
 class EventsResponse(RecentEvents):

@@ -15,23 +15,29 @@ from pathlib import Path
 import numpy as np
 
 from musicrec.replay.runner import Reply
+from musicrec.serving.history import DISLIKE, LISTEN, EventKind, History
 from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
 from musicrec.serving.recommender import Answer, Recommender, build_recommender
 from musicrec.settings import Settings
 
 
 class InMemoryListens:
-    """Each user's latest `max_per_user` listens, newest first, as the events service keeps them."""
+    """Each user's latest `max_per_user` events, newest first, and dislikes, as the events service keeps them."""
 
     def __init__(self, max_per_user: int) -> None:
-        self._latest: defaultdict[int, deque[int]] = defaultdict(partial(deque, maxlen=max_per_user))
+        self._latest: defaultdict[int, deque[tuple[int, EventKind]]] = defaultdict(
+            partial(deque, maxlen=max_per_user))
+        self._disliked: defaultdict[int, set[int]] = defaultdict(set)
 
-    def put(self, user_id: int, item_id: int) -> None:
-        self._latest[user_id].appendleft(item_id)
+    def put(self, user_id: int, item_id: int, kind: EventKind = LISTEN) -> None:
+        self._latest[user_id].appendleft((item_id, kind))
+        if kind == DISLIKE:
+            self._disliked[user_id].add(item_id)
 
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        latest = self._latest.get(user_id)
-        return list(latest)[:k] if latest else []
+    async def history(self, user_id: int, k: int) -> History:
+        latest = list(self._latest.get(user_id, ()))[:k]
+        return History([item for item, _ in latest], [kind for _, kind in latest],
+                       frozenset(self._disliked.get(user_id, ())))
 
 
 class InMemorySimilar:
@@ -56,7 +62,7 @@ class InProcessTarget:
         if strategy == "default":
             answer: Answer = recommender.default(k)
         elif strategy == "offline":
-            answer = recommender.offline(user_id, k)
+            answer = await recommender.offline(user_id, k)
         elif strategy == "online":
             answer = await recommender.online(user_id, k)
         elif strategy == "blended":

@@ -1,9 +1,14 @@
 """The recommendations "data plane": default, offline, online and blended answers.
 
-The HTTP app only translates requests into these calls. The two dependencies (recent listens,
-similar tracks) are plain async interfaces, so the rules here — unknown user gets top popular, no
-history means offline only, a failed dependency means a degraded answer instead of an error — are
-tested with fakes, and the app plugs in the real HTTP clients.
+The HTTP app only translates requests into these calls. The two dependencies (the user's latest
+events, similar tracks) are plain async interfaces, so the rules here — unknown user gets top
+popular, no history means offline only, a failed dependency means a degraded answer instead of an
+error — are tested with fakes, and the app plugs in the real HTTP clients.
+
+Every route that knows the user reads the user's events (`musicrec.serving.history`): a disliked
+track never comes back from any of them, a skipped one moves to the end of the list, and only
+listens seed the online part. Lists are drawn from pools deeper than `k` (the whole personal list,
+enough similar tracks), so what those rules take out is replaced from further down.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from musicrec.serving.blending import (
     configured_blend,
     configured_merge,
 )
+from musicrec.serving.history import NO_HISTORY, History
 from musicrec.serving.indexes import RankedLists
 from musicrec.settings import Settings
 from musicrec.throttled_log import ThrottledWarnings
@@ -30,9 +36,9 @@ from musicrec.throttled_log import ThrottledWarnings
 logger = logging.getLogger(__name__)
 
 
-class RecentListens(Protocol):
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        """The user's latest `k` listens, newest first; DependencyUnavailable when it cannot say."""
+class UserEvents(Protocol):
+    async def history(self, user_id: int, k: int) -> History:
+        """The user's latest `k` events and dislikes; DependencyUnavailable when it cannot say."""
         ...
 
 
@@ -76,10 +82,10 @@ class Answer:
 
 
 class OnlinePart(NamedTuple):
-    """The online list, the recent listens it excluded, the failed dependency if any, and its sources."""
+    """The online list, the user's events, the failed dependency if any, and the list's sources."""
 
     scored: ScoredItems
-    heard: list[int]
+    history: History
     failed: list[str]
     seeds: Sequence[int] = ()  # the listens the list was made from
     similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # their similar tracks and scores
@@ -89,16 +95,18 @@ class OnlinePart(NamedTuple):
 class Recommender:
     """Answers from the loaded indexes and the two dependencies.
 
-    `online_history` recent listens are used for online answers; each is asked for at least
-    `similar_per_listen` similar tracks (more when `k` is larger, so a long list can be filled).
-    `merge` combines those lists (best score by default). With `filter_heard`, the latest
-    `heard_window` listens are dropped from online AND offline parts: a recommendation of a track the
-    user has just played is a wasted slot, and offline lists were made before those listens.
+    The user's latest `heard_window` events are read (all the events service keeps); the latest
+    `online_history` listens among them seed the online answers, each asked for at least
+    `similar_per_listen` similar tracks (more when `k` is larger, or tracks were taken out, so a
+    long list can be filled). `merge` combines those lists (best score by default). With
+    `filter_heard`, every listen of the window is dropped from online AND offline parts of blended
+    answers: a recommendation of a track the user has just played is a wasted slot, and offline
+    lists were made before those listens; without it, online lists drop only their seeds.
     """
 
     personal: RankedLists
     popular: np.ndarray
-    listens: RecentListens
+    listens: UserEvents
     similar: SimilarTracks
     blend: Blend
     online_history: int
@@ -113,25 +121,28 @@ class Recommender:
     def default(self, k: int) -> Answer:
         return Answer(self.popular[:k].tolist(), origin=POPULAR)
 
-    def offline(self, user_id: int, k: int) -> Answer:
+    async def offline(self, user_id: int, k: int) -> Answer:
         """Personal recommendations, or top popular for a user the pipeline did not know."""
-        items, _ = self.personal.lookup(user_id, k)
+        history, failed = await self._history(user_id, "answering without the user's dislikes and skips")
+        items, _ = self.personal.lookup(user_id, self.personal_depth(k, history))
         if len(items) == 0:
-            return Answer(self.popular[:k].tolist(), used_default=True, origin=POPULAR)
-        return Answer(items.tolist(), origin=Origin(personal_of=user_id))
+            recs = _personalized(self.popular[: self.personal_depth(k, history)].tolist(), history, k)
+            return Answer(recs, used_default=True, failed=failed, origin=POPULAR)
+        return Answer(_personalized(items.tolist(), history, k), failed=failed, origin=Origin(personal_of=user_id))
 
     async def online(self, user_id: int, k: int) -> Answer:
         part = await self._online_scored(user_id, k)
         online = part.scored
+        recs = _personalized(online.items, part.history, k)
         origin = Origin(online=online.items, seeds=part.seeds, similar=part.similar)
-        return Answer(online.items, online_empty=not online.items, failed=part.failed, origin=origin)
+        return Answer(recs, online_empty=not online.items, failed=part.failed, origin=origin)
 
     async def blended(self, user_id: int, k: int) -> Answer:
         """Offline (or top popular) blended with online; offline alone when there is no online part."""
         part = await self._online_scored(user_id, k)
-        online, heard, failed = part.scored, part.heard, part.failed
-        excluded = set(heard) if self.filter_heard else set()
-        wanted = k + len(excluded)  # enough offline items left after dropping the heard ones
+        online, history, failed = part.scored, part.history, part.failed
+        excluded = set(history.listened) if self.filter_heard else set()
+        wanted = self.personal_depth(k, history) + len(excluded)  # enough left after dropping those
         offline_items, offline_scores = self.personal.lookup(user_id, wanted)
         used_default = len(offline_items) == 0
         if used_default:
@@ -140,30 +151,59 @@ class Recommender:
             offline = ScoredItems(offline_items.tolist(), offline_scores.tolist())
         if excluded:
             offline = _without(offline, excluded)
-        recs = self.blend(offline, online, k) if online.items else offline.items[:k]
+        depth = self.personal_depth(k, history)
+        blended = self.blend(offline, online, depth) if online.items else offline.items[:depth]
         origin = Origin(personal_of=None if used_default else user_id, popular=used_default,
                         online=online.items, seeds=part.seeds, similar=part.similar)
-        return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed,
-                      origin=origin)
+        return Answer(_personalized(blended, history, k), used_default=used_default,
+                      online_empty=not online.items, failed=failed, origin=origin)
+
+    @staticmethod
+    def personal_depth(k: int, history: History) -> int:
+        """How many tracks to draw so that `k` remain after the user's dislikes and skips are handled."""
+        return k + len(history.disliked) + len(history.skipped)
+
+    async def _history(self, user_id: int, without: str) -> tuple[History, list[str]]:
+        """The user's latest events, or none and "events" failed (warned once per interval)."""
+        try:
+            return await self.listens.history(user_id, self.events_window), []
+        except DependencyUnavailable as exc:
+            self.warnings.warn("events", f"{without}: {exc.message}")
+            return NO_HISTORY, ["events"]
+
+    @property
+    def events_window(self) -> int:
+        """Latest events read per answer: the seeds, and every listen `filter_heard` drops."""
+        return max(self.online_history, self.heard_window)
 
     async def _online_scored(self, user_id: int, k: int) -> OnlinePart:
-        """Recent listens -> one batched similar-tracks call -> merged."""
-        window = max(self.online_history, self.heard_window) if self.filter_heard else self.online_history
+        """Latest events -> one batched similar-tracks call for the latest listens -> merged."""
+        history, failed = await self._history(user_id, "answering without online part")
+        if failed:
+            return OnlinePart(ScoredItems([], []), history, failed)
+        listened = history.listened
+        if not listened:
+            return OnlinePart(ScoredItems([], []), history, [])
+        seeds = listened[: self.online_history]
+        heard = (listened if self.filter_heard else seeds) + list(history.disliked)
+        depth = self.personal_depth(k, history)
         try:
-            heard = await self.listens.recent(user_id, window)
-        except DependencyUnavailable as exc:
-            self.warnings.warn("events", f"answering without online part: {exc.message}")
-            return OnlinePart(ScoredItems([], []), [], ["events"])
-        if not heard:
-            return OnlinePart(ScoredItems([], []), [], [])
-        seeds = heard[: self.online_history]
-        try:
-            similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, k))
+            similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, depth))
         except DependencyUnavailable as exc:
             self.warnings.warn("features", f"answering without online part: {exc.message}")
-            return OnlinePart(ScoredItems([], []), heard, ["features"])
-        return OnlinePart(self.merge(similar, heard, k), heard, [], seeds, similar)
+            return OnlinePart(ScoredItems([], []), history, ["features"])
+        return OnlinePart(self.merge(similar, heard, depth), history, [], seeds, similar)
 
+
+def _personalized(items: Sequence[int], history: History, k: int) -> list[int]:
+    """The first `k` of `items` without the user's disliked tracks, skipped ones moved to the end."""
+    skipped = history.skipped
+    if not history.disliked and not skipped:
+        return list(items[:k])
+    kept = [item for item in items if item not in history.disliked and item not in skipped]
+    if len(kept) < k:
+        kept += [item for item in items if item in skipped and item not in history.disliked]
+    return kept[:k]
 
 
 def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
@@ -174,7 +214,7 @@ def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
 
 
 def build_recommender(
-    personal: RankedLists, popular: np.ndarray, listens: RecentListens, similar: SimilarTracks, settings: Settings
+    personal: RankedLists, popular: np.ndarray, listens: UserEvents, similar: SimilarTracks, settings: Settings
 ) -> Recommender:
     """A Recommender configured by `[serving]`: the one place settings become blending options.
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from musicrec.api.recommendations_app import create_app
 from musicrec.errors import ArtifactError, DependencyUnavailable
+from musicrec.serving.history import EventKind, History
 from musicrec.settings import load_settings
 from tests.artifact_factory import COURSE_RULE_ENV, SIMILAR, write_artifact_set
 
@@ -23,13 +24,18 @@ HISTORY: dict[int, list[int]] = {1: [40, 10], 3: [20], 7: [99]}
 
 
 class FakeListens:
-    def __init__(self, down: bool = False) -> None:
+    def __init__(self, down: bool = False, kinds: dict[int, list[EventKind]] | None = None,
+                 disliked: dict[int, set[int]] | None = None) -> None:
         self.down = down
+        self.kinds = kinds or {}
+        self.disliked = disliked or {}
 
-    async def recent(self, user_id: int, k: int) -> list[int]:
+    async def history(self, user_id: int, k: int) -> History:
         if self.down:
             raise DependencyUnavailable("events service at http://events/get: timed out")
-        return HISTORY.get(user_id, [])[:k]
+        items = HISTORY.get(user_id, [])[:k]
+        kinds = self.kinds.get(user_id, ["listen"] * len(items))[:k]
+        return History(items, kinds, frozenset(self.disliked.get(user_id, ())))
 
 
 class FakeSimilar:
@@ -95,6 +101,14 @@ def test_blended_alternates_offline_and_online(client: TestClient) -> None:
     assert _recs(client, "/recommendations", user_id=3) == [30, 21, 10, 42, 20, 40, 41]
     # no listens: offline only
     assert _recs(client, "/recommendations", user_id=2) == [20, 10, 21]
+
+
+def test_a_disliked_track_comes_back_from_no_route(artifacts: Path) -> None:
+    with _client(artifacts, FakeListens(disliked={1: {11}, 3: {30}})) as test_client:
+        assert _recs(test_client, "/recommendations_offline", user_id=1) == [10, 12, 13]
+        assert _recs(test_client, "/recommendations_online", user_id=1) == [41, 12]
+        assert _recs(test_client, "/recommendations", user_id=1) == [10, 41, 12, 13]
+        assert _recs(test_client, "/recommendations_offline", user_id=3, k=2) == [10, 20]  # popular, less 30
 
 
 OFFLINE = {"source": "offline", "text": "in your personal list, made offline from your listening history",

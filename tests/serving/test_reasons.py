@@ -72,8 +72,8 @@ def test_without_listens_blended_is_offline_or_popular(folder: Path) -> None:
 def test_default_and_offline_reasons(folder: Path) -> None:
     recommender = _recommender(folder, [])
     assert _reasons(folder, recommender.default(2)) == [POPULAR, POPULAR]
-    assert _reasons(folder, recommender.offline(2, 1)) == [OFFLINE]
-    assert _reasons(folder, recommender.offline(3, 1)) == [FALLBACK]
+    assert _reasons(folder, asyncio.run(recommender.offline(2, 1))) == [OFFLINE]
+    assert _reasons(folder, asyncio.run(recommender.offline(3, 1))) == [FALLBACK]
 
 
 def test_closest_listen_keeps_the_newer_one_on_ties() -> None:
@@ -107,12 +107,12 @@ def test_offline_reason_names_the_candidate_source(tmp_path: Path) -> None:
     assert sources.of(2) == {20: "itemknn", 10: "x", 21: "als"}
     assert sources.of(3) == {}
     recommender = _recommender(folder, [])
-    assert _reasons(folder, recommender.offline(1, 3)) == [
+    assert _reasons(folder, asyncio.run(recommender.offline(1, 3))) == [
         Reason("offline", OFFLINE.text + "; proposed by ALS (listeners with a taste like yours)", proposed_by="als"),
         Reason("offline", OFFLINE.text + "; proposed by EASE (tracks that go together)", proposed_by="ease"),
         OFFLINE,
     ]
-    assert _reasons(folder, recommender.offline(2, 2))[1] == Reason(
+    assert _reasons(folder, asyncio.run(recommender.offline(2, 2)))[1] == Reason(
         "offline", OFFLINE.text + "; proposed by x", proposed_by="x")
 
 
@@ -136,9 +136,9 @@ def test_mapped_sources_give_the_reasons_of_the_parquet_column(tmp_path: Path, m
     assert mapped.codes.tolist() == decoded.codes.tolist() and mapped.names == decoded.names
     recommender = _recommender(folder, [])
     for user in (1, 2, 3, 5):
-        answer = recommender.offline(user, 4)
+        answer = asyncio.run(recommender.offline(user, 4))
         assert _reasons(folder, answer, mapped) == _reasons(folder, answer, decoded)
-    assert _reasons(folder, recommender.offline(1, 1), mapped)[0].proposed_by == "als"
+    assert _reasons(folder, asyncio.run(recommender.offline(1, 1)), mapped)[0].proposed_by == "als"
 
 
 def test_sources_are_optional(folder: Path) -> None:

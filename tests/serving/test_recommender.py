@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from musicrec.errors import DependencyUnavailable
 from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.history import EventKind, History
 from musicrec.serving.blending import AlternateBlend, SumMerge, WeightedBlend
 from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.recommender import Recommender, build_recommender
@@ -24,10 +26,12 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_artifact_set(tmp_path_factory.mktemp("artifacts"))
 
 
-def _recommender(folder: Path, history: list[int], **options: object) -> Recommender:
+def _recommender(folder: Path, history: list[int], kinds: list[EventKind] | None = None,
+                 **options: object) -> Recommender:
+    """User 1's events are `history`, newest first, of `kinds` (listens unless given)."""
     listens = InMemoryListens(20)
-    for item in reversed(history):  # history is newest first
-        listens.put(1, item)
+    for item, kind in reversed(list(zip(history, kinds or ["listen"] * len(history)))):
+        listens.put(1, item, kind)
     return Recommender(
         personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
         similar=InMemorySimilar(load_similar(folder)), blend=AlternateBlend(), online_history=2,
@@ -68,3 +72,39 @@ def test_build_recommender_reads_the_serving_settings(folder: Path) -> None:
     assert recommender.merge == SumMerge()
     assert (recommender.filter_heard, recommender.heard_window, recommender.online_history) == (True, 7, 4)
     assert recommender.blend == WeightedBlend(online_weight=0.25)
+
+
+def test_a_disliked_track_never_comes_back(folder: Path) -> None:
+    recommender = _recommender(folder, [40, 10, 11], ["listen", "listen", "dislike"])
+    # online: 40 -> 41, (10); 10 -> (11), 12, (40): 11 is dropped like the seeds, and 12 takes its place
+    assert asyncio.run(recommender.online(1, 10)).recs == [41, 12]
+    assert asyncio.run(recommender.offline(1, 10)).recs == [10, 12, 13]
+    assert asyncio.run(recommender.offline(1, 2)).recs == [10, 12]  # drawn from deeper in the list
+    assert asyncio.run(recommender.blended(1, 10)).recs == [10, 41, 12, 13]
+
+
+def test_a_skipped_track_is_no_seed_and_moves_to_the_end(folder: Path) -> None:
+    recommender = _recommender(folder, [11, 10], ["skip", "listen"])
+    # the only seed is 10 (11 as a seed would have brought 41): 11, 12, 40 without 10, then 11 last
+    assert asyncio.run(recommender.online(1, 10)).recs == [12, 40, 11]
+    assert asyncio.run(recommender.offline(1, 10)).recs == [10, 12, 13, 11]
+    assert asyncio.run(recommender.offline(1, 3)).recs == [10, 12, 13]
+
+
+def test_a_listen_after_a_skip_cancels_it() -> None:
+    history = History([7, 8, 7, 9], ["listen", "skip", "skip", "dislike"], frozenset({9}))
+    assert (history.listened, history.skipped) == ([7], frozenset({8}))
+
+
+class DownEvents:
+    async def history(self, user_id: int, k: int) -> History:
+        raise DependencyUnavailable("events service at http://events/get: refused")
+
+
+def test_offline_without_the_events_service_is_degraded_but_answers(folder: Path) -> None:
+    recommender = Recommender(
+        personal=load_recommendations(folder), popular=load_top_popular(folder), listens=DownEvents(),
+        similar=InMemorySimilar(load_similar(folder)), blend=AlternateBlend(), online_history=2,
+        similar_per_listen=10)
+    answer = asyncio.run(recommender.offline(1, 10))
+    assert (answer.recs, answer.failed) == ([10, 11, 12, 13], ["events"])

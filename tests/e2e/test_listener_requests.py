@@ -1,0 +1,53 @@
+"""What listeners ask of the trio beyond the course API, against the three real services (issue 23).
+
+Expected lists are worked out from tests/artifact_factory.py and the course rule the trio runs with
+(alternate blend, three listens, no filter_heard). Users 7001 and up are used by this module only;
+the pipeline does not know them, so their offline list is top popular: 30, 10, 20, 40, 41.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Trio
+
+pytestmark = pytest.mark.slow
+ROUTES = ("/recommendations_offline", "/recommendations_online", "/recommendations")
+
+
+def put(trio: Trio, user_id: int, item_id: int, kind: str | None = None) -> None:
+    params: dict[str, object] = {"user_id": user_id, "item_id": item_id}
+    if kind:
+        params["kind"] = kind
+    answer = httpx.post(f"{trio.url('events')}/put", params=params)
+    assert answer.json() == {"result": "ok"}, answer.text
+
+
+def recs(trio: Trio, path: str, **params: object) -> list[int]:
+    answer = httpx.get(f"{trio.url('recommendations')}{path}", params=params)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["degraded"] is False
+    return answer.json()["recs"]
+
+
+def test_a_disliked_track_comes_back_from_no_route(shared_trio: Trio) -> None:
+    put(shared_trio, 7001, 10)
+    put(shared_trio, 7001, 20, "dislike")
+    put(shared_trio, 7001, 12, "dislike")
+    events = httpx.get(f"{shared_trio.url('events')}/get", params={"user_id": 7001}).json()
+    assert (events["events"], events["kinds"], events["disliked"]) == (
+        [12, 20, 10], ["dislike", "dislike", "listen"], [12, 20])
+    assert recs(shared_trio, "/recommendations_offline", user_id=7001) == [30, 10, 40, 41]
+    # the only listen, 10 -> 11, (12), 40
+    assert recs(shared_trio, "/recommendations_online", user_id=7001) == [11, 40]
+    # popular 30 10 (20) 40 41 / online 11 40 -> 30 11 10 40 41
+    assert recs(shared_trio, "/recommendations", user_id=7001) == [30, 11, 10, 40, 41]
+
+
+def test_a_skipped_track_is_no_anchor_and_moves_down(shared_trio: Trio) -> None:
+    put(shared_trio, 7002, 10)
+    put(shared_trio, 7002, 40, "skip")  # as an anchor it would bring 41
+    assert recs(shared_trio, "/recommendations_online", user_id=7002) == [11, 12, 40]
+    assert recs(shared_trio, "/recommendations_offline", user_id=7002) == [30, 10, 20, 41, 40]
+    assert recs(shared_trio, "/recommendations_offline", user_id=7002, k=4) == [30, 10, 20, 41]
