@@ -28,11 +28,24 @@ from musicrec.api.factory import Loader, create_service_app, service_router
 from musicrec.api.loading import describe_source, log_loaded
 from musicrec.api.metrics import service_counter
 from musicrec.api.page import ListenRecorder, PagePlane, load_page_plane, page_router, serve_page
-from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
+from musicrec.api.params import (
+    Artist,
+    Exclude,
+    Filters,
+    Genre,
+    MaxPerArtist,
+    Offset,
+    TopK,
+    UserId,
+    list_options,
+    post_and_get,
+    resolve_k,
+)
 from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import Reason, RecsResponse, TrackInfo
 from musicrec.serving.catalog import Catalog
+from musicrec.serving.facets import TrackFacets
 from musicrec.serving.reasons import Explainer
 from musicrec.serving.recommender import (
     Answer,
@@ -98,45 +111,60 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
     return JSONResponse(content, headers=plane.headers)
 
 
-@post_and_get(router, "/recommendations_default", response_model=RecsResponse)
-async def recommendations_default(request: Request, k: TopK = None, details: Details = False) -> Response:
+# Every recommendation route takes the list options (musicrec.serving.selection) as query parameters,
+# and on POST an optional JSON body with more of them: `ListFilters`.
+@post_and_get(router, "/recommendations_default", response_model=RecsResponse, post_body="filters")
+async def recommendations_default(
+    request: Request, k: TopK = None, details: Details = False, exclude: Exclude = None, genre: Genre = None,
+    artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None, filters: Filters = None,
+) -> Response:
     """Top popular tracks: for a new visitor."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = plane.recommender.default(resolve_k(request, k))
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    answer = plane.recommender.default(resolve_k(request, k), options)
     return _respond(state, plane, "default", answer, details)
 
 
-@post_and_get(router, "/recommendations_offline", response_model=RecsResponse)
+@post_and_get(router, "/recommendations_offline", response_model=RecsResponse, post_body="filters")
 async def recommendations_offline(
-    request: Request, user_id: UserId, k: TopK = None, details: Details = False
+    request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
+    genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
+    filters: Filters = None,
 ) -> Response:
     """Personal recommendations computed offline (without the user's dislikes); top popular for an unknown user."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = await plane.recommender.offline(user_id, resolve_k(request, k))
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    answer = await plane.recommender.offline(user_id, resolve_k(request, k), options)
     return _respond(state, plane, "offline", answer, details)
 
 
-@post_and_get(router, "/recommendations_online", response_model=RecsResponse)
+@post_and_get(router, "/recommendations_online", response_model=RecsResponse, post_body="filters")
 async def recommendations_online(
-    request: Request, user_id: UserId, k: TopK = None, details: Details = False
+    request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
+    genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
+    filters: Filters = None,
 ) -> Response:
     """Tracks similar to the user's latest listens (empty without listens)."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = await plane.recommender.online(user_id, resolve_k(request, k))
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    answer = await plane.recommender.online(user_id, resolve_k(request, k), options)
     return _respond(state, plane, "online", answer, details)
 
 
-@post_and_get(router, "/recommendations", response_model=RecsResponse)
+@post_and_get(router, "/recommendations", response_model=RecsResponse, post_body="filters")
 async def recommendations(
-    request: Request, user_id: UserId, k: TopK = None, details: Details = False
+    request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
+    genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
+    filters: Filters = None,
 ) -> Response:
     """Blended recommendations: offline and online combined by the rule `[serving] blend` names."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = await plane.recommender.blended(user_id, resolve_k(request, k))
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    answer = await plane.recommender.blended(user_id, resolve_k(request, k), options)
     return _respond(state, plane, "blended", answer, details)
 
 
@@ -160,9 +188,9 @@ def load_plane(indexes: SetIndexes, settings: Settings, listens: Listens, simila
                f"recommendations; {len(popular)} top popular; {len(catalog)} named tracks, "
                f"{describe_source(indexes)}; search index {page.search.nbytes / 2**20:.0f} MiB",
                started, personal.nbytes)
-    recommender = build_recommender(personal, popular, listens, similar, settings)
+    recommender = build_recommender(personal, popular, listens, similar, settings, TrackFacets.of(catalog))
     return RecommendationsPlane(artifact_set=indexes.name, recommender=recommender, catalog=catalog,
-                                explainer=Explainer(catalog, sources), page=page)
+                                explainer=Explainer(catalog, sources, frozenset(popular.tolist())), page=page)
 
 
 Client = TypeVar("Client", bound=ServiceClient)

@@ -45,8 +45,9 @@ class ReloadResponse(TypedDict):
 class Reason(TypedDict):
     """Why a track is recommended (see musicrec.serving.reasons)."""
 
-    source: Annotated[Literal["online", "offline", "popular"], Field(
-        description="online: similar to a recent listen; offline: the personal list; popular: top popular.")]
+    source: Annotated[Literal["online", "offline", "popular", "catalog"], Field(
+        description="online: similar to a recent listen; offline: the personal list; popular: top popular; "
+                    "catalog: a catalogue track that passed the filters when the lists had too few.")]
     text: Annotated[str, Field(description="The reason in words, for people.")]
     because_of: Annotated[int | None, Field(description="online: the recent listen it is most similar to.")]
     proposed_by: Annotated[str | None, Field(

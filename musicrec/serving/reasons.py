@@ -7,7 +7,9 @@ asked for details, so other answers pay nothing for it:
 - online: the recent listen the track is most similar to (ties: the newer listen), by name;
 - offline: the user's personal list, and the candidate source that proposed the track when
   recommendations.parquet has the optional `source` column;
-- popular: top popular (the default list, or a user without a personal list).
+- popular: top popular (the default list, a user without a personal list, or what filled a list
+  whose own tracks ran out);
+- catalog: a catalogue track that passed the caller's filters when the lists had too few that did.
 
 A track that is in both the online and the personal list is explained by the online part: that is
 what changed with the latest listens.
@@ -29,7 +31,7 @@ from musicrec.serving.columns import artifact_error, column_values
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.recommender import Origin
 
-Source = Literal["online", "offline", "popular"]
+Source = Literal["online", "offline", "popular", "catalog"]
 # How the pipeline's candidate sources are named for people; an unknown name is shown as it is.
 SOURCE_WORDS = {
     "als": "ALS (listeners with a taste like yours)",
@@ -116,10 +118,15 @@ def _add_codes(chunk: pa.Array, codes: np.ndarray, filled: int, names: dict[str,
 
 @dataclass(frozen=True)
 class Explainer:
-    """Turns an answer's origin into reasons, naming tracks from the catalog."""
+    """Turns an answer's origin into reasons, naming tracks from the catalog.
+
+    `popular` is the set's top popular tracks: with none given, every track outside the lists
+    is explained as popular.
+    """
 
     catalog: Catalog
     sources: OfflineSources
+    popular: frozenset[int] | None = None
 
     def reasons(self, recs: Sequence[int], origin: Origin, offline_fallback: bool) -> list[Reason]:
         """One reason per track of `recs`; `offline_fallback`: top popular stood in for a personal list."""
@@ -127,16 +134,22 @@ class Explainer:
         closest = closest_listens(origin.seeds, origin.similar)
         listens = dict(zip(origin.seeds, self.catalog.details(list(origin.seeds))))
         newest = origin.seeds[0] if origin.seeds else None
+        personal: set[int] = set()
+        if origin.personal_of is not None:
+            start, stop = self.sources.personal.span(origin.personal_of)
+            personal = set(self.sources.personal.items[start:stop].tolist())
         proposed = self.sources.of(origin.personal_of) if origin.personal_of is not None else {}
         reasons = []
         for item in recs:
             if item in online and item in closest:
                 seed = closest[item]
                 reasons.append(online_reason(listens[seed], just_played=seed == newest))
-            elif origin.personal_of is not None:
+            elif item in personal:
                 reasons.append(offline_reason(proposed.get(item)))
-            else:
+            elif self.popular is None or item in self.popular:
                 reasons.append(popular_reason(offline_fallback))
+            else:
+                reasons.append(CATALOG_REASON)
         return reasons
 
 
@@ -168,6 +181,10 @@ def offline_reason(proposed_by: str | None) -> Reason:
     if proposed_by is not None:
         text += f"; proposed by {SOURCE_WORDS.get(proposed_by, proposed_by)}"
     return Reason("offline", text, proposed_by=proposed_by)
+
+
+CATALOG_REASON = Reason("catalog", "from the catalogue: it fits what you asked for, and your lists had too "
+                                   "few tracks that did")
 
 
 def popular_reason(offline_fallback: bool) -> Reason:

@@ -6,9 +6,10 @@ popular, no history means offline only, a failed dependency means a degraded ans
 error — are tested with fakes, and the app plugs in the real HTTP clients.
 
 Every route that knows the user reads the user's events (`musicrec.serving.history`): a disliked
-track never comes back from any of them, a skipped one moves to the end of the list, and only
-listens seed the online part. Lists are drawn from pools deeper than `k` (the whole personal list,
-enough similar tracks), so what those rules take out is replaced from further down.
+track never comes back from any of them, a skipped one moves down, and only listens seed the
+online part. Each route ranks a pool deeper than `k` (the whole personal list, enough similar
+tracks, both blended in full) and `musicrec.serving.selection` makes the answer from it: what the
+caller excludes or filters out, and what those rules take out, is replaced from further down.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from musicrec.serving.blending import (
     configured_blend,
     configured_merge,
 )
+from musicrec.serving.catalog import Catalog
+from musicrec.serving.facets import TrackFacets
 from musicrec.serving.history import NO_HISTORY, History
 from musicrec.serving.indexes import RankedLists
+from musicrec.serving.selection import NO_OPTIONS, ListOptions, Selector
 from musicrec.settings import Settings
 from musicrec.throttled_log import ThrottledWarnings
 
@@ -97,11 +101,14 @@ class Recommender:
 
     The user's latest `heard_window` events are read (all the events service keeps); the latest
     `online_history` listens among them seed the online answers, each asked for at least
-    `similar_per_listen` similar tracks (more when `k` is larger, or tracks were taken out, so a
-    long list can be filled). `merge` combines those lists (best score by default). With
-    `filter_heard`, every listen of the window is dropped from online AND offline parts of blended
-    answers: a recommendation of a track the user has just played is a wasted slot, and offline
-    lists were made before those listens; without it, online lists drop only their seeds.
+    `similar_per_listen` similar tracks (more when the list asked for is longer or has tracks taken
+    out, up to `max_similar`, the most the features service gives). `merge` combines those lists
+    (best score by default). With `filter_heard`, every listen of the window is dropped from blended
+    answers (offline lists were made before those listens, and a track just played is a wasted
+    slot); online answers always drop their seeds, and with `filter_heard` every listen of the window.
+    `selector` takes a route's ranking to the answer (exclusions, filters, skips, the artist cap,
+    the page: `musicrec.serving.selection`); `max_per_artist` is the blended lists' cap per 10 tracks
+    (0: none), the other routes cap only when asked.
     """
 
     personal: RankedLists
@@ -114,54 +121,70 @@ class Recommender:
     merge: OnlineMerge = MaxMerge()
     filter_heard: bool = False
     heard_window: int = 0
+    selector: Selector | None = None  # None: one without a catalogue (filters match nothing, no cap)
+    max_per_artist: int = 0
+    max_similar: int = 100
     # A dependency that is down degrades every answer: one warning per kind and interval, not per answer.
     warnings: ThrottledWarnings = field(
         default_factory=lambda: ThrottledWarnings(logger), repr=False, compare=False)
 
-    def default(self, k: int) -> Answer:
-        return Answer(self.popular[:k].tolist(), origin=POPULAR)
+    def __post_init__(self) -> None:
+        if self.selector is None:
+            self.selector = Selector(TrackFacets.of(Catalog.empty()), self.popular)
 
-    async def offline(self, user_id: int, k: int) -> Answer:
+    @property
+    def _select(self) -> Selector:
+        assert self.selector is not None
+        return self.selector
+
+    def default(self, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
+        return Answer(self._select.select(self.popular, k, options), origin=POPULAR)
+
+    async def offline(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
         """Personal recommendations, or top popular for a user the pipeline did not know."""
         history, failed = await self._history(user_id, "answering without the user's dislikes and skips")
-        items, _ = self.personal.lookup(user_id, self.personal_depth(k, history))
-        if len(items) == 0:
-            recs = _personalized(self.popular[: self.personal_depth(k, history)].tolist(), history, k)
+        start, stop = self.personal.span(user_id)
+        if start == stop:
+            recs = self._select.select(self.popular, k, options, history)
             return Answer(recs, used_default=True, failed=failed, origin=POPULAR)
-        return Answer(_personalized(items.tolist(), history, k), failed=failed, origin=Origin(personal_of=user_id))
+        recs = self._select.select(self.personal.items[start:stop], k, options, history)
+        return Answer(recs, failed=failed, origin=Origin(personal_of=user_id))
 
-    async def online(self, user_id: int, k: int) -> Answer:
-        part = await self._online_scored(user_id, k)
+    async def online(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
+        part = await self._online_scored(user_id, k, options)
         online = part.scored
-        recs = _personalized(online.items, part.history, k)
+        recs = self._select.select(online.items, k, options, part.history, tail=False)
         origin = Origin(online=online.items, seeds=part.seeds, similar=part.similar)
         return Answer(recs, online_empty=not online.items, failed=part.failed, origin=origin)
 
-    async def blended(self, user_id: int, k: int) -> Answer:
+    async def blended(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
         """Offline (or top popular) blended with online; offline alone when there is no online part."""
-        part = await self._online_scored(user_id, k)
+        part = await self._online_scored(user_id, k, options, self.blend.stable_depth)
         online, history, failed = part.scored, part.history, part.failed
-        excluded = set(history.listened) if self.filter_heard else set()
-        wanted = self.personal_depth(k, history) + len(excluded)  # enough left after dropping those
-        offline_items, offline_scores = self.personal.lookup(user_id, wanted)
-        used_default = len(offline_items) == 0
+        heard = frozenset(history.listened) if self.filter_heard else frozenset()
+        start, stop = self.personal.span(user_id)
+        used_default = start == stop
         if used_default:
-            offline = ScoredItems(self.popular[:wanted].tolist(), [])
+            offline = ScoredItems(self.popular.tolist(), [])
         else:
-            offline = ScoredItems(offline_items.tolist(), offline_scores.tolist())
-        if excluded:
-            offline = _without(offline, excluded)
-        depth = self.personal_depth(k, history)
-        blended = self.blend(offline, online, depth) if online.items else offline.items[:depth]
+            offline = ScoredItems(self.personal.items[start:stop].tolist(),
+                                  self.personal.scores[start:stop].tolist())
+        if heard:
+            offline = _without(offline, heard)
+        pool = (self.blend(offline, online, len(offline.items) + len(online.items)) if online.items
+                else offline.items)
+        recs = self._select.select(pool, k, options, history, removed=heard, cap=self.max_per_artist)
         origin = Origin(personal_of=None if used_default else user_id, popular=used_default,
                         online=online.items, seeds=part.seeds, similar=part.similar)
-        return Answer(_personalized(blended, history, k), used_default=used_default,
-                      online_empty=not online.items, failed=failed, origin=origin)
+        return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed,
+                      origin=origin)
 
-    @staticmethod
-    def personal_depth(k: int, history: History) -> int:
-        """How many tracks to draw so that `k` remain after the user's dislikes and skips are handled."""
-        return k + len(history.disliked) + len(history.skipped)
+    def _similar_depth(self, k: int, options: ListOptions, history: History, stable: int) -> int:
+        """Similar tracks to ask per seed: enough for the page after what will be taken out."""
+        if options.filters:
+            return self.max_similar
+        wanted = options.offset + k + len(options.exclude) + len(history.disliked) + len(history.skipped)
+        return min(self.max_similar, max(self.similar_per_listen, stable, wanted))
 
     async def _history(self, user_id: int, without: str) -> tuple[History, list[str]]:
         """The user's latest events, or none and "events" failed (warned once per interval)."""
@@ -176,7 +199,7 @@ class Recommender:
         """Latest events read per answer: the seeds, and every listen `filter_heard` drops."""
         return max(self.online_history, self.heard_window)
 
-    async def _online_scored(self, user_id: int, k: int) -> OnlinePart:
+    async def _online_scored(self, user_id: int, k: int, options: ListOptions, stable: int = 0) -> OnlinePart:
         """Latest events -> one batched similar-tracks call for the latest listens -> merged."""
         history, failed = await self._history(user_id, "answering without online part")
         if failed:
@@ -186,27 +209,16 @@ class Recommender:
             return OnlinePart(ScoredItems([], []), history, [])
         seeds = listened[: self.online_history]
         heard = (listened if self.filter_heard else seeds) + list(history.disliked)
-        depth = self.personal_depth(k, history)
+        depth = self._similar_depth(k, options, history, stable)
         try:
-            similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, depth))
+            similar = await self.similar.similar_batch(seeds, depth)
         except DependencyUnavailable as exc:
             self.warnings.warn("features", f"answering without online part: {exc.message}")
             return OnlinePart(ScoredItems([], []), history, ["features"])
-        return OnlinePart(self.merge(similar, heard, depth), history, [], seeds, similar)
+        return OnlinePart(self.merge(similar, heard, depth * len(seeds)), history, [], seeds, similar)
 
 
-def _personalized(items: Sequence[int], history: History, k: int) -> list[int]:
-    """The first `k` of `items` without the user's disliked tracks, skipped ones moved to the end."""
-    skipped = history.skipped
-    if not history.disliked and not skipped:
-        return list(items[:k])
-    kept = [item for item in items if item not in history.disliked and item not in skipped]
-    if len(kept) < k:
-        kept += [item for item in items if item in skipped and item not in history.disliked]
-    return kept[:k]
-
-
-def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
+def _without(scored: ScoredItems, excluded: frozenset[int]) -> ScoredItems:
     """`scored` without the `excluded` items (scores kept aligned when there are any)."""
     keep = [position for position, item in enumerate(scored.items) if item not in excluded]
     scores = [scored.scores[position] for position in keep] if scored.scores else []
@@ -214,11 +226,13 @@ def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
 
 
 def build_recommender(
-    personal: RankedLists, popular: np.ndarray, listens: UserEvents, similar: SimilarTracks, settings: Settings
+    personal: RankedLists, popular: np.ndarray, listens: UserEvents, similar: SimilarTracks, settings: Settings,
+    facets: TrackFacets | None = None,
 ) -> Recommender:
     """A Recommender configured by `[serving]`: the one place settings become blending options.
 
     The service and the replay's in-process mode both build theirs here, so they run the same rules.
+    `facets` are the catalogue's artists and genres (filters and the artist cap); None: no catalogue.
     """
     serving = settings.serving
     return Recommender(
@@ -227,4 +241,6 @@ def build_recommender(
         online_history=serving.online_history, similar_per_listen=serving.similar_per_listen,
         merge=configured_merge(serving), filter_heard=serving.filter_heard,
         heard_window=settings.events.max_per_user,
+        selector=Selector(facets or TrackFacets.of(Catalog.empty()), popular),
+        max_similar=serving.max_k,
     )

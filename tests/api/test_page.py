@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from musicrec import schema
 from musicrec.api.recommendations_app import create_app
 from musicrec.errors import DependencyUnavailable
+from musicrec.serving.history import EventKind, History
 from musicrec.settings import load_settings
 from tests.api.test_recommendations_app import FakeSimilar
 from tests.artifact_factory import COURSE_RULE_ENV, write_artifact_set
@@ -22,19 +23,24 @@ from tests.serving.test_listeners import write_listening_log
 
 
 class RecordingListens:
-    """The events service in memory: what `put` stores, `recent` answers (newest first)."""
+    """The events service in memory: what `put` stores (newest first), `history` answers."""
 
     def __init__(self, down: bool = False) -> None:
         self.down = down
         self.stored: dict[int, list[int]] = {}
+        self.kinds: dict[int, list[EventKind]] = {}
 
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        return self.stored.get(user_id, [])[:k]
+    async def history(self, user_id: int, k: int) -> History:
+        kinds = self.kinds.get(user_id, [])[:k]
+        disliked = {item for item, kind in zip(self.stored.get(user_id, []), self.kinds.get(user_id, []))
+                    if kind == "dislike"}
+        return History(self.stored.get(user_id, [])[:k], kinds, frozenset(disliked))
 
-    async def put(self, user_id: int, item_id: int) -> None:
+    async def put(self, user_id: int, item_id: int, kind: EventKind = "listen") -> None:
         if self.down:
             raise DependencyUnavailable("events service at http://events/put: refused")
         self.stored.setdefault(user_id, []).insert(0, item_id)
+        self.kinds.setdefault(user_id, []).insert(0, kind)
 
 
 def _client(artifacts: Path, listens: RecordingListens) -> TestClient:

@@ -105,10 +105,84 @@ def test_blended_alternates_offline_and_online(client: TestClient) -> None:
 
 def test_a_disliked_track_comes_back_from_no_route(artifacts: Path) -> None:
     with _client(artifacts, FakeListens(disliked={1: {11}, 3: {30}})) as test_client:
-        assert _recs(test_client, "/recommendations_offline", user_id=1) == [10, 12, 13]
+        # as many tracks as before: top popular makes up for the disliked one where a list runs out
+        assert _recs(test_client, "/recommendations_offline", user_id=1) == [10, 12, 13, 30]
         assert _recs(test_client, "/recommendations_online", user_id=1) == [41, 12]
-        assert _recs(test_client, "/recommendations", user_id=1) == [10, 41, 12, 13]
+        assert _recs(test_client, "/recommendations", user_id=1) == [10, 41, 12, 13, 30]
         assert _recs(test_client, "/recommendations_offline", user_id=3, k=2) == [10, 20]  # popular, less 30
+
+
+def test_excluded_tracks_are_replaced(client: TestClient) -> None:
+    # user 1's list 10 11 12 13 without 10 and 12, as long as before: top popular makes up the rest
+    assert _recs(client, "/recommendations_offline", user_id=1, exclude="10,12") == [11, 13, 30, 20]
+    assert _recs(client, "/recommendations_offline", "GET", user_id=1, exclude=["10", "12"]) == [11, 13, 30, 20]
+    # top popular 30 10 20 40 41 without 30 and 20, then the catalogue by id: 11, 12
+    assert _recs(client, "/recommendations_default", exclude=["30", "20"]) == [10, 40, 41, 11, 12]
+    # online 41 11 12 without 11; blended 10 41 11 12 13 without 41
+    assert _recs(client, "/recommendations_online", user_id=1, exclude="11") == [41, 12]
+    assert _recs(client, "/recommendations", user_id=1, exclude="41") == [10, 11, 12, 13, 30]
+
+
+def test_a_post_body_adds_exclusions_and_filters(client: TestClient) -> None:
+    answer = client.post("/recommendations_offline", params={"user_id": 1, "exclude": "11"},
+                         json={"exclude": [10, 12]})
+    assert answer.json()["recs"] == [13, 30, 20, 40]
+    answer = client.post("/recommendations_default", json={"artist": ["artist e"]})
+    assert answer.json()["recs"] == [40, 41]
+    assert client.post("/recommendations_default", json={}).json()["recs"] == [30, 10, 20, 40, 41]
+
+
+def test_genre_and_artist_filters_fill_the_list_from_the_catalogue(client: TestClient) -> None:
+    # user 1's 11 and 12 are by Artist B; nothing else in the set is
+    assert _recs(client, "/recommendations_offline", user_id=1, artist="Artist B") == [11, 12]
+    assert _recs(client, "/recommendations_offline", user_id=1, artist=["artist b", "Artist D"]) == [11, 12, 30]
+    # every named track is pop: top popular, then the catalogue's other tracks by id
+    assert _recs(client, "/recommendations_default", genre="POP") == [30, 10, 20, 40, 41, 11, 12, 21]
+    for path in ("/recommendations_default", "/recommendations_offline", "/recommendations_online",
+                 "/recommendations"):
+        assert _recs(client, path, user_id=1, genre="jazz") == []
+    assert _recs(client, "/recommendations_online", user_id=1, artist="Artist E") == [41]
+
+
+def test_offset_pages_through_the_same_ranking(client: TestClient) -> None:
+    assert _recs(client, "/recommendations_default", k=2, offset=2) == [20, 40]
+    pages = [_recs(client, "/recommendations", user_id=1, k=2, offset=offset) for offset in (0, 2, 4, 6)]
+    assert pages == [[10, 41], [11, 12], [13], []]
+    assert _recs(client, "/recommendations_offline", user_id=1, offset=3) == [13]
+
+
+@pytest.mark.parametrize(
+    ("params", "body", "message"),
+    [({"exclude": "10,x"}, None, "query parameter 'exclude': each id should be a whole number"),
+     ({"exclude": "-1"}, None, "query parameter 'exclude': each id"),
+     ({"exclude": ",".join(["1"] * 1001)}, None, "query parameter 'exclude': at most 1000 track ids"),
+     ({"offset": -1}, None, "query parameter 'offset'"),
+     ({"offset": 1001}, None, "query parameter 'offset': Input should be less than or equal to 1000"),
+     ({"max_per_artist": 11}, None, "query parameter 'max_per_artist'"),
+     ({"genre": ""}, None, "query parameter 'genre': a name of 1 to 200 characters"),
+     ({"artist": ["x"] * 21}, None, "query parameter 'artist': at most 20 names"),
+     ({}, {"exclude": [-1]}, "body parameter 'exclude.0'"),
+     ({}, {"exclud": [1]}, "body parameter 'exclud': Extra inputs are not permitted"),
+     ({}, {"genre": "pop"}, "body parameter 'genre': Input should be a valid list")],
+)
+def test_bad_list_options_are_422_with_a_message(client: TestClient, params: dict, body: object,
+                                                 message: str) -> None:
+    answer = client.post("/recommendations", params={"user_id": 1, **params}, json=body)
+    assert answer.status_code == 422
+    assert message in answer.json()["detail"]
+
+
+def test_list_options_are_in_the_openapi_schema(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/recommendations_default", "/recommendations_offline", "/recommendations_online",
+                 "/recommendations"):
+        for method in ("get", "post"):
+            operation = spec["paths"][path][method]
+            names = {parameter["name"] for parameter in operation["parameters"]}
+            assert {"exclude", "genre", "artist", "offset", "max_per_artist"} <= names, (path, method)
+            assert ("requestBody" in operation) == (method == "post")
+        assert not spec["paths"][path]["post"]["requestBody"].get("required", False)
+    assert set(spec["components"]["schemas"]["ListFilters"]["properties"]) == {"exclude", "genre", "artist"}
 
 
 OFFLINE = {"source": "offline", "text": "in your personal list, made offline from your listening history",
@@ -128,6 +202,14 @@ def test_details_name_each_track(client: TestClient) -> None:
         {"item_id": 10, "name": "Track 10", "artists": ["Artist A"], "genres": ["pop"], "reason": OFFLINE},
         {"item_id": 21, "name": "Track 21", "artists": [], "genres": ["pop"], "reason": OFFLINE},
     ]}
+
+
+def test_details_say_where_the_filling_came_from(client: TestClient) -> None:
+    answer = client.get("/recommendations_offline", params={"user_id": 1, "exclude": "10,11,12",
+                                                            "artist": ["Artist A", "Artist D"], "details": "true"})
+    assert answer.json()["recs"] == [30]  # 10 and 11, Artist A's, are excluded
+    answer = client.get("/recommendations_default", params={"genre": "pop", "k": 7, "details": "true"}).json()
+    assert [track["reason"]["source"] for track in answer["details"]] == ["popular"] * 5 + ["catalog"] * 2
 
 
 def test_details_say_why_each_track_is_there(client: TestClient) -> None:

@@ -38,11 +38,12 @@ def test_a_disliked_track_comes_back_from_no_route(shared_trio: Trio) -> None:
     events = httpx.get(f"{shared_trio.url('events')}/get", params={"user_id": 7001}).json()
     assert (events["events"], events["kinds"], events["disliked"]) == (
         [12, 20, 10], ["dislike", "dislike", "listen"], [12, 20])
-    assert recs(shared_trio, "/recommendations_offline", user_id=7001) == [30, 10, 40, 41]
+    # as long as before: the catalogue (by id: 10, 11, (12), (20), 21, ...) makes up for 20
+    assert recs(shared_trio, "/recommendations_offline", user_id=7001) == [30, 10, 40, 41, 11]
     # the only listen, 10 -> 11, (12), 40
     assert recs(shared_trio, "/recommendations_online", user_id=7001) == [11, 40]
-    # popular 30 10 (20) 40 41 / online 11 40 -> 30 11 10 40 41
-    assert recs(shared_trio, "/recommendations", user_id=7001) == [30, 11, 10, 40, 41]
+    # popular 30 10 (20) 40 41 / online 11 40 -> 30 11 10 40 41, and 21 for 20
+    assert recs(shared_trio, "/recommendations", user_id=7001) == [30, 11, 10, 40, 41, 21]
 
 
 def test_a_skipped_track_is_no_anchor_and_moves_down(shared_trio: Trio) -> None:
@@ -51,3 +52,22 @@ def test_a_skipped_track_is_no_anchor_and_moves_down(shared_trio: Trio) -> None:
     assert recs(shared_trio, "/recommendations_online", user_id=7002) == [11, 12, 40]
     assert recs(shared_trio, "/recommendations_offline", user_id=7002) == [30, 10, 20, 41, 40]
     assert recs(shared_trio, "/recommendations_offline", user_id=7002, k=4) == [30, 10, 20, 41]
+
+
+def test_exclusions_filters_and_pages_on_every_route(shared_trio: Trio) -> None:
+    # top popular 30 10 20 40 41 without 30 and 20, made up from the catalogue by id: 11, 12
+    assert recs(shared_trio, "/recommendations_default", exclude="30,20") == [10, 40, 41, 11, 12]
+    assert recs(shared_trio, "/recommendations_default", exclude=["30", "20"]) == [10, 40, 41, 11, 12]
+    assert recs(shared_trio, "/recommendations_default", k=2, offset=2) == [20, 40]
+    answer = httpx.post(f"{shared_trio.url('recommendations')}/recommendations_offline",
+                        params={"user_id": 5, "exclude": "31"}, json={"exclude": [30]})
+    assert answer.json()["recs"] == [10, 20]  # user 5's list is 30, 31: top popular makes it up
+    put(shared_trio, 7003, 20)  # 20 -> 21 (Artist-less), 42 (unnamed)
+    assert recs(shared_trio, "/recommendations_online", user_id=7003, exclude="21") == [42]
+    # popular 30 10 20 40 41 blended with 21 42; Artist E's tracks are 40 and 41
+    assert recs(shared_trio, "/recommendations", user_id=7003, artist="artist e") == [40, 41]
+    assert recs(shared_trio, "/recommendations", user_id=7003, genre="jazz") == []
+    pages = [recs(shared_trio, "/recommendations", user_id=7003, k=3, offset=offset) for offset in (0, 3, 6)]
+    assert pages == [[30, 21, 10], [42, 20, 40], [41]]
+    bad = httpx.get(f"{shared_trio.url('recommendations')}/recommendations", params={"user_id": 1, "offset": "x"})
+    assert bad.status_code == 422 and "'offset'" in bad.json()["detail"]
