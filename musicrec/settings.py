@@ -69,6 +69,8 @@ class ServingSettings(_Section):
     online_weight: float = Field(0.7, ge=0, le=1)
     online_merge: str = "max"  # a name in musicrec.serving.blending.MERGES
     filter_heard: bool = True
+    # Tracks of one main artist per 10 tracks of a blended list (scaled with k); 0: no cap.
+    max_per_artist: int = Field(2, ge=0, le=10)
     connect_timeout: float = Field(1.0, gt=0)
     request_timeout: float = Field(0.5, gt=0)
     # A dependency that failed `breaker_failures` times in a row is skipped for `breaker_reset` s.

@@ -82,7 +82,8 @@ Offset = Annotated[int, Digits, Query(
     ge=0, le=MAX_OFFSET, description="Skip this many tracks of the ranking: the next page starts at offset + k.")]
 MaxPerArtist = Annotated[int | None, Digits, Query(
     ge=0, le=CAP_PER, description=f"Tracks of one main artist allowed per {CAP_PER} tracks of the list "
-                                  "(scaled with k, at least 1); 0: no cap (the default).")]
+                                  "(scaled with k, at least 1); 0: no cap; default [serving] max_per_artist "
+                                  "for blended lists, none for the others.")]
 
 
 class ListFilters(BaseModel):

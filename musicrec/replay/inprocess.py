@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from musicrec import schema
 from musicrec.replay.runner import Reply
+from musicrec.serving.catalog import load_catalog
+from musicrec.serving.facets import TrackFacets
 from musicrec.serving.history import DISLIKE, LISTEN, EventKind, History
 from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
 from musicrec.serving.recommender import Answer, Recommender, build_recommender
@@ -76,16 +79,22 @@ class InProcessTarget:
 
 
 class LoadedArtifacts:
-    """The three indexes a replay needs, loaded once and shared by every configuration tried."""
+    """The indexes a replay needs, loaded once and shared by every configuration tried.
+
+    The catalogue (artists, for the cap per artist) is the set's items.parquet: beside the lists, or
+    in the set that holds them when they are its `evaluation/` lists.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.personal: RankedLists = load_recommendations(folder)
         self.popular: np.ndarray = load_top_popular(folder)
         self.similar: RankedLists = load_similar(folder)
+        named = folder if (folder / schema.ITEMS_FILE).is_file() else folder.parent
+        self.facets = TrackFacets.of(load_catalog(named))
 
     def target(self, settings: Settings) -> InProcessTarget:
         """A target with the blending options in `settings` and no listens recorded yet."""
         listens = InMemoryListens(settings.events.max_per_user)
         recommender = build_recommender(self.personal, self.popular, listens, InMemorySimilar(self.similar),
-                                        settings)
+                                        settings, self.facets)
         return InProcessTarget(recommender, listens)

@@ -19,9 +19,11 @@ from musicrec import schema  # noqa: E402
 from musicrec.replay.metrics import METRICS, Estimate  # noqa: E402
 from musicrec.replay.runner import ReplayResult  # noqa: E402
 from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms  # noqa: E402
+from musicrec.replay.caps import CapRow  # noqa: E402
 from musicrec.replay.tuning import TuningRow, Variant  # noqa: E402
 
 TUNING_HEADER = "## Tuning"
+CAPS_HEADER = "## Cap per artist"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class RunInfo:
     settings: Variant
     max_listens: int
     seed: int
+    max_per_artist: int = 0
 
 
 def _lists_kind(folder: Path) -> str:
@@ -99,13 +102,34 @@ def tuning_table(rows: list[TuningRow], sample_note: str) -> list[str]:
     return lines
 
 
-def previous_tuning(path: Path) -> list[str]:
-    """The tuning section of an existing report, to carry over into a report made without --tune."""
+def caps_table(rows: list[CapRow], note: str) -> list[str]:
+    lines = [CAPS_HEADER, "", note, "",
+             "| max_per_artist | blended HitRate@10 | blended NDCG@10 | artist diversity@10 | "
+             "HitRate@10 − uncapped (paired) |", "|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        label = "0 (no cap)" if row.max_per_artist == 0 else str(row.max_per_artist)
+        lines.append(f"| {label} | {_fmt(row.hit_rate)} | {_fmt(row.ndcg)} | {_fmt(row.diversity, 3)} | "
+                     f"{_signed(row.vs_uncapped) if row.vs_uncapped else '–'} |")
+    return lines
+
+
+def previous_section(path: Path, header: str) -> list[str]:
+    """A section of an existing report (to its end or the next `##` section it does not own), to carry
+    over into a report made without the option that makes it (--tune, --caps)."""
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8")
-    start = text.find(TUNING_HEADER)
-    return text[start:].rstrip("\n").splitlines() if start >= 0 else []
+    start = text.find(header)
+    if start < 0:
+        return []
+    ends = [text.find(other, start + len(header)) for other in (CAPS_HEADER, TUNING_HEADER) if other != header]
+    end = min([position for position in ends if position >= 0], default=len(text))
+    return text[start:end].rstrip("\n").splitlines() + [""]
+
+
+def previous_tuning(path: Path) -> list[str]:
+    """The tuning section of an existing report, to carry over into a report made without --tune."""
+    return previous_section(path, TUNING_HEADER)[:-1]
 
 
 def render(
@@ -122,7 +146,8 @@ def render(
         f"order ({sample.listens} listens). The events store starts empty, so a user's first replayed "
         "listen has no online part.",
         f"Serving options: online_history={v.online_history}, online_merge={v.online_merge.label}, "
-        f"blend={v.blend.label}, filter_heard={str(v.filter_heard).lower()}.",
+        f"blend={v.blend.label}, filter_heard={str(v.filter_heard).lower()}, "
+        f"max_per_artist={info.max_per_artist}.",
         "Metrics are means over listens of whether (and where) the track played next was in the list asked "
         "for just before; intervals are 95% bootstrap intervals over users (1000 resamples); the lift is "
         "bootstrapped paired.", "",
@@ -164,10 +189,18 @@ def plot(groups: list[GroupScores], strategies: tuple[str, ...], ks: tuple[int, 
 
 def write_report(
     path: Path, info: RunInfo, result: ReplayResult, groups: list[GroupScores], ks: tuple[int, ...],
-    tuning_rows: list[TuningRow] | None = None,
+    tuning_rows: list[TuningRow] | None = None, cap_rows: list[CapRow] | None = None,
 ) -> Path:
     """Write the markdown report and its PNG next to it; returns the PNG's path."""
     plot_path = path.with_suffix(".png")
+    if cap_rows is not None:
+        note = (f"Made {info.when} by `{info.command}`: each setting of `[serving] max_per_artist` replays "
+                f"the {cap_rows[0].users} users above ({cap_rows[0].listens} listens) in process, blended "
+                "lists of 10, the other serving options as above. Artist diversity@10: the share of distinct "
+                "main artists among an answer's 10 tracks, averaged over answers.")
+        caps = caps_table(cap_rows, note) + [""]
+    else:
+        caps = previous_section(path, CAPS_HEADER)
     if tuning_rows is not None:
         tuned = tuning_rows[0].users, tuning_rows[0].listens
         note = (f"Made {info.when} by `{info.command}`: every variant replays the same {tuned[0]} users "
@@ -180,5 +213,5 @@ def write_report(
         tuning = previous_tuning(path)
     plot(groups, result.strategies, ks, plot_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(info, result, groups, ks, plot_path.name, tuning), encoding="utf-8")
+    path.write_text(render(info, result, groups, ks, plot_path.name, caps + tuning), encoding="utf-8")
     return plot_path

@@ -242,5 +242,5 @@ def build_recommender(
         merge=configured_merge(serving), filter_heard=serving.filter_heard,
         heard_window=settings.events.max_per_user,
         selector=Selector(facets or TrackFacets.of(Catalog.empty()), popular),
-        max_similar=serving.max_k,
+        max_per_artist=serving.max_per_artist, max_similar=serving.max_k,
     )

@@ -96,7 +96,9 @@ def test_online_merges_similar_without_tracks_just_heard(client: TestClient) -> 
 def test_blended_alternates_offline_and_online(client: TestClient) -> None:
     # offline [10, 11, 12, 13] + online [41, 11, 12] -> 10 41 11 (11) 12 (12) then 13
     assert _recs(client, "/recommendations", user_id=1) == [10, 41, 11, 12, 13]
-    assert _recs(client, "/recommendations", "GET", user_id=1, k=3) == [10, 41, 11]
+    # k=3: the default cap of 2 per 10 allows one track of Artist A, so 11 gives its place to 12
+    assert _recs(client, "/recommendations", "GET", user_id=1, k=3) == [10, 41, 12]
+    assert _recs(client, "/recommendations", "GET", user_id=1, k=3, max_per_artist=0) == [10, 41, 11]
     # unknown user with a listen: top popular blended with the similar tracks of 20
     assert _recs(client, "/recommendations", user_id=3) == [30, 21, 10, 42, 20, 40, 41]
     # no listens: offline only
@@ -142,6 +144,15 @@ def test_genre_and_artist_filters_fill_the_list_from_the_catalogue(client: TestC
                  "/recommendations"):
         assert _recs(client, path, user_id=1, genre="jazz") == []
     assert _recs(client, "/recommendations_online", user_id=1, artist="Artist E") == [41]
+
+
+def test_the_cap_per_artist_is_on_for_blended_lists_and_asked_for_elsewhere(client: TestClient) -> None:
+    # user 1: offline 10 (A) 11 (A) 12 (B) 13; at most ceil(2 * 2 / 10) = 1 of an artist in lists of 2
+    assert _recs(client, "/recommendations_offline", user_id=1, k=2) == [10, 11]
+    assert _recs(client, "/recommendations_offline", user_id=1, k=2, max_per_artist=2) == [10, 12]
+    # the next page starts with the track the cap held back
+    assert _recs(client, "/recommendations_offline", user_id=1, k=2, offset=2, max_per_artist=2) == [11, 13]
+    assert _recs(client, "/recommendations", user_id=1, k=4, max_per_artist=10) == [10, 41, 11, 12]
 
 
 def test_offset_pages_through_the_same_ranking(client: TestClient) -> None:
