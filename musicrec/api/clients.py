@@ -30,6 +30,7 @@ from musicrec.api.breaker import CircuitBreaker, CircuitOpen
 from musicrec.api.server import KEEP_ALIVE_SECONDS
 from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
+from musicrec.serving.blending import SimilarList
 from musicrec.serving.history import LISTEN, EventKind, History
 from musicrec.settings import ServingSettings
 
@@ -181,11 +182,13 @@ class FeaturesClient(ServiceClient):
     def __init__(self, base_url: str, serving: ServingSettings) -> None:
         super().__init__("features", base_url, serving)
 
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
-        """For each track, in order: up to `k` similar tracks and their scores, best first."""
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
+        """For each track, in order: up to `k` similar tracks and their scores, best first (and for a
+        new track, found by content, what each shares with it)."""
         batch = {"item_ids": item_ids, "k": k}
         answer = await self.call("/similar_items_batch", SIMILAR_BATCH, json=batch)
         entries = answer["items"]
         if len(entries) != len(item_ids):
             raise DependencyUnavailable("features service answered a batch of the wrong length")
-        return [(entry["item_id_2"], entry["score"]) for entry in entries]
+        return [(entry["item_id_2"], entry["score"], entry["relations"]) if "relations" in entry
+                else (entry["item_id_2"], entry["score"]) for entry in entries]

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
 
+from musicrec.serving.blending import Relation
 from musicrec.serving.history import EventKind
 
 INT32_MAX = 2**31 - 1  # ids are int32 in every artifact, so a larger one can never be known
@@ -126,6 +127,9 @@ class SimilarItemsResponse(TypedDict):
 
     item_id_2: list[int]
     score: list[float]
+    relations: NotRequired[Annotated[list[Relation], Field(
+        description="Only for a new track, whose similar tracks are found by content: what each shares "
+                    "with it (album, artist or genre).")]]
 
 
 class SimilarItemsOfTrack(SimilarItemsResponse):

@@ -16,7 +16,9 @@ import numpy as np
 
 from musicrec import schema
 from musicrec.replay.runner import Reply
+from musicrec.serving.blending import SimilarList
 from musicrec.serving.catalog import load_catalog
+from musicrec.serving.content import SimilarIndex
 from musicrec.serving.facets import TrackFacets
 from musicrec.serving.history import DISLIKE, LISTEN, EventKind, History
 from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
@@ -44,13 +46,18 @@ class InMemoryListens:
 
 
 class InMemorySimilar:
-    """Similar tracks straight from the index the features service would load."""
+    """Similar tracks straight from the index the features service would load (learned, or for a new
+    track by content when it is given a `SimilarIndex`)."""
 
-    def __init__(self, similar: RankedLists) -> None:
-        self._similar = similar
+    def __init__(self, similar: RankedLists | SimilarIndex) -> None:
+        self._similar = similar if isinstance(similar, SimilarIndex) else SimilarIndex(similar)
 
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
-        return self._similar.lookup_many(item_ids, k)
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
+        answers: list[SimilarList] = []
+        for item_id in item_ids:
+            items, scores, relations = self._similar.lookup(item_id, k)
+            answers.append((items, scores) if relations is None else (items, scores, relations))
+        return answers
 
 
 class InProcessTarget:
@@ -90,11 +97,13 @@ class LoadedArtifacts:
         self.popular: np.ndarray = load_top_popular(folder)
         self.similar: RankedLists = load_similar(folder)
         named = folder if (folder / schema.ITEMS_FILE).is_file() else folder.parent
-        self.facets = TrackFacets.of(load_catalog(named))
+        catalog = load_catalog(named)
+        self.facets = TrackFacets.of(catalog)
+        self.catalog = catalog
 
     def target(self, settings: Settings) -> InProcessTarget:
         """A target with the blending options in `settings` and no listens recorded yet."""
         listens = InMemoryListens(settings.events.max_per_user)
-        recommender = build_recommender(self.personal, self.popular, listens, InMemorySimilar(self.similar),
-                                        settings, self.facets)
+        similar = InMemorySimilar(SimilarIndex.of(self.similar, self.catalog, settings.serving.max_k))
+        recommender = build_recommender(self.personal, self.popular, listens, similar, settings, self.facets)
         return InProcessTarget(recommender, listens)

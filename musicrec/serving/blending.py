@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping, NamedTuple, Self, Sequence
+from typing import TYPE_CHECKING, ClassVar, Iterable, Literal, Mapping, NamedTuple, Self, Sequence
 
 if TYPE_CHECKING:  # settings validate their names against the registries here
     from musicrec.settings import ServingSettings
@@ -25,7 +25,12 @@ class ScoredItems(NamedTuple):
     scores: list[float]
 
 
-SimilarLists = Sequence[tuple[Sequence[int], Sequence[float]]]
+# What a track found by content shares with the track it was found for (musicrec.serving.content).
+Relation = Literal["album", "artist", "genre"]
+# One listen's similar tracks and scores, best first; a list found by content (the listen is a new
+# track) also says each track's relation to it.
+SimilarList = tuple[Sequence[int], Sequence[float]] | tuple[Sequence[int], Sequence[float], Sequence[Relation]]
+SimilarLists = Sequence[SimilarList]
 
 
 def dedup(items: Iterable[int]) -> list[int]:
@@ -94,7 +99,7 @@ class MaxMerge(OnlineMerge):
     def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
         pairs = [
             (int(item), float(score))
-            for items, scores in similar_lists
+            for items, scores, *_ in similar_lists
             for item, score in zip(items, scores)
         ]
         pairs.sort(key=lambda pair: -pair[1])  # stable sort: ties keep their newest-listen-first order
@@ -122,7 +127,7 @@ class SumMerge(OnlineMerge):
     def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
         excluded = set(int(item) for item in heard)
         total: dict[int, float] = {}
-        for items, scores in similar_lists:
+        for items, scores, *_ in similar_lists:
             for item, score in zip(items, scores):
                 item = int(item)
                 if item not in excluded:

@@ -26,6 +26,7 @@ from musicrec.serving.blending import (
     MaxMerge,
     OnlineMerge,
     ScoredItems,
+    SimilarList,
     configured_blend,
     configured_merge,
 )
@@ -47,8 +48,9 @@ class UserEvents(Protocol):
 
 
 class SimilarTracks(Protocol):
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
-        """Per track: similar tracks and scores, best first; DependencyUnavailable when it cannot say."""
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
+        """Per track: similar tracks and scores, best first (with their relations when found by content);
+        DependencyUnavailable when it cannot say."""
         ...
 
 
@@ -64,7 +66,7 @@ class Origin:
     popular: bool = False  # top popular was used (the default list, or for a user without a personal one)
     online: Sequence[int] = ()  # the online list
     seeds: Sequence[int] = ()  # the recent listens it was made from, newest first
-    similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # each seed's similar tracks and scores
+    similar: Sequence[SimilarList] = ()  # each seed's similar tracks and scores
 
 
 POPULAR = Origin(popular=True)
@@ -92,7 +94,7 @@ class OnlinePart(NamedTuple):
     history: History
     failed: list[str]
     seeds: Sequence[int] = ()  # the listens the list was made from
-    similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # their similar tracks and scores
+    similar: Sequence[SimilarList] = ()  # their similar tracks and scores
 
 
 @dataclass

@@ -71,3 +71,12 @@ def test_exclusions_filters_and_pages_on_every_route(shared_trio: Trio) -> None:
     assert pages == [[30, 21, 10], [42, 20, 40], [41]]
     bad = httpx.get(f"{shared_trio.url('recommendations')}/recommendations", params={"user_id": 1, "offset": "x"})
     assert bad.status_code == 422 and "'offset'" in bad.json()["detail"]
+
+
+def test_a_listen_of_a_new_release_brings_tracks_that_share_its_artist(shared_trio: Trio) -> None:
+    # 41 is in items.parquet without a learned list: the features service finds its tracks by content
+    put(shared_trio, 7004, 41)
+    answer = httpx.get(f"{shared_trio.url('recommendations')}/recommendations_online",
+                       params={"user_id": 7004, "details": "true"}).json()
+    assert answer["recs"] == [40, 10, 11, 20]
+    assert answer["details"][0]["reason"]["text"] == "by Artist E, whose new release 'Track 41' you just played"

@@ -27,7 +27,11 @@ from musicrec.serving.reasons import (
     closest_listens,
     load_offline_sources,
 )
-from musicrec.serving.recommender import Answer
+from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.blending import AlternateBlend
+from musicrec.serving.content import SimilarIndex
+from musicrec.serving.indexes import load_similar, load_top_popular
+from musicrec.serving.recommender import Answer, Recommender
 from musicrec.serving.set_indexes import open_set_indexes
 from tests.artifact_factory import write_artifact_set
 from tests.serving.test_recommender import _recommender
@@ -168,3 +172,18 @@ def test_sources_must_cover_every_row(tmp_path: Path) -> None:
     object.__setattr__(fewer, "items", fewer.items[:5])
     with pytest.raises(ArtifactError, match="column source has 9 rows for 5 items"):
         load_offline_sources(folder, fewer)
+
+
+def test_tracks_after_a_new_release_say_what_they_share_with_it(folder: Path) -> None:
+    catalog = load_catalog(folder)
+    listens = InMemoryListens(20)
+    listens.put(1, 41)  # 41 has no learned list: its similar tracks come by content
+    recommender = Recommender(
+        personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
+        similar=InMemorySimilar(SimilarIndex.of(load_similar(folder), catalog, 100)), blend=AlternateBlend(),
+        online_history=1, similar_per_listen=10)
+    answer = asyncio.run(recommender.online(1, 10))
+    assert answer.recs == [40, 10, 11, 20]
+    reasons = _reasons(folder, answer)
+    assert reasons[0] == Reason("online", "by Artist E, whose new release 'Track 41' you just played", because_of=41)
+    assert reasons[1] == Reason("online", "pop, like 'Track 41', the new release you just played", because_of=41)
