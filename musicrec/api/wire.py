@@ -92,12 +92,21 @@ class ArtifactSetInfo(TypedDict):
     created_at: Annotated[str | None, Field(description="When the pipeline made it (manifest.json).")]
 
 
+class ServingInfo(TypedDict):
+    """The serving options the page shows."""
+
+    max_per_artist: Annotated[int, Field(description="[serving] max_per_artist: the blended lists' cap.")]
+    filter_heard: bool
+
+
 class AboutResponse(TypedDict):
-    """What the page shows beside the lists: the artifact set, its offline quality, the docs."""
+    """What the page shows beside the lists: the artifact set, its offline quality, the docs, and the
+    serving options it shows."""
 
     artifact_set: ArtifactSetInfo
     quality: Annotated[dict[str, Any] | None, Field(description="metrics.json of the set, if it has one.")]
     docs: Annotated[dict[str, str], Field(description="Each service's /docs page.")]
+    serving: ServingInfo
 
 
 # --- events (8020) ----------------------------------------------------------------------------------

@@ -120,6 +120,7 @@ def test_about_names_the_set_and_its_quality(tmp_path: Path) -> None:
     assert about["quality"] is None
     assert about["docs"] == {"recommendations": "/docs", "features": "http://127.0.0.1:8010/docs",
                              "events": "http://127.0.0.1:8020/docs"}
+    assert about["serving"] == {"max_per_artist": 2, "filter_heard": False}
     quality = {"models": {"als": {"ndcg@10": 0.1}}}
     (folder / schema.METRICS_FILE).write_text(json.dumps(quality))
     with _client(folder, RecordingListens()) as test_client:
@@ -135,6 +136,16 @@ def test_a_listen_goes_to_the_events_service_and_changes_online(client: TestClie
     assert online["details"][0]["reason"]["because_of"] == 40
     assert client.get("/listen", params={"user_id": 9, "item_id": 40}).status_code == 405  # writes: POST only
     assert client.post("/listen", params={"user_id": 9, "item_id": -1}).status_code == 422
+
+
+def test_a_dislike_from_the_page_goes_to_the_events_service(client: TestClient, listens: RecordingListens
+                                                           ) -> None:
+    assert client.post("/listen", params={"user_id": 9, "item_id": 41, "kind": "dislike"}).json() == {
+        "result": "ok"}
+    assert listens.kinds == {9: ["dislike"]}
+    # user 9's offline list (top popular: 30 10 20 40 41) without 41, made up from the catalogue
+    assert client.get("/recommendations_offline", params={"user_id": 9}).json()["recs"] == [30, 10, 20, 40, 11]
+    assert client.post("/listen", params={"user_id": 9, "item_id": 41, "kind": "love"}).status_code == 422
 
 
 def test_a_listen_when_events_is_down_is_503(artifacts: Path) -> None:
