@@ -69,6 +69,7 @@ class RecsResponse(TypedDict):
     recs: list[int]
     degraded: NotRequired[bool]
     details: NotRequired[list[TrackInfo]]
+    arm: NotRequired[Annotated[str, Field(description="With details and an A/B experiment: the user's arm.")]]
 
 
 # The web page's routes on the recommendations service.

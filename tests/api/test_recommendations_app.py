@@ -7,6 +7,7 @@ HTTP clients turn refused, slow and malformed answers into it: tests/api/test_cl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from musicrec.api.recommendations_app import create_app
 from musicrec.errors import ArtifactError, DependencyUnavailable
+from musicrec.serving.experiments import Experiment
 from musicrec.serving.history import EventKind, History
 from musicrec.settings import load_settings
 from tests.artifact_factory import COURSE_RULE_ENV, SIMILAR, write_artifact_set
@@ -295,3 +297,31 @@ def test_missing_artifact_stops_start(tmp_path: Path, missing: str) -> None:
     with pytest.raises(ArtifactError, match=rf"{missing}.*python -m musicrec pipeline"):
         with _client(tmp_path):
             pass
+
+
+def test_with_an_experiment_each_user_gets_an_arm_and_its_answers(artifacts: Path, tmp_path: Path) -> None:
+    log = tmp_path / "exposures.jsonl"
+    environ = {"MUSICREC_EXPERIMENTS__NAME": "cap-test", "MUSICREC_EXPERIMENTS__ARMS": "uncapped:1, capped:1",
+               "MUSICREC_EXPERIMENTS__ARM_CAPPED": "max_per_artist=1", "MUSICREC_EXPERIMENTS__ARM_UNCAPPED":
+               "max_per_artist=0", "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(log)}
+    experiment = Experiment("cap-test", ("uncapped", "capped"), (1.0, 1.0))
+    assert (experiment.arm_of(1), experiment.arm_of(2)) == ("capped", "uncapped")
+    with _client(artifacts, **environ) as test_client:
+        # user 1, blended k=4: 10 (A) 41 (E) 11 (A) 12 (B) without a cap; capped at 1 per 10, 11 waits
+        answer = test_client.get("/recommendations", params={"user_id": 1, "k": 4, "details": "true"})
+        assert answer.headers["x-experiment-arm"] == "capped"
+        assert answer.json()["recs"] == [10, 41, 12, 13] and answer.json()["arm"] == "capped"
+        plain = test_client.get("/recommendations_offline", params={"user_id": 2})
+        assert plain.headers["x-experiment-arm"] == "uncapped" and "arm" not in plain.json()
+        assert "x-experiment-arm" not in test_client.get("/recommendations_default").headers  # no user
+        assert _metric(test_client, 'recommendations_experiment_answers_total{arm="capped",route="blended"}') == 1.0
+        assert _metric(test_client, 'recommendations_experiment_answers_total{arm="uncapped",route="offline"}') == 1.0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(line["user_id"], line["arm"], line["route"], line["recs"]) for line in lines] == [
+        (1, "capped", "blended", [10, 41, 12, 13]), (2, "uncapped", "offline", [20, 10, 21])]
+    assert all(line["experiment"] == "cap-test" and line["time"].endswith("+00:00") for line in lines)
+
+
+def test_without_an_experiment_answers_name_no_arm(client: TestClient, artifacts: Path) -> None:
+    answer = client.get("/recommendations", params={"user_id": 1, "details": "true"})
+    assert "x-experiment-arm" not in answer.headers and "arm" not in answer.json()

@@ -7,10 +7,13 @@ the pipeline does not know them, so their offline list is top popular: 30, 10, 2
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.e2e.conftest import Trio
+from tests.e2e.conftest import Trio, started_trio
 
 pytestmark = pytest.mark.slow
 ROUTES = ("/recommendations_offline", "/recommendations_online", "/recommendations")
@@ -80,3 +83,22 @@ def test_a_listen_of_a_new_release_brings_tracks_that_share_its_artist(shared_tr
                        params={"user_id": 7004, "details": "true"}).json()
     assert answer["recs"] == [40, 10, 11, 20]
     assert answer["details"][0]["reason"]["text"] == "by Artist E, whose new release 'Track 41' you just played"
+
+
+def test_an_experiment_names_each_answers_arm_and_logs_it(tmp_path: Path) -> None:
+    log = tmp_path / "exposures.jsonl"
+    experiment = {"MUSICREC_EXPERIMENTS__NAME": "cap-test", "MUSICREC_EXPERIMENTS__ARMS": "uncapped:1, capped:1",
+                  "MUSICREC_EXPERIMENTS__ARM_UNCAPPED": "max_per_artist=0",
+                  "MUSICREC_EXPERIMENTS__ARM_CAPPED": "max_per_artist=1", "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(log)}
+    with started_trio(tmp_path, **experiment) as trio:
+        base = trio.url("recommendations")
+        capped = httpx.get(f"{base}/recommendations", params={"user_id": 1, "k": 4, "details": "true"})
+        assert capped.headers["x-experiment-arm"] == "capped" and capped.json()["arm"] == "capped"
+        assert capped.json()["recs"] == [10, 12, 13, 30]  # one of Artist A's tracks per list of 4
+        uncapped = httpx.get(f"{base}/recommendations", params={"user_id": 2, "k": 4})
+        assert uncapped.headers["x-experiment-arm"] == "uncapped"
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'recommendations_experiment_answers_total{arm="capped",route="blended"} 1.0' in metrics
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(line["user_id"], line["arm"], line["route"]) for line in lines] == [
+        (1, "capped", "blended"), (2, "uncapped", "blended")]
