@@ -48,8 +48,10 @@ $(ARTIFACTS)/manifest.json: $(RAW)/interactions.parquet
 
 pipeline: $(ARTIFACTS)/manifest.json
 
-run: setup pipeline
-	$(PY) -m musicrec serve
+# Serves at once: without artifacts a quick set first, then the tuned one made in the background
+# (python -m musicrec run; README "Start here").
+run: setup data
+	$(PY) -m musicrec run
 
 serve: setup
 	$(PY) -m musicrec serve

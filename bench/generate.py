@@ -36,7 +36,8 @@ from musicrec.datasets.shapes import COURSE, SHAPE_NAMES
 HEAVY_LOCK = Path("/tmp/musicrec-heavy.lock")
 GNU_TIME = "/usr/bin/time"  # Debian package `time`
 PREPARE_SNIPPET = "import sys; from pathlib import Path; from musicrec.pipeline.prepare import prepare; " \
-    "prepare(Path(sys.argv[1]), Path(sys.argv[2]))"
+    "from musicrec.pipeline.workspace import Workspace; work = Workspace(Path(sys.argv[2])); " \
+    "prepare(Path(sys.argv[1]), work.items_output(), work.events_output())"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "publish": "Upload an artifact set to S3",
     "fetch": "Download an artifact set from S3 and verify its checksums",
     "serve": "Start the three services and supervise them until Ctrl-C",
+    "run": "Serve at once (a quick artifact set first if there is none), tune the set in the background",
     "replay": "Replay test-period listens through the services and measure hit rates",
 }
 

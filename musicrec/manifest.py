@@ -104,6 +104,17 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
+def settings_tuned(manifest: dict[str, Any] | None) -> bool | None:
+    """Whether the pipeline learned the set's model settings from the data (`--tune on`), as the
+    parameters it recorded say; None when the set does not say (a course folder has no manifest).
+
+    `make run` improves a set made without tuning in the background, and the page tells the two apart.
+    """
+    parameters = (manifest or {}).get("parameters")
+    tune = parameters.get("tune") if isinstance(parameters, dict) else None
+    return tune if isinstance(tune, bool) else None
+
+
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The set's manifest, or None when the folder has none (a course folder)."""
     path = folder / schema.MANIFEST_FILE

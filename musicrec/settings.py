@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import configparser
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -107,30 +108,67 @@ class EventSettings(_Section):
     max_dislikes_per_user: int = Field(1000, ge=1)
 
 
-class PipelineSettings(_Section):
-    """The offline pipeline's settings. A model setting left empty (None) is learned from the data by
-    the `tune` stage; a value given here is pinned and used as it is."""
+class SourceSettings(_Section):
+    """One candidate source's settings (`[pipeline.<source>]`): a value left empty (None) is learned
+    from the data by the `tune` stage; a value given is pinned and used as it is. Field names are
+    the source's own parameter names (checked by a test), so a renamed one cannot silently stop
+    being pinned."""
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class AlsSettings(SourceSettings):
+    factors: int | None = Field(None, ge=1)
+    regularization: float | None = Field(None, ge=0)
+    iterations: int | None = Field(None, ge=1)
+    weighting: Literal["binary", "log", "bm25"] | None = None
+    alpha: float | None = Field(None, gt=0)
+
+
+class ItemKnnSettings(SourceSettings):
+    neighbours: int | None = Field(None, ge=1)
+    weighting: Literal["cosine", "bm25"] | None = None
+
+
+class EaseSettings(SourceSettings):
+    items: int = Field(5_000, ge=10)  # the most listened tracks it models (its weights: items^2 floats)
+    lambda_: float | None = Field(None, gt=0, alias="lambda")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PopularSettings(SourceSettings):
+    window: Literal["recent", "all"] | None = None
+
+
+class ArtistSettings(SourceSettings):
+    tracks: int | None = Field(None, ge=1)
+
+
+class PipelineSettings(_Section):
+    """The offline pipeline's settings; each candidate source's own in a section of its own."""
+
+    # The split's windows (musicrec/pipeline/split.py). Left empty, each takes the default length,
+    # widened where the data is too thin there, or the split holds out each user's last listens
+    # instead; given, they are honoured as they are or refused with a message naming them.
     test_start: str | None = None
-    test_days: int = Field(14, ge=1)
-    target_days: int = Field(14, ge=1)
+    test_days: int | None = Field(None, ge=1)
+    target_days: int | None = Field(None, ge=1)
+    # What the target window and the test period must each hold: listens, and users who listened
+    # before the window (the users a model can be judged on).
+    min_window_listens: int = Field(1_000, ge=1)
+    min_window_users: int = Field(100, ge=1)
     top_popular: int = Field(100, ge=1)
+    budget_minutes: float = Field(45.0, gt=0)
     tune: bool = True
     tune_minutes: float = Field(6.0, gt=0)
     tune_users: int = Field(10_000, ge=100)
     sources: tuple[str, ...] = ("als", "itemknn", "ease", "popular", "artist")
     candidates_per_source: int = Field(50, ge=1)
-    als_factors: int | None = Field(None, ge=1)
-    als_iterations: int | None = Field(None, ge=1)
-    als_regularization: float | None = Field(None, ge=0)
-    als_weighting: Literal["binary", "log", "bm25"] | None = None
-    als_alpha: float | None = Field(None, gt=0)
-    itemknn_neighbours: int | None = Field(None, ge=1)
-    itemknn_weighting: Literal["cosine", "bm25"] | None = None
-    ease_items: int = Field(5_000, ge=10)
-    ease_lambda: float | None = Field(None, gt=0)
-    popular_window: Literal["recent", "all"] | None = None
-    artist_tracks: int | None = Field(None, ge=1)
+    forward_iterations: int = Field(2, ge=1)
     similar_per_item: int = Field(20, ge=1)
     ranker_users: int = Field(20_000, ge=10)
     ranker_iterations: int = Field(300, ge=1)
@@ -138,12 +176,27 @@ class PipelineSettings(_Section):
     recommendations_per_user: int = Field(50, ge=1)
     evaluation_users: int = Field(200_000, ge=1)
     seed: int = 42
+    als: AlsSettings = AlsSettings()
+    itemknn: ItemKnnSettings = ItemKnnSettings()
+    ease: EaseSettings = EaseSettings()
+    popular: PopularSettings = PopularSettings()
+    artist: ArtistSettings = ArtistSettings()
 
-    @field_validator("*", mode="before")
+    @field_validator("test_start", "test_days", "target_days", "ranker_loss", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """An empty value in config.ini means "not pinned": learned from the data, or the default."""
+        """An empty value in config.ini means "not given": the default."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("test_start")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+        return value
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -151,6 +204,36 @@ class PipelineSettings(_Section):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        known = source_names()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"unknown {', '.join(unknown)}; expected some of {', '.join(known)}")
+        return names
+
+    def source_settings(self, name: str) -> SourceSettings:
+        """The `[pipeline.<name>]` section of a source."""
+        section = getattr(self, name)
+        assert isinstance(section, SourceSettings)
+        return section
+
+
+def source_names() -> tuple[str, ...]:
+    """Every candidate source that has a settings section (the pipeline's registry must match)."""
+    return tuple(name for name, info in PipelineSettings.model_fields.items()
+                 if isinstance(info.annotation, type) and issubclass(info.annotation, SourceSettings))
+
+
+class RunSettings(_Section):
+    """What `make run` (`python -m musicrec run`) does besides serving. Without an artifact set it makes
+    a quick one first, so the trio answers within minutes; with `tune_in_background`, an untuned set
+    is then improved by the tuned pipeline at a lower CPU priority while the trio serves, and the
+    services switch to the new set by hot reload."""
+
+    tune_in_background: bool = True
 
 
 class S3Settings(_Section):
@@ -241,6 +324,7 @@ class Settings(_Section):
     serving: ServingSettings = ServingSettings()
     events: EventSettings = EventSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    run: RunSettings = RunSettings()
     s3: S3Settings = S3Settings()
     experiments: ExperimentSettings = ExperimentSettings()
 
@@ -269,25 +353,31 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _raw_values(config_path: Path, environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Collect section -> key -> text from the file, then let the environment win."""
+def _raw_values(config_path: Path, environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Collect section -> key -> text from the file, then let the environment win. A section
+    `[a.b]` (or a variable MUSICREC_A__B__KEY) is the nested section `b` of `[a]`."""
     sections = Settings.model_fields
-    values: dict[str, dict[str, str]] = {name: {} for name in sections}
+    values: dict[str, dict[str, Any]] = {name: {} for name in sections}
     parser = configparser.ConfigParser(interpolation=None)
     if config_path.exists():
         parser.read(config_path, encoding="utf-8")
     for section in parser.sections():
-        if section not in sections:
+        top, *nested = section.split(".")
+        if top not in sections or len(nested) > 1:
             raise SettingsError(f"{config_path}: unknown section [{section}]")
+        target = values[top].setdefault(nested[0], {}) if nested else values[top]
         for key, value in parser.items(section):
-            values[section][key] = _unquote(value)
+            target[key] = _unquote(value)
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_ENV:
             continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section, *keys = name[len(ENV_PREFIX):].lower().split("__")
         if section not in sections:
             raise SettingsError(f"{name}: unknown section [{section}]")
-        values[section][key] = _unquote(value)
+        target = values[section]
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = _unquote(value)
     return values
 
 
@@ -320,10 +410,10 @@ def load_settings(
         for error in exc.errors():
             location = [str(part) for part in error["loc"]]
             message = str(error["msg"]).removeprefix("Value error, ")
-            if len(location) >= 2:  # a key: name it and its variable
-                section, key = location[:2]
-                env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
-                problems.append(f"[{section}] {key} (or {env_name}): {message}")
+            if len(location) >= 2:  # a key, in a section or a nested one: name it and its variable
+                *where, key = location
+                env_name = ENV_PREFIX + "__".join(part.upper() for part in (*where, key))
+                problems.append(f"[{'.'.join(where)}] {key} (or {env_name}): {message}")
             else:  # a whole section (or sections together): the message names what is wrong
                 problems.append(f"[{location[0]}]: {message}" if location else message)
         raise SettingsError(f"{config_path}: " + "; ".join(problems)) from None

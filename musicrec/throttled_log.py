@@ -1,7 +1,7 @@
 """Warnings that may repeat thousands of times a second, logged at most once per interval per kind.
 
-A dependency that is down makes every answer degraded; one warning per answer buried the log (213
-lines in a few seconds) and cost CPU exactly when the service was under stress. The first warning
+A dependency that is down makes every answer degraded; one warning per answer buried the log and
+cost CPU exactly when the service was under stress. The first warning
 of a kind is logged at once; later ones within `interval` seconds are only counted, and the next
 one after the interval is logged with how many were left out. Counting every occurrence is the
 metrics' job (Prometheus counters), not the log's.

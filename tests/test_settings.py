@@ -76,3 +76,12 @@ def test_project_config_ini_is_valid() -> None:
     settings = load_settings(PROJECT_ROOT / "config.ini", environ={})
     assert settings.events.backend == "sqlite"
     assert port_of(settings.urls.recommendations_url) == 8000
+
+
+def test_split_settings_left_empty_are_chosen_by_the_split_and_a_bad_date_is_refused(config_file: Path) -> None:
+    settings = load_settings(PROJECT_ROOT / "config.ini", environ={})
+    assert (settings.pipeline.test_start, settings.pipeline.test_days, settings.pipeline.target_days) == (
+        None, None, None)
+    with pytest.raises(SettingsError, match=r"\[pipeline\] test_start .*MUSICREC_PIPELINE__TEST_START.*"
+                                            r"YYYY-MM-DD, got '2022-13-01'"):
+        load_settings(config_file, environ={"MUSICREC_PIPELINE__TEST_START": "2022-13-01"})

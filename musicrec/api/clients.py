@@ -18,7 +18,8 @@ bytes into the wire types), which is cheaper than `json.loads` and a Python loop
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+import time
+from typing import Any, Callable, TypeVar
 
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
@@ -36,7 +37,7 @@ from musicrec.settings import ServingSettings
 
 # Calls in flight to one dependency: a burst of requests queues here (untimed) instead of opening a
 # connection per request, which overloaded the dependency and, on this service's busy event loop,
-# made connects miss their timeout (38% of answers degraded at 200 connections without a limit).
+# made connects miss their timeout (bench/results/hardening.md).
 POOL_SIZE = 64
 # Idle pooled connections are closed sooner than the services close them, so a call never goes out
 # on a connection the other side is just closing.
@@ -66,7 +67,8 @@ class ServiceClient:
     Create it inside the running event loop (the app's lifespan) and `aclose` it at shutdown.
     """
 
-    def __init__(self, name: str, base_url: str, serving: ServingSettings) -> None:
+    def __init__(self, name: str, base_url: str, serving: ServingSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.base_url = base_url
         self._prefix = str(URL(base_url)).rstrip("/")  # e.g. http://127.0.0.1:8020
@@ -81,7 +83,7 @@ class ServiceClient:
             trust_env=False,  # the trio talks directly over the local network, never via a proxy
         )
         self._breaker = CircuitBreaker(f"{name} service at {base_url}", serving.breaker_failures,
-                                       serving.breaker_reset)
+                                       serving.breaker_reset, clock)
 
     def _url(self, path: str, params: Params | None) -> URL:
         """Parameters are this module's names with integer values or plain words (an event's kind):
@@ -155,8 +157,9 @@ def _first_problem(error: ValidationError) -> str:
 class EventsClient(ServiceClient):
     """The events service: a user's latest events and dislikes."""
 
-    def __init__(self, base_url: str, serving: ServingSettings) -> None:
-        super().__init__("events", base_url, serving)
+    def __init__(self, base_url: str, serving: ServingSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__("events", base_url, serving, clock)
 
     async def history(self, user_id: int, k: int) -> History:
         """The user's latest `k` events (newest first, with their kinds) and every disliked track."""
@@ -179,8 +182,9 @@ class EventsClient(ServiceClient):
 class FeaturesClient(ServiceClient):
     """The features service: similar tracks of several tracks in one call."""
 
-    def __init__(self, base_url: str, serving: ServingSettings) -> None:
-        super().__init__("features", base_url, serving)
+    def __init__(self, base_url: str, serving: ServingSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__("features", base_url, serving, clock)
 
     async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
         """For each track, in order: up to `k` similar tracks and their scores, best first (and for a

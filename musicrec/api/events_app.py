@@ -6,8 +6,9 @@ An event is a listen unless `/put` says `kind=skip` or `kind=dislike` (`musicrec
 The routes only translate HTTP into calls on the configured `EventStore` (SQLite by default, Redis
 with `[events] backend = redis`); `/put` answers only after the store made the listen durable, so
 an acknowledged listen survives a restart or a kill. The store is opened in the lifespan and
-closed at shutdown. `/put` takes POST only and, like `/get` (a user's history is private), needs
-the API key when one is configured (`musicrec.api.access`).
+closed at shutdown. `/ready` is 503 while the store cannot be reached (a Redis server down), and
+200 again once it can: the store reconnects by itself. `/put` takes POST only and, like `/get` (a
+user's history is private), needs the API key when one is configured (`musicrec.api.access`).
 
 `/put` is a plain `def` route, run in the thread pool: its commit waits for the disk (fsync) and
 must not stall the event loop. `/get` is `async def`: it is on every blended request, and a
@@ -46,6 +47,13 @@ router = service_router("events")
 
 class EventsState(ServiceState[EventStore]):
     """The events service's state; its plane is the opened event store."""
+
+    async def dependency_down(self) -> str | None:
+        """The store, when it cannot be reached (Redis down): no listen can be stored or read then."""
+        store = self.plane
+        if store.quick_reads:
+            return store.unreachable()
+        return await run_in_threadpool(store.unreachable)
 
 
 Kind = Annotated[EventKind, Query(

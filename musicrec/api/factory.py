@@ -15,7 +15,8 @@ to load its data plane into it) and gets the rest:
 - Data is loaded in the lifespan (when the server starts), never at import time, so importing the
   app is cheap and a missing artifact stops start-up with its own message. The factory logs
   "<name> loaded in X.XX s" and only then does `/ready` answer 200 (503 `{"detail": "loading"}`
-  before); `/health` always answers 200 while the process runs.
+  before); `/health` always answers 200 while the process runs. `/ready` is 503 again while a
+  dependency the service cannot answer without is down (`ServiceState.dependency_down`).
 - `/metrics` is Prometheus text from a per-app registry (see `musicrec.api.metrics`): per-route
   latency and request counts, plus the counters a service's state adds with `service_counter`.
 - One error policy: a `MusicRecError` becomes `{"detail": message}` with its own status; invalid
@@ -153,7 +154,7 @@ def _operations_router() -> APIRouter:
     @router.get(
         "/ready",
         response_model=HealthResponse,
-        responses={503: {"model": ErrorResponse, "description": "Still loading"}},
+        responses={503: {"model": ErrorResponse, "description": "Still loading, or a dependency is down"}},
     )
     async def ready(request: Request) -> Any:
         """The data is loaded (and its checksums did not turn out wrong) and requests get real answers."""
@@ -162,6 +163,8 @@ def _operations_router() -> APIRouter:
             return JSONResponse({"detail": "loading"}, status_code=503)
         if state.refused:
             return JSONResponse({"detail": state.refused}, status_code=503)
+        if (down := await state.dependency_down()) is not None:
+            return JSONResponse({"detail": down}, status_code=503)
         serving = getattr(getattr(state, "plane", None), "artifact_set", None)
         return HealthResponse(status="ready", artifact_set=serving) if serving else HealthResponse(status="ready")
 

@@ -35,7 +35,10 @@ class ServiceFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One service: its name, the module holding `app`, and the URL it serves (from settings)."""
+    """One service: its name, the module holding `app`, and the URL it serves (from settings).
+
+    For a process that is not started by `start_service` (redis-server), `module` names its program.
+    """
 
     name: str
     module: str

@@ -34,7 +34,7 @@ from musicrec.api.factory import service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_only, resolve_k
 from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, TracksResponse, TrackInfo
 from musicrec.errors import ArtifactError
-from musicrec.manifest import read_manifest
+from musicrec.manifest import read_manifest, settings_tuned
 from musicrec.serving.catalog import Catalog
 from musicrec.serving.history import LISTEN, EventKind
 from musicrec.serving.indexes import RankedLists
@@ -87,7 +87,8 @@ def _about(folder: Path, settings: Settings) -> AboutResponse:
     urls = settings.urls
     serving = settings.serving
     return AboutResponse(
-        artifact_set={"name": folder.name, "created_at": manifest.get("created_at")},
+        artifact_set={"name": folder.name, "created_at": manifest.get("created_at"),
+                      "tuned": settings_tuned(manifest)},
         quality=_quality(folder / schema.METRICS_FILE),
         docs={"recommendations": "/docs", "features": f"{urls.features_store_url}/docs",
               "events": f"{urls.events_store_url}/docs"},

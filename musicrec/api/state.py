@@ -32,6 +32,14 @@ class ServiceState(Generic[Plane]):
         self.refused: str | None = None  # why the loaded data turned out unusable (see api.loading)
         self.reloader: Any = None  # the SetReloader of a service that serves artifact sets
 
+    async def dependency_down(self) -> str | None:
+        """Why the service cannot answer although its data is loaded, or None; `/ready` is 503 then.
+
+        Only for a dependency without which there is no answer at all (the events service's store);
+        one the service can answer degraded without (the recommendations service's) is no reason.
+        """
+        return None
+
     def attach(self, app: FastAPI) -> None:
         """Make this the state `of` finds for requests to `app` (the factory does this once)."""
         app.state.service = self

@@ -6,6 +6,9 @@ right after it starts (a broken artifact, a port taken) is retried ever more slo
 `FIRST_DELAY` doubling to `MAX_DELAY` seconds, instead of in a tight loop; one that stayed up
 `STABLE_AFTER` seconds starts over at the first delay. Every exit, restart and return to readiness
 is logged with the count of restarts so far.
+
+A process that is not a uvicorn service (the cluster's redis-server) is watched with its own way to
+start again and to tell it is ready (`watch(..., restart=, is_ready=)`), under the same backoff.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class Watched:
 
     service: RunningService
     started_at: float
+    restart: Callable[[RunningService], RunningService]  # a new process in place of the exited one
+    is_ready: Callable[[RunningService], bool]  # asked after a restart until it first says yes
     restarts: int = 0
     quick_exits: int = 0  # exits in a row, each soon after its start
     restart_at: float | None = None  # when it is due to start again (it has exited)
@@ -56,9 +61,18 @@ class Supervisor:
     is_ready: Callable[[RunningService], bool] = field(default=lambda service: _answers_ready(service))
     watched: list[Watched] = field(default_factory=list)
 
-    def watch(self, services: list[RunningService]) -> None:
+    def watch(
+        self,
+        services: list[RunningService],
+        *,
+        restart: Callable[[RunningService], RunningService] | None = None,
+        is_ready: Callable[[RunningService], bool] | None = None,
+    ) -> None:
+        """Keep `services` running; `restart` and `is_ready` replace the uvicorn ones for them."""
         now = self.clock()
-        self.watched.extend(Watched(service, now) for service in services)
+        restart = restart or self._start_again
+        is_ready = is_ready or self.is_ready
+        self.watched.extend(Watched(service, now, restart, is_ready) for service in services)
 
     @property
     def restarts(self) -> dict[str, int]:
@@ -71,7 +85,7 @@ class Supervisor:
                 self._exited(entry, now)
             elif entry.restart_at is not None and now >= entry.restart_at:
                 self._restart(entry, now)
-            elif entry.awaiting_ready and self.is_ready(entry.service):
+            elif entry.awaiting_ready and entry.is_ready(entry.service):
                 entry.awaiting_ready = False
                 logger.warning("%s service is ready again after %.1f s (restart %d)", entry.name,
                                now - entry.started_at, entry.restarts)
@@ -92,13 +106,16 @@ class Supervisor:
                        delay, entry.restarts + 1)
 
     def _restart(self, entry: Watched, now: float) -> None:
-        entry.service = self.start(entry.service.spec, self.host, self.env, self.log_dir)
+        entry.service = entry.restart(entry.service)
         entry.restarts += 1
         entry.started_at = now
         entry.restart_at = None
         entry.awaiting_ready = True
         logger.warning("%s service started again (restart %d, pid %d)", entry.name, entry.restarts,
                        entry.service.process.pid)
+
+    def _start_again(self, service: RunningService) -> RunningService:
+        return self.start(service.spec, self.host, self.env, self.log_dir)
 
 
 def _answers_ready(service: RunningService) -> bool:

@@ -91,6 +91,8 @@ class ListenerResponse(TypedDict):
 class ArtifactSetInfo(TypedDict):
     name: Annotated[str, Field(description="The artifact set's folder name.")]
     created_at: Annotated[str | None, Field(description="When the pipeline made it (manifest.json).")]
+    tuned: Annotated[bool | None, Field(description="Whether the pipeline learned its settings from the data "
+                                                    "(false: a quick set; null: not said, e.g. a course folder).")]
 
 
 class ServingInfo(TypedDict):

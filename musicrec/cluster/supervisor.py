@@ -2,9 +2,12 @@
 
 The public URLs in `[urls]` are nginx's; each replica listens on a free loopback port of its own
 and reads the same settings otherwise (`MUSICREC_*` overrides), with the events in Redis at
-`[events] redis_url`. If a Redis server already answers there it is used as it is; if not, one is
-started with its files in `data/redis/` (append-only file on). A replica that exits is started again
-(`musicrec.api.supervisor`, with backoff) while nginx sends its share to the others.
+`[events] redis_url`. If a Redis server already answers there it is used as it is (and kept
+running by whoever runs it); if not, one is started with its files in `data/redis/` (append-only
+file on). A replica that exits is started again (`musicrec.api.supervisor`, with backoff) while
+nginx sends its share to the others; so is the redis-server we started, on the same port and files,
+and the log says what it replayed. Meanwhile the events replicas refuse writes (503) and their
+`/ready` is 503; they reconnect by themselves once it answers.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ def plan_cluster(settings: Settings, replicas: int, run_dir: Path) -> ClusterPla
 
 @dataclass
 class RunningCluster:
-    """What runs: the replicas (as started), the `Supervisor` that restarts any that exits, nginx, Redis."""
+    """What runs: the replicas (as started), the `Supervisor` that restarts any of them or our Redis
+    that exits, nginx, Redis (its `process` is the current one)."""
 
     plan: ClusterPlan
     env: dict[str, str]
@@ -81,8 +85,28 @@ def _own_redis(plan: ClusterPlan) -> RedisServer | None:
         raise RuntimeError(f"no Redis server answers at {plan.redis_url} ([events] redis_url)")
     server = RedisServer(parts.port or 6379, plan.run_dir.parent / "redis")
     server.start()
-    log.info("started redis-server at %s (append-only file in %s)", server.url, server.data_dir)
+    log.info("started %s", server.replay_report())
     return server
+
+
+def _watch_redis(supervisor: Supervisor, server: RedisServer) -> None:
+    """Restart our redis-server like a replica when it exits: same port, same files, AOF replayed."""
+    assert server.process is not None
+
+    def restart(exited: RunningService) -> RunningService:
+        return _as_service(server, server.launch())
+
+    def replayed(service: RunningService) -> bool:
+        if not server.answers():
+            return False
+        log.warning("restarted %s", server.replay_report())
+        return True
+
+    supervisor.watch([_as_service(server, server.process)], restart=restart, is_ready=replayed)
+
+
+def _as_service(server: RedisServer, process: Popen[bytes]) -> RunningService:
+    return RunningService(ServiceSpec("redis", "redis-server", server.url), process, server.log_file)
 
 
 def _start_replicas(cluster: RunningCluster, name: str) -> None:
@@ -105,6 +129,8 @@ def running_cluster(plan: ClusterPlan, env: dict[str, str] | None = None) -> Ite
         for name in plan.replicas:
             _start_replicas(cluster, name)
         cluster.supervisor = Supervisor("127.0.0.1", cluster.env, plan.run_dir)
+        if cluster.redis is not None:
+            _watch_redis(cluster.supervisor, cluster.redis)  # first, so that it is stopped last
         for services in cluster.replicas.values():
             cluster.supervisor.watch(services)
         upstreams = {name: (plan.public[name], [spec.url for spec in plan.replicas[name]])

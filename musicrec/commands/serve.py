@@ -11,6 +11,7 @@ import argparse
 import signal
 import time
 from types import FrameType
+from typing import Callable, Protocol
 
 from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, running, trio
 from musicrec.api.supervisor import Supervisor
@@ -32,12 +33,28 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+class Companion(Protocol):
+    """Work done beside the running trio (`musicrec run`'s background pipeline): started once the
+    services are ready, checked as often as they are, stopped before them."""
+
+    def start(self) -> None: ...
+
+    def check(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.replicas is not None:
+        return until_stopped(lambda: _run_cluster(settings, args.replicas))
+    return until_stopped(lambda: run_trio(settings, args.ready_timeout))
+
+
+def until_stopped(serve: Callable[[], int]) -> int:
+    """Run `serve` until Ctrl-C or SIGTERM (exit 0), or until a service fails (exit 1, its message)."""
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        if args.replicas is not None:
-            return _run_cluster(settings, args.replicas)
-        return _run_trio(settings, args.ready_timeout)
+        return serve()
     except (ServiceFailed, RuntimeError) as exc:
         print(f"error: {exc}")
         return 1
@@ -46,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-def _run_trio(settings: Settings, ready_timeout: float) -> int:
+def run_trio(settings: Settings, ready_timeout: float, companion: Companion | None = None) -> int:
     """Start the trio, then restart any service that dies (`Supervisor`) until Ctrl-C or SIGTERM."""
     with running(trio(settings), settings.serving.host, ready_timeout=ready_timeout) as services:
         print("\nAll three services are ready (Ctrl-C stops them):")
@@ -56,11 +73,19 @@ def _run_trio(settings: Settings, ready_timeout: float) -> int:
         supervisor = Supervisor(settings.serving.host)
         supervisor.watch(services)
         try:
+            if companion is not None:
+                companion.start()
             while True:
                 supervisor.check()
+                if companion is not None:
+                    companion.check()
                 time.sleep(SUPERVISE_EVERY)
         finally:
-            supervisor.stop_all()  # the processes started since, too
+            try:
+                if companion is not None:
+                    companion.stop()
+            finally:  # a second Ctrl-C while the companion stops still stops the services
+                supervisor.stop_all()  # the processes started since, too
 
 
 def _run_cluster(settings: Settings, replicas: int) -> int:

@@ -1,7 +1,7 @@
 """Stage `evaluate`: every source, the ranker and the published choice judged on the test period.
 
-The sources are refit on the eval history (everything before the test period) with the settings
-the tune stage chose, and the ranker the ranker stage fit re-ranks their candidates, as serving
+The sources fit for the ranker stage are brought forward to the eval history (everything before the
+test period; world.py), and the ranker the ranker stage fit re-ranks their candidates, as serving
 would do on the first test day. Relevant items of a user = tracks listened in the test period
 that the user had not heard before it (models, like the service, recommend only unheard tracks).
 Users judged: known before the test period, with at least one relevant track; cold users (first
@@ -20,12 +20,11 @@ import numpy as np
 from musicrec.pipeline import metrics, scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
-from musicrec.pipeline.features import FeatureBuilder
-from musicrec.pipeline.lists import ListMaker
 from musicrec.pipeline.outputs import write_servable
-from musicrec.pipeline.ranker import load_ranker
-from musicrec.pipeline.tune import tuned_sources
+from musicrec.pipeline.sources.popular import PopularSource
+from musicrec.pipeline.reports import RANKER, MetricsReport, Validation
 from musicrec.pipeline.workspace import EVALUATION_DIR
+from musicrec.pipeline.world import FittedWorld, load_ranker
 
 log = logging.getLogger(__name__)
 K = scoring.K
@@ -44,8 +43,7 @@ def listed_users(history: History, limit: int, rng: np.random.Generator) -> np.n
     return active if active.size <= limit else np.sort(rng.choice(active, size=limit, replace=False))
 
 
-def cold_report(context: StageContext, history: History, relevant: Pairs,
-                popular: np.ndarray) -> dict[str, Any]:
+def cold_report(history: History, relevant: Pairs, popular: np.ndarray) -> dict[str, Any]:
     """Top popular on users whose first listen is in the test period."""
     known = np.diff(history.matrix.indptr) > 0
     cold = np.unique(relevant.users[~known[relevant.users]])
@@ -53,47 +51,50 @@ def cold_report(context: StageContext, history: History, relevant: Pairs,
     return {"users": int(cold.size), "popular": scoring.judge(recs, cold, relevant, history)}
 
 
-def evaluate(context: StageContext) -> dict[str, Any]:
+def evaluate(context: StageContext) -> MetricsReport:
     work, params = context.work, context.params
-    history = work.load_history("eval")
+    ranker_report = work.load_ranker_report()
+    world = FittedWorld.at(context, "eval", earlier="fit")
+    models_listed = tuple(world.sources)
+    if ranker_report.loss is not None:
+        world.with_ranker(load_ranker(context))
+        models_listed = (*models_listed, RANKER)
+    history = world.history
     relevant = work.load_pairs("test").unheard_in(history)
     rng = np.random.default_rng(params.seed)
-    content = context.item_content(history.items)
-    sources = tuned_sources(context, history, content)
-    builder = FeatureBuilder(history, content)
-    maker = ListMaker(sources, history, builder, params.candidates_per_source, load_ranker(context))
     users = listed_users(history, params.evaluation_users, rng)
-    lists = maker.lists(users, params.recommendations_per_user, (*sources, "ranker"), desc="evaluation lists")
+    lists = world.lists(users, params.recommendations_per_user, models_listed, desc="evaluation lists")
     judged = np.intersect1d(scoring.judged_users(history, relevant), users)
     models = {"random": scoring.judge(random_recs(judged.size, np.flatnonzero(history.item_listens > 0), K,
                                                   rng), judged, relevant, history)}
     for name, found in lists.items():
         models[name] = scoring.judge(scoring.as_matrix(found, judged), judged, relevant, history)
-    ranker_report = work.load_ranker_report()
-    published = ranker_report["published"]
-    best_source = max(sources, key=lambda name: models[name]["ndcg@10"])
+    published = ranker_report.published
+    best_source = max(world.sources, key=lambda name: models[name]["ndcg@10"])
     n_items = len(history.items)
     versus = scoring.paired_difference(
         *(scoring.ndcg_per_user(lists[name], judged, relevant, n_items) for name in (published, best_source)))
-    report = {
-        "split": {**work.load_split(), "evaluated_users": int(judged.size), "listed_users": int(users.size),
-                  "k": K},
-        "published": published,
-        "models": {**models, "published": models[published]},
+    popular = world.sources["popular"]
+    assert isinstance(popular, PopularSource)
+    report = MetricsReport(
+        split=work.load_split().model_copy(update={"evaluated_users": int(judged.size),
+                                                   "listed_users": int(users.size), "k": K}),
+        published=published,
+        models={**models, "published": models[published]},
         # NDCG@10 of the published list minus the best single source's on the test period, per user
-        "published_vs_best_source": {"best_source": best_source, **versus},
-        "cold_users": cold_report(context, history, relevant, sources["popular"].ranked_items()),
-        "validation": {"tuning": work.load_tuning(), "ranker": ranker_report},
-    }
-    report["evaluation_rows"] = write_servable(context, EVALUATION_DIR, lists[published], sources, history,
-                                               content)
+        published_vs_best_source={"best_source": best_source, **versus},
+        cold_users=cold_report(history, relevant, popular.ranked_items()),
+        validation=Validation(tuning=work.load_tuning(), ranker=ranker_report),
+        forward_seconds=world.seconds,
+    )
+    report.evaluation_rows = write_servable(context, EVALUATION_DIR, lists[published], world)
     return report
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_table(report: MetricsReport) -> str:
     """The metrics as a fixed-width text table: one row per model, cold users last."""
-    rows = dict(report["models"])
-    rows["cold: popular"] = report["cold_users"]["popular"]
+    rows = dict(report.models)
+    rows["cold: popular"] = report.cold_users["popular"]
     names = list(next(iter(rows.values())).keys())
     width = max(len(name) for name in names) + 2
     lines = [f"{'model':<18}" + "".join(f"{name:>{width}}" for name in names)]
@@ -105,7 +106,8 @@ def format_table(report: dict[str, Any]) -> str:
 def run(context: StageContext) -> dict[str, Any]:
     report = evaluate(context)
     context.work.save_metrics(report)
-    log.info("evaluate: %d users judged, %d cold users; published %s\n%s", report["split"]["evaluated_users"],
-             report["cold_users"]["users"], report["published"], format_table(report))
-    return {"evaluated_users": report["split"]["evaluated_users"], "published": report["published"],
-            "ndcg@10": {name: values["ndcg@10"] for name, values in report["models"].items()}}
+    log.info("evaluate: %d users judged, %d cold users; published %s\n%s", report.split.evaluated_users,
+             report.cold_users["users"], report.published, format_table(report))
+    return {"evaluated_users": report.split.evaluated_users, "published": report.published,
+            "ndcg@10": {name: values["ndcg@10"] for name, values in report.models.items()},
+            "forward_seconds": report.forward_seconds}

@@ -24,6 +24,7 @@ from musicrec import schema
 from musicrec.datasets.scales import get_scale
 from musicrec.datasets.synthetic import GenerateReport, generate
 from musicrec.errors import NotFound
+from musicrec.pipeline.reports import Report
 from musicrec.pipeline.workspace import Workspace
 
 COLD_USERS_ROW = "cold users: popular"
@@ -207,8 +208,14 @@ def metrics_frame(report: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def tuning_frame(tuning: dict[str, Any]) -> pd.DataFrame:
+def _as_json(tuning: dict[str, Any] | Report) -> dict[str, Any]:
+    """tuning.json as written, from the typed report or the JSON itself."""
+    return tuning.as_json() if isinstance(tuning, Report) else tuning
+
+
+def tuning_frame(tuning: dict[str, Any] | Report) -> pd.DataFrame:
     """The tune stage's choice per source: validation NDCG@10, trials tried and the chosen values."""
+    tuning = _as_json(tuning)
     rows = {name: {"validation ndcg@10": entry.get("validation_ndcg@10"), "trials": len(entry["trials"]),
                    "chosen": ", ".join(f"{key}={value}" for key, value in entry["values"].items())}
             for name, entry in tuning["sources"].items()}
@@ -217,8 +224,9 @@ def tuning_frame(tuning: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def trials_frame(tuning: dict[str, Any]) -> pd.DataFrame:
+def trials_frame(tuning: dict[str, Any] | Report) -> pd.DataFrame:
     """Every tuning trial: source, number, state and validation NDCG@10 (for a plot of the search)."""
+    tuning = _as_json(tuning)
     rows = [{"source": name, "trial": trial["number"], "state": trial["state"], "ndcg@10": trial["ndcg@10"]}
             for name, entry in tuning["sources"].items() for trial in entry["trials"]]
     return pd.DataFrame(rows, columns=["source", "trial", "state", "ndcg@10"])

@@ -90,6 +90,8 @@ class FeatureBuilder:
 
     def build(self, table: "CandidateTable") -> np.ndarray:
         """Feature matrix (rows x feature_names(table.source_names)) of a candidate table, float32."""
+        if not len(table):  # sparse look-ups of no rows give no array (thin data may leave none)
+            return np.zeros((0, len(feature_names(table.source_names))), dtype=np.float32)
         users, items = table.users, table.items
         listens = self.item_listens[items]
         columns = [

@@ -7,8 +7,9 @@ and the published lists (serve history); only the history and the users differ.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,7 @@ from tqdm.auto import tqdm
 from musicrec import schema
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.features import FeatureBuilder
+from musicrec.pipeline.reports import RANKER
 from musicrec.pipeline.sources import CandidateSource
 
 MISSING_RANK = 1_000  # the rank of a track a source did not propose: below every real rank
@@ -78,12 +80,6 @@ def propose(sources: dict[str, CandidateSource], users: np.ndarray, n: int, n_it
                                 n_items)
 
 
-def batches(users: np.ndarray, size: int = USER_BATCH, desc: str = "users") -> Iterator[np.ndarray]:
-    """The users in consecutive batches, with a progress bar."""
-    for start in tqdm(range(0, users.size, size), desc=desc, unit="batch"):
-        yield users[start:start + size]
-
-
 @dataclass
 class ListMaker:
     """Makes final lists at one history: every source's, and the ranker's when there is one."""
@@ -103,18 +99,29 @@ class ListMaker:
 
     def lists(self, users: np.ndarray, k: int, models: tuple[str, ...],
               desc: str = "lists") -> dict[str, Candidates]:
-        """Top k of each named model ("ranker" or a source name) for the users, in user batches."""
+        """Top k of each named model (RANKER or a source name) for the users, in user batches, as
+        many batches at a time as the machine has cores (numpy, scipy, implicit and CatBoost
+        release the GIL in their heavy steps)."""
         parts: dict[str, list[Candidates]] = {name: [] for name in models}
-        for batch in batches(users, desc=desc):
-            table = self.table(batch)
-            for name in models:
-                if name == "ranker":
-                    found = Candidates.top_by_score(table.users, table.items,
-                                                    self.ranker_scores(table).astype(np.float32), k)
-                else:
-                    found = table.source_list(name, k)
-                parts[name].append(table.with_proposers(found, len(self.history.items)))
+        chunks = [users[start:start + USER_BATCH] for start in range(0, users.size, USER_BATCH)]
+        with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
+            done = pool.map(lambda batch: self._batch_lists(batch, k, models), chunks)
+            for found in tqdm(done, total=len(chunks), desc=desc, unit="batch"):
+                for name in models:
+                    parts[name].append(found[name])
         return {name: Candidates.concat(found) for name, found in parts.items()}
+
+    def _batch_lists(self, batch: np.ndarray, k: int, models: tuple[str, ...]) -> dict[str, Candidates]:
+        table = self.table(batch)
+        found = {}
+        for name in models:
+            if name == RANKER:
+                ranked = Candidates.top_by_score(table.users, table.items,
+                                                 self.ranker_scores(table).astype(np.float32), k)
+            else:
+                ranked = table.source_list(name, k)
+            found[name] = table.with_proposers(ranked, len(self.history.items))
+        return found
 
 
 def recommendations_table(lists: Candidates, history: History, source_names: tuple[str, ...]) -> pa.Table:

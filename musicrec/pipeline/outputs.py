@@ -17,8 +17,9 @@ from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.lists import recommendations_table
 from musicrec.pipeline.popular import popular_table
-from musicrec.pipeline.sources import CandidateSource, SourceContext
+from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.sources.als import AlsParams, AlsSource
+from musicrec.pipeline.world import FittedWorld
 
 
 def similar_table(als: AlsSource, history: History, content: ItemContent, k: int) -> pa.Table:
@@ -35,29 +36,26 @@ def similar_table(als: AlsSource, history: History, content: ItemContent, k: int
                      schema.SCORE: score[order]}, schema=schema.SIMILAR_SCHEMA)
 
 
-def als_of(sources: dict[str, CandidateSource], history: History, context: StageContext,
-           content: ItemContent) -> AlsSource:
+def als_of(world: FittedWorld, context: StageContext) -> AlsSource:
     """The fitted ALS source, or one fit with defaults: similar tracks need item factors even when
     ALS is not among the sources."""
-    als = sources.get("als")
+    als = world.sources.get("als")
     if isinstance(als, AlsSource):
         return als
-    als = AlsSource(AlsParams(), SourceContext(context.params, content))
-    als.fit(history)
+    als = AlsSource(AlsParams(), SourceContext(context.params, world.content))
+    als.fit(world.history)
     return als
 
 
-def write_servable(context: StageContext, folder: str, lists: Candidates, sources: dict[str, CandidateSource],
-                   history: History, content: ItemContent) -> dict[str, int]:
+def write_servable(context: StageContext, folder: str, lists: Candidates, world: FittedWorld) -> dict[str, int]:
     """Write recommendations, similar and top popular parquet files into `folder` of the work folder
     ("" for the top level); returns their row counts."""
-    work, params = context.work, context.params
+    work, params, history = context.work, context.params, world.history
     tables = {
-        schema.RECOMMENDATIONS_FILE: recommendations_table(lists, history, tuple(sources)),
-        schema.SIMILAR_FILE: similar_table(als_of(sources, history, context, content), history, content,
+        schema.RECOMMENDATIONS_FILE: recommendations_table(lists, history, tuple(world.sources)),
+        schema.SIMILAR_FILE: similar_table(als_of(world, context), history, world.content,
                                            params.similar_per_item),
-        schema.TOP_POPULAR_FILE: popular_table(history, params.top_popular,
-                                               work.require(schema.ITEMS_FILE, "prepare")),
+        schema.TOP_POPULAR_FILE: popular_table(history, params.top_popular, work.items_path()),
     }
     for name, table in tables.items():
         pq.write_table(table, work.output(str(Path(folder) / name)))

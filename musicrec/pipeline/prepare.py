@@ -234,21 +234,21 @@ def build_events(interactions: pa.Table, item_ids: pa.Array, report: PrepareRepo
     )
 
 
-def prepare(raw_dir: Path, out_dir: Path) -> PrepareReport:
-    """Read the raw course files in `raw_dir`; write `items.parquet` and `events.parquet` into `out_dir`."""
+def prepare(raw_dir: Path, items_path: Path, events_path: Path) -> PrepareReport:
+    """Read the raw course files in `raw_dir`; write the named tracks to `items_path` and the clean
+    listens to `events_path` (the pipeline passes its work folder's paths)."""
     started = time.perf_counter()
     report = PrepareReport()
-    out_dir.mkdir(parents=True, exist_ok=True)
     with tqdm(total=4, desc="prepare", unit="step") as progress:
         items = build_items(read_tracks(raw_dir), read_catalog_names(raw_dir), report)
         progress.update()
-        pq.write_table(items, out_dir / schema.ITEMS_FILE)
+        pq.write_table(items, items_path)
         item_ids = items.column(schema.ITEM_ID).combine_chunks()
         del items
         progress.update()
         events = build_events(read_interactions(raw_dir), item_ids, report)
         progress.update()
-        pq.write_table(events, out_dir / schema.EVENTS_FILE, row_group_size=ROW_GROUP_SIZE)
+        pq.write_table(events, events_path, row_group_size=ROW_GROUP_SIZE)
         progress.update()
     report.seconds = time.perf_counter() - started
     log.info("%s", report.summary())

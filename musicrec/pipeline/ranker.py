@@ -1,10 +1,12 @@
 """Stage `ranker`: CatBoost re-ranks the union of every source's candidates, if that earns its place.
 
-Sources are fit on the fit history (train); the ranker learns which of their candidates a user
-plays in the target window. Users with a played candidate are split: most learn, the rest are held
-out. On the held-out users, each loss (`RANKER_LOSSES`, or the one pinned) is compared with every
-source's own list by NDCG@10. The best of all of them is what the pipeline publishes: the ranker
-only if it beat the best single source, so a list measured worse than a baseline is never served.
+Sources are fit on the fit history (train), once for the whole run (world.py); the ranker learns
+which of their candidates a user plays in the target window. Users with a played candidate are
+split: most learn, the rest are held out. On the held-out users, each loss (`RANKER_LOSSES`, or
+the one pinned) is compared with every source's own list by NDCG@10. The best of all of them is
+what the pipeline publishes: the ranker only if it beat the best single source, so a list measured
+worse than a baseline is never served. With too few played candidates to learn from, no ranker is
+learned and the best source is published.
 """
 
 from __future__ import annotations
@@ -17,63 +19,29 @@ from catboost import CatBoost, Pool
 
 from musicrec.pipeline import scoring
 from musicrec.pipeline.context import StageContext
-from musicrec.pipeline.data import Candidates, Pairs, user_runs
-from musicrec.pipeline.features import FeatureBuilder, feature_names
-from musicrec.pipeline.lists import CandidateTable, ListMaker
-from musicrec.pipeline.tune import tuned_sources
-from musicrec.settings import PipelineSettings
+from musicrec.pipeline.data import Candidates, Pairs
+from musicrec.pipeline.features import feature_names
+from musicrec.pipeline.lists import CandidateTable
+from musicrec.pipeline.reports import RANKER, RankerReport
+from musicrec.pipeline.reranking import (HELD_OUT_SHARE, MIN_POSITIVES, NEGATIVES_PER_USER, RANKER_LOSSES,
+                                         fit_ranker, learning_rows, split_users)
+from musicrec.pipeline.world import FittedWorld
 
 log = logging.getLogger(__name__)
-RANKER_LOSSES = ("Logloss", "YetiRank")
-NEGATIVES_PER_USER = 20
-HELD_OUT_SHARE = 0.25
-
-
-def learning_rows(table: CandidateTable, labels: np.ndarray, negatives_per_user: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Rows to learn from: every positive, and up to `negatives_per_user` random negatives of each user
-    with a positive (all of them would multiply the rows and teach little more; a user without a
-    positive teaches a ranking nothing). Sorted, so users stay grouped."""
-    has_positive = np.isin(table.users, table.users[labels])
-    negatives = np.flatnonzero(~labels & has_positive)
-    negatives = negatives[rng.permutation(negatives.size)]
-    negatives = negatives[np.argsort(table.users[negatives], kind="stable")]
-    starts, sizes = user_runs(table.users[negatives])
-    rank = np.arange(negatives.size) - np.repeat(starts, sizes)
-    return np.sort(np.concatenate([np.flatnonzero(labels), negatives[rank < negatives_per_user]]))
-
-
-def fit_ranker(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, loss: str,
-               params: PipelineSettings) -> CatBoost:
-    model = CatBoost({"loss_function": loss, "iterations": params.ranker_iterations, "depth": 6,
-                      "learning_rate": 0.1, "random_seed": params.seed, "thread_count": -1,
-                      "verbose": max(1, params.ranker_iterations // 5), "allow_writing_files": False})
-    model.fit(Pool(features, labels.astype(np.float32), group_id=groups))
-    return model
-
-
-def split_users(users: np.ndarray, share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(learning users, held-out users), both sorted."""
-    held_out = rng.random(users.size) < share
-    return users[~held_out], users[held_out]
 
 
 def run(context: StageContext) -> dict[str, Any]:
     work, params = context.work, context.params
-    history = work.load_history("fit")
+    world = FittedWorld.at(context, "fit")
+    history = world.history
     n_items = len(history.items)
     relevant: Pairs = work.load_pairs("target").unheard_in(history)
     rng = np.random.default_rng(params.seed)
     judged = scoring.judged_users(history, relevant)
     judged = np.sort(rng.choice(judged, size=min(params.ranker_users, judged.size), replace=False))
-    content = context.item_content(history.items)
-    sources = tuned_sources(context, history, content)
-    builder = FeatureBuilder(history, content)
-    maker = ListMaker(sources, history, builder, params.candidates_per_source)
-    table = maker.table(judged)
+    table = world.table(judged)
     labels = np.isin(table.keys(n_items), relevant.keys(n_items))
     learners, held_out = split_users(judged, HELD_OUT_SHARE, rng)
-    names = feature_names(table.source_names)
 
     in_learning = np.isin(table.users, learners)
     learning, learning_labels = table.take(np.flatnonzero(in_learning)), labels[in_learning]
@@ -81,46 +49,59 @@ def run(context: StageContext) -> dict[str, Any]:
     learning, learning_labels = learning.take(rows), learning_labels[rows]
     log.info("ranker: learning on %d rows (%d positive) of %d users; %d users held out", rows.size,
              int(learning_labels.sum()), np.unique(learning.users).size, held_out.size)
-    features = builder.build(learning)
 
     held = table.take(np.flatnonzero(np.isin(table.users, held_out)))
     held_relevant = relevant.of_users(held_out)
     per_user = {name: scoring.ndcg_per_user(held.source_list(name, scoring.K), held_out, held_relevant, n_items)
-                for name in sources}
+                for name in world.sources}
+    skipped, best_loss, importance = None, None, {}
+    models: dict[str, CatBoost] = {}
+    if int(learning_labels.sum()) < MIN_POSITIVES or not held_out.size:
+        skipped = (f"{int(learning_labels.sum())} played candidates among {rows.size} learning rows and "
+                   f"{held_out.size} held-out users: too few to learn and check a ranker "
+                   f"(at least {MIN_POSITIVES} positives needed)")
+        log.warning("ranker: skipped: %s", skipped)
+    else:
+        features = world.maker.features.build(learning)
+        models = learn(features, learning_labels, learning.users, world, held, held_out, held_relevant,
+                       per_user, context)
+        best_loss = max(models, key=lambda loss: float(per_user[f"{RANKER}:{loss}"].mean()))
+        pool = Pool(features, learning_labels.astype(np.float32), group_id=learning.users)
+        importance = dict(zip(feature_names(learning.source_names),
+                              np.round(models[best_loss].get_feature_importance(pool), 2).tolist()))
+    validation = {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
+    best_source = max(world.sources, key=validation.__getitem__)
+    ranker_wins = best_loss is not None and scoring.clearly_better(per_user[f"{RANKER}:{best_loss}"],
+                                                                   per_user[best_source])
+    published = RANKER if ranker_wins else best_source
+    if best_loss is not None:
+        models[best_loss].save_model(str(work.ranker_model_path()))
+    log.info("ranker: publishing %s (ranker %.4f, best source %s %.4f on %d held-out users)", published,
+             validation.get(f"{RANKER}:{best_loss}", 0.0), best_source, validation[best_source], held_out.size)
+    report = RankerReport(
+        published=published, loss=best_loss, best_source=best_source, learning_rows=int(rows.size),
+        positives=int(learning_labels.sum()), learning_users=int(np.unique(learning.users).size),
+        held_out_users=int(held_out.size), skipped=skipped,
+        validation_ndcg_at_10={name: round(value, 6) for name, value in validation.items()},
+        feature_importance=importance,
+    )
+    work.save_ranker_report(report)
+    return {"published": published, "loss": best_loss, "learning_rows": report.learning_rows,
+            "positives": report.positives, "fit_seconds": world.seconds}
+
+
+def learn(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, world: FittedWorld, held: CandidateTable,
+          held_out: np.ndarray, held_relevant: Pairs, per_user: dict[str, np.ndarray],
+          context: StageContext) -> dict[str, CatBoost]:
+    """Fit each loss and score it on the held-out users (into `per_user`)."""
+    params, n_items = context.params, len(world.history.items)
     models: dict[str, CatBoost] = {}
     for loss in ([params.ranker_loss] if params.ranker_loss else RANKER_LOSSES):
-        models[loss] = fit_ranker(features, learning_labels, learning.users, loss, params)
-        maker.ranker = models[loss]
+        models[loss] = fit_ranker(features, labels, groups, loss, params)
+        world.with_ranker(models[loss])
         ranked = Candidates.top_by_score(held.users, held.items,
-                                         maker.ranker_scores(held).astype(np.float32), scoring.K)
-        per_user[f"ranker:{loss}"] = scoring.ndcg_per_user(ranked, held_out, held_relevant, n_items)
-        log.info("ranker %s: validation ndcg@10 %.4f", loss, per_user[f"ranker:{loss}"].mean())
-    validation = {name: float(values.mean()) if values.size else 0.0 for name, values in per_user.items()}
-    best_loss = max(models, key=lambda loss: validation[f"ranker:{loss}"])
-    models[best_loss].save_model(str(work.ranker_model_path()))
-    best_source = max(sources, key=validation.__getitem__)
-    ranker_wins = scoring.clearly_better(per_user[f"ranker:{best_loss}"], per_user[best_source])
-    published = "ranker" if ranker_wins else best_source
-    log.info("ranker: publishing %s (ranker %.4f, best source %s %.4f on %d held-out users)", published,
-             validation[f"ranker:{best_loss}"], best_source, validation[best_source], held_out.size)
-    report = {
-        "published": published,
-        "loss": best_loss,
-        "best_source": best_source,
-        "learning_rows": int(rows.size),
-        "positives": int(learning_labels.sum()),
-        "learning_users": int(np.unique(learning.users).size),
-        "held_out_users": int(held_out.size),
-        "validation_ndcg@10": {name: round(value, 6) for name, value in validation.items()},
-        "feature_importance": dict(zip(names, np.round(models[best_loss].get_feature_importance(
-            Pool(features, learning_labels.astype(np.float32), group_id=learning.users)), 2).tolist())),
-    }
-    work.save_ranker_report(report)
-    return {key: report[key] for key in ("published", "loss", "learning_rows", "positives")}
+                                         world.maker.ranker_scores(held).astype(np.float32), scoring.K)
+        per_user[f"{RANKER}:{loss}"] = scoring.ndcg_per_user(ranked, held_out, held_relevant, n_items)
+        log.info("ranker %s: validation ndcg@10 %.4f", loss, per_user[f"{RANKER}:{loss}"].mean())
+    return models
 
-
-def load_ranker(context: StageContext) -> CatBoost:
-    """The ranker the ranker stage fit (whether or not its lists are published)."""
-    model = CatBoost()
-    model.load_model(str(context.work.ranker_model_path(existing=True)))
-    return model

@@ -8,7 +8,6 @@ whole set is complete.
 
 from __future__ import annotations
 
-import json
 import logging
 import resource
 import shutil
@@ -22,6 +21,7 @@ from musicrec.artifacts import ArtifactSetWriter
 from musicrec.pipeline import evaluate, ranker, refit, split, tune
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.prepare import prepare
+from musicrec.pipeline.reports import TuningReport
 from musicrec.pipeline.workspace import PUBLISHED_FILES, Workspace
 from musicrec.settings import PipelineSettings
 
@@ -56,15 +56,17 @@ def cpu_seconds() -> float:
 
 
 def run_prepare(context: StageContext) -> dict[str, Any]:
-    return asdict(prepare(context.raw_dir, context.work.root))
+    return asdict(prepare(context.raw_dir, context.work.items_output(), context.work.events_output()))
 
 
 def publish(context: StageContext) -> dict[str, Any]:
     """Copy the published files into a new artifact set and switch to it."""
     sources = [context.work.require(name, "the stage that makes it") for name in PUBLISHED_FILES]
+    tuning = context.work.load_tuning()
     writer = ArtifactSetWriter(context.artifacts, inputs=context.raw_dir,
                                parameters={**context.params.model_dump(mode="json"),
-                                           "chosen": _chosen(context.work)})
+                                           "chosen": _chosen(context.work),
+                                           "costs": _costs(tuning)})
     with writer as folder:
         for name, source in zip(PUBLISHED_FILES, sources):
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +78,16 @@ def _chosen(work: Workspace) -> dict[str, Any]:
     """What the pipeline learned from the data: each source's settings, the ranker's loss and the
     published model (also in metrics.json, with the validation tables)."""
     ranker_report = work.load_ranker_report()
-    return {"sources": {name: entry["values"] for name, entry in work.load_tuning()["sources"].items()},
-            "ranker_loss": ranker_report["loss"], "published": ranker_report["published"]}
+    return {"sources": work.load_tuning().values(), "ranker_loss": ranker_report.loss,
+            "published": ranker_report.published}
+
+
+def _costs(tuning: TuningReport) -> dict[str, Any]:
+    """What each chosen setting was projected to cost, what was refused for cost, and the run plan."""
+    return {"sources": {name: {"cost": entry.cost.as_json() if entry.cost else None,
+                               "refused_for_cost": [trial.as_json() for trial in entry.refused_for_cost]}
+                        for name, entry in tuning.sources.items()},
+            "plan": tuning.plan.as_json() if tuning.plan else None}
 
 
 STAGES: dict[str, Callable[[StageContext], dict[str, Any]]] = {
@@ -106,14 +116,16 @@ def run_pipeline(raw_dir: Path, artifacts_path: Path, work_dir: Path, params: Pi
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         peak = peak_rss_bytes() / _GIB
         log.info("stage %s: %.1f s, peak RSS %.2f GiB (CPU %.1f s)", name, seconds, peak, cpu)
-        timings.append({"stage": name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-                        "peak_rss_gib": round(peak, 2), "summary": summary})
+        timing = {"stage": name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                  "peak_rss_gib": round(peak, 2)}
+        context.work.save_timing(timing)
+        timings.append({**timing, "summary": summary})
     return timings
 
 
 def metrics_table(work_dir: Path) -> str | None:
     """The metrics table of the last evaluation in the work folder, if there is one."""
-    path = Workspace(work_dir).metrics_path()
-    if not path.exists():
+    work = Workspace(work_dir)
+    if not work.metrics_path().exists():
         return None
-    return evaluate.format_table(json.loads(path.read_text()))
+    return evaluate.format_table(work.load_metrics())

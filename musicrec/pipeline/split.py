@@ -1,9 +1,26 @@
-"""Stage `split`: a global time split of the event log, and the listening history at three cutoffs.
+"""Stage `split`: the event log split into train, a target window and a test period, and the
+listening history at three cutoffs.
+
+A global time split (one date for everybody) is what serving faces: models know the past and are
+judged on the future. So by default
 
     train: day < target_start      target: target_start <= day < test_start      test: day >= test_start
 
-A global split (one date for everybody) is what serving faces: models know the past and are judged
-on the future. Three histories are kept, one per moment a model is fit:
+with the test period the last `test_days` days and the target window the `target_days` before it.
+Real logs are often dated by day, week or month, or have a gap before their last weeks, so a window
+of the usual length may hold nothing. Each window must hold `[pipeline] min_window_listens` listens
+of `min_window_users` users who listened before it (the users a model can be judged on):
+  - a window left to its default length (`test_days` / `target_days` empty) that holds less is
+    widened back to the latest day from which it holds enough: the smallest span that does;
+  - when no time split holds enough in both windows and leaves at least half the listens to learn
+    from (one day of data, every listen at the same time), each user's last listens are held out
+    instead, the standard split for sparse logs: the last tenth of each user's listens (by day, then
+    track_seq) is the test period, the tenth before it the target window;
+  - `test_start`, `test_days` and `target_days`, when given, are honoured as they are, or the run
+    stops with a message naming them.
+split.json, and metrics.json after it, say which split was used and why (`SplitReport`).
+
+Three histories are kept, one per moment a model is fit:
     fit    train only: candidate models are tuned on the target window, the ranker learns on it;
     eval   train + target: the lists judged on the test period, which no model sees;
     serve  everything: the published lists, which know the user's latest weeks.
@@ -13,7 +30,7 @@ This stage is the only pass over the full event log; later stages never touch th
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,11 +43,22 @@ import scipy.sparse as sp
 from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.context import StageContext
+from musicrec.pipeline.data import History, Pairs, user_runs
 from musicrec.pipeline.ids import MISSING, IdIndex
-from musicrec.pipeline.data import History, Pairs
+from musicrec.pipeline.reports import SplitReport
+from musicrec.pipeline.workspace import Cutoff
+from musicrec.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 EPOCH = date(1970, 1, 1)
+TRAIN, TARGET, TEST = 0, 1, 2  # the period of a listen
+DEFAULT_DAYS = 14  # the test period and the target window when test_days / target_days are empty
+MAX_WINDOWS_SHARE = 0.5  # a time split keeps at least the rest of the listens to learn from
+PER_USER_SHARE = 0.1  # per-user split: each window holds this share of a user's listens (at least one)
+PER_USER_MIN_LISTENS = 3  # per-user split: users with fewer keep every listen in train
+# Each history holds the listens of the periods before this one: fit = train, eval = train + target,
+# serve = every listen.
+HISTORY_ENDS_BEFORE: dict[Cutoff, int | None] = {"fit": TARGET, "eval": TEST, "serve": None}
 
 
 def day_number(day: date) -> int:
@@ -43,35 +71,9 @@ def day_of(number: int) -> date:
 
 
 @dataclass(frozen=True)
-class SplitDates:
-    first_day: date
-    target_start: date
-    test_start: date
-    last_day: date
-
-    def as_json(self) -> dict[str, str]:
-        return {key: value.isoformat() for key, value in asdict(self).items()}
-
-
-def choose_split(
-    first_day: date, last_day: date, test_days: int, target_days: int,
-    test_start: str | None = None
-) -> SplitDates:
-    """The split dates: test = the last `test_days` days unless `test_start` (YYYY-MM-DD) is given."""
-    start = date.fromisoformat(test_start) if test_start else last_day - timedelta(days=test_days - 1)
-    target_start = start - timedelta(days=target_days)
-    if not first_day < target_start < start <= last_day:
-        raise ArtifactError(
-            f"cannot split events from {first_day} to {last_day}: test from {start} with a "
-            f"{target_days}-day target window leaves no train period; lower "
-            "[pipeline] test_days / target_days or set test_start"
-        )
-    return SplitDates(first_day, target_start, start, last_day)
-
-
-@dataclass(frozen=True)
 class Listens:
-    """The event log as dense arrays: one row per listen."""
+    """The event log as dense arrays: one row per listen, in the order of events.parquet (by user,
+    then track_seq)."""
 
     users: np.ndarray  # int32 dense user index
     items: np.ndarray  # int32 dense item index
@@ -97,11 +99,225 @@ def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, Listens, i
     return users, Listens(users.encode(raw_users), item_index, days.astype(np.int32)), dropped
 
 
-def history_before(listens: Listens, users: IdIndex, items: IdIndex, cutoff: int,
-                   recent_days: int) -> History:
-    """Count matrices and per-user / per-item arrays of the listens before day `cutoff`."""
-    before = listens.days < cutoff
-    u, i, d = listens.users[before], listens.items[before], listens.days[before]
+# --- how much a window holds --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Thickness:
+    """What a window ending at day `end` holds for each possible first day: its listens, and its
+    users who also listened before it. Computed once for every start, so widening a window is a
+    look-up, not a pass over the listens per candidate day."""
+
+    days: np.ndarray  # every day with listens before `end`, ascending
+    listens: np.ndarray  # listens from days[j] up to `end`
+    users: np.ndarray  # users with a listen from days[j] up to `end` and one before days[j]
+
+    @classmethod
+    def before(cls, listens: Listens, n_users: int, end: int) -> Thickness:
+        days, users = listens.days, listens.users
+        if days.size and days.max() >= end:  # the test window ends after the log: no copy of it
+            inside = days < end
+            days, users = days[inside], users[inside]
+        if not days.size:
+            empty = np.zeros(0, np.int64)
+            return cls(empty, empty, empty)
+        first_day = days.min()
+        per_day = np.bincount(days - first_day)
+        present = per_day > 0
+        data_days = np.flatnonzero(present) + first_day
+        position = (np.cumsum(present) - 1).astype(np.int32)
+        index = position[days - first_day]  # each listen's position in data_days
+        first = np.full(n_users, data_days.size, np.int64)
+        last = np.full(n_users, -1, np.int64)
+        np.minimum.at(first, users, index)
+        np.maximum.at(last, users, index)
+        # a user counts for the starts j with first < j <= last: +1 at first + 1, -1 after last
+        spans = first < last
+        change = (np.bincount(first[spans] + 1, minlength=data_days.size + 1)
+                  - np.bincount(last[spans] + 1, minlength=data_days.size + 1))
+        return cls(data_days, np.cumsum(per_day[present][::-1])[::-1], np.cumsum(change)[:-1])
+
+    def at(self, start: int) -> tuple[int, int]:
+        """(listens, users who listened before) of the window from day `start`."""
+        j = int(np.searchsorted(self.days, start))
+        return (int(self.listens[j]), int(self.users[j])) if j < self.days.size else (0, 0)
+
+    def latest_start(self, limit: int, settings: PipelineSettings) -> int | None:
+        """The latest day on or before `limit` from which the window holds enough, if any."""
+        enough = ((self.days <= limit) & (self.listens >= settings.min_window_listens)
+                  & (self.users >= settings.min_window_users))
+        found = np.flatnonzero(enough)
+        return int(self.days[found[-1]]) if found.size else None
+
+    def last_day_before(self, day: int) -> int:
+        """The last day with listens before `day` (`day` itself if none)."""
+        j = int(np.searchsorted(self.days, day))
+        return int(self.days[j - 1]) if j else day
+
+
+def holds_enough(listens: int, users: int, settings: PipelineSettings) -> bool:
+    return listens >= settings.min_window_listens and users >= settings.min_window_users
+
+
+def minimums(settings: PipelineSettings) -> str:
+    return (f"at least [pipeline] min_window_listens = {settings.min_window_listens} listens and "
+            f"min_window_users = {settings.min_window_users} users are needed")
+
+
+class TooThin(Exception):
+    """No time split holds enough in both windows; the message says what was found."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int
+    end: int
+    listens: int
+    users: int
+    how: str  # how it was placed, for the report
+    widened: bool = False
+
+
+def place_window(thickness: Thickness, end: int, name: str, settings: PipelineSettings,
+                 days: int | None, start: int | None = None, setting: str | None = None) -> Window:
+    """The window that ends at day `end`: from `start`, or `days` (DEFAULT_DAYS when None) before.
+
+    A window fixed by a setting (`setting` names it) is taken as it is if it holds enough, else
+    refused; one of the default length is widened back to the latest day from which it holds enough.
+    """
+    start = end - (days or DEFAULT_DAYS) if start is None else start
+    listens, users = thickness.at(start)
+    found = (f"the {end - start}-day {name} window from {day_of(start)} holds {listens} listens of "
+             f"{users} users who listened before it")
+    if holds_enough(listens, users, settings):
+        return Window(start, end, listens, users, found)
+    if setting is not None:
+        raise ArtifactError(f"[pipeline] {setting}: {found}, and {minimums(settings)}; change "
+                            f"{setting} (or empty it to let the split choose), or lower the minimums")
+    earlier = thickness.latest_start(start, settings)
+    if earlier is None:
+        raise TooThin(f"{found}, and no longer {name} window holds enough")
+    listens, users = thickness.at(earlier)
+    return Window(earlier, end, listens, users,
+                  f"{found} ({minimums(settings)}): widened to {end - earlier} days from "
+                  f"{day_of(earlier)}, which hold {listens} listens of {users} users", widened=True)
+
+
+# --- the two kinds of split ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Split:
+    """Which period each listen falls in, the first day after each history, and why."""
+
+    period: np.ndarray  # int8 per listen: TRAIN, TARGET or TEST
+    cutoffs: dict[Cutoff, int]  # each history's cutoff day: its recent window ends there
+    recent_days: int
+    report: dict[str, Any]  # SplitReport fields: method, reason, the windows' dates and lengths
+    target_users: int
+    test_users: int
+    as_configured: bool  # False when a window was widened or the split fell back to per-user
+
+
+def given_settings(settings: PipelineSettings) -> list[str]:
+    """The split settings given explicitly: each is honoured or the run stops naming it."""
+    return [name for name in ("test_start", "test_days", "target_days") if getattr(settings, name) is not None]
+
+
+def time_split(listens: Listens, n_users: int, settings: PipelineSettings) -> Split:
+    """The global split: test = the last days, target = the days before, each holding enough.
+
+    Raises TooThin when windows the settings left free cannot hold enough, and ArtifactError
+    (naming the setting) when a given one cannot be honoured.
+    """
+    first, last = int(listens.days.min()), int(listens.days.max())
+    end = last + 1
+    everything = Thickness.before(listens, n_users, end)
+    if settings.test_start is not None:
+        start = day_number(date.fromisoformat(settings.test_start))
+        if not first < start <= last:
+            raise ArtifactError(f"[pipeline] test_start = {settings.test_start}: the listens run from "
+                                f"{day_of(first)} to {day_of(last)}; choose a day after the first and "
+                                "on or before the last")
+        test = place_window(everything, end, "test", settings, None, start, "test_start")
+    else:
+        test = place_window(everything, end, "test", settings, settings.test_days,
+                            setting="test_days" if settings.test_days else None)
+    target = place_window(Thickness.before(listens, n_users, test.start), test.start, "target", settings,
+                          settings.target_days, setting="target_days" if settings.target_days else None)
+    # A window's users listened before it, so a train period is always left before the target window.
+    windows = test.listens + target.listens
+    if not given_settings(settings) and windows > MAX_WINDOWS_SHARE * listens.days.size:
+        raise TooThin(f"the test period and target window ({test.how}; {target.how}) hold {windows} of "
+                      f"{listens.days.size} listens, too many to leave enough to learn from")
+    period = ((listens.days >= target.start).astype(np.int8) + (listens.days >= test.start)).astype(np.int8)
+    # The recent window spans the target window, and reaches back to the last day with listens
+    # before each cutoff, so coarse dates (one day a month) never leave a history's recent part empty.
+    recent = max(target.end - target.start,
+                 *(cutoff - everything.last_day_before(cutoff) for cutoff in (target.start, test.start)))
+    return Split(period, {"fit": target.start, "eval": test.start, "serve": end}, recent,
+                 {"method": "days", "reason": f"{test.how}; {target.how}", "target_start": day_of(target.start),
+                  "test_start": day_of(test.start), "target_days": target.end - target.start,
+                  "test_days": test.end - test.start}, target.users, test.users,
+                 as_configured=not (target.widened or test.widened))
+
+
+def per_user_periods(listens: Listens) -> np.ndarray:
+    """TEST for each user's last PER_USER_SHARE of listens (by day, then the order of events.parquet,
+    which is track_seq), TARGET for as many before them, TRAIN for the rest (int8 per listen)."""
+    n = listens.users.size
+    order = np.lexsort((np.arange(n), listens.days, listens.users))
+    starts, sizes = user_runs(listens.users[order])
+    size = np.repeat(sizes, sizes)
+    from_end = np.repeat(starts + sizes, sizes) - np.arange(n) - 1  # 0: the user's last listen
+    held = np.where(size >= PER_USER_MIN_LISTENS, np.maximum(1, (size * PER_USER_SHARE).astype(np.int64)), 0)
+    in_order = np.where(from_end < held, TEST, np.where(from_end < 2 * held, TARGET, TRAIN)).astype(np.int8)
+    period = np.empty(n, np.int8)
+    period[order] = in_order
+    return period
+
+
+def per_user_split(listens: Listens, settings: PipelineSettings, why: str) -> Split:
+    """Each user's last listens held out; ArtifactError naming the minimums when even that is thin."""
+    period = per_user_periods(listens)
+    target_users = int(np.unique(listens.users[period == TARGET]).size)
+    test_users = int(np.unique(listens.users[period == TEST]).size)
+    held = {name: (int((period == value).sum()), users)
+            for name, value, users in (("target", TARGET, target_users), ("test", TEST, test_users))}
+    found = ", ".join(f"{name} {count} listens of {users} users" for name, (count, users) in held.items())
+    if not all(holds_enough(count, users, settings) for count, users in held.values()):
+        raise ArtifactError(f"events.parquet ({schema.STARTED_AT}): no split holds enough to tune and judge "
+                            f"on: {why}; holding out each user's last listens gives {found}, and "
+                            f"{minimums(settings)}; lower them, or give more listens")
+    end = int(listens.days.max()) + 1
+    reason = (f"no time split holds enough: {why}; so each user's last listens are held out "
+              f"({found})")
+    return Split(period, {"fit": end, "eval": end, "serve": end}, DEFAULT_DAYS,
+                 {"method": "per_user", "reason": reason, "per_user_share": PER_USER_SHARE},
+                 target_users, test_users, as_configured=False)
+
+
+def choose_split(listens: Listens, n_users: int, settings: PipelineSettings) -> Split:
+    """The time split where it holds enough, else (when no split setting is given) the per-user one."""
+    try:
+        return time_split(listens, n_users, settings)
+    except TooThin as thin:
+        given = given_settings(settings)
+        if given:
+            raise ArtifactError(f"[pipeline] {' / '.join(given)}: a time split with them does not hold "
+                                f"enough: {thin}; {minimums(settings)}; change them, or empty them to let "
+                                "the split choose (it may hold out each user's last listens)") from None
+        return per_user_split(listens, settings, str(thin))
+
+
+# --- histories and pairs ------------------------------------------------------------------------
+
+def history_of(listens: Listens, keep: np.ndarray | None, users: IdIndex, items: IdIndex, cutoff: int,
+               recent_days: int) -> History:
+    """Count matrices and per-user / per-item arrays of the kept listens (all when `keep` is None);
+    `cutoff` is the first day after them, `recent_days` before it count as recent."""
+    if keep is None:
+        u, i, d = listens.users, listens.items, listens.days
+    else:
+        u, i, d = listens.users[keep], listens.items[keep], listens.days[keep]
     n_users, n_items = len(users), len(items)
     item_first_day = np.full(n_items, np.iinfo(np.int32).max, dtype=np.int32)
     np.minimum.at(item_first_day, i, d)
@@ -112,6 +328,12 @@ def history_before(listens: Listens, users: IdIndex, items: IdIndex, cutoff: int
     return History(users, items, count_matrix(u, i, (n_users, n_items)),
                    count_matrix(u[recent], i[recent], (n_users, n_items)), item_first_day,
                    user_last_day, cutoff)
+
+
+def history_before(listens: Listens, users: IdIndex, items: IdIndex, cutoff: int,
+                   recent_days: int) -> History:
+    """The history of the listens before day `cutoff`."""
+    return history_of(listens, listens.days < cutoff, users, items, cutoff, recent_days)
 
 
 def count_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -131,7 +353,7 @@ def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) 
 
 
 def run(context: StageContext) -> dict[str, Any]:
-    """Split events.parquet; leave the three histories and the target and test pairs."""
+    """Split events.parquet; leave the three histories, the target and test pairs, and split.json."""
     work, params = context.work, context.params
     items = IdIndex.from_ids(
         pq.read_table(work.require(schema.ITEMS_FILE, "prepare"), columns=[schema.ITEM_ID])
@@ -140,27 +362,28 @@ def run(context: StageContext) -> dict[str, Any]:
     users, listens, dropped = read_listens(work.require(schema.EVENTS_FILE, "prepare"), items)
     if not listens.days.size:
         raise ArtifactError("events.parquet has no listens of catalog tracks: nothing to train on")
-    dates = choose_split(day_of(listens.days.min()), day_of(listens.days.max()),
-                         params.test_days, params.target_days, params.test_start)
-    cutoffs = {"fit": dates.target_start, "eval": dates.test_start,
-               "serve": dates.last_day + timedelta(days=1)}
-    for name, cutoff in cutoffs.items():
-        work.save_history(name, history_before(listens, users, items, day_number(cutoff),
-                                               params.target_days))
-    target = period_pairs(listens, dates.target_start, dates.test_start, len(items))
-    test = period_pairs(listens, dates.test_start, None, len(items))
-    work.save_pairs("target", target)
-    work.save_pairs("test", test)
-    summary = {
-        **dates.as_json(),
-        "listens": int(listens.days.size),
-        "train_listens": int((listens.days < day_number(dates.target_start)).sum()),
-        "dropped_unknown_track_listens": dropped,
-        "users": len(users),
-        "items": len(items),
-        "target_pairs": int(target.users.size),
-        "test_pairs": int(test.users.size),
-    }
-    work.save_split(summary)
-    log.info("split: %s", summary)
-    return summary
+    split = choose_split(listens, len(users), params)
+    for name, cutoff in split.cutoffs.items():
+        ends = HISTORY_ENDS_BEFORE[name]
+        keep = None if ends is None else split.period < ends
+        work.save_history(name, history_of(listens, keep, users, items, cutoff, split.recent_days))
+        del keep
+    pairs = {}
+    for name, value in (("target", TARGET), ("test", TEST)):
+        inside = split.period == value
+        pairs[name] = Pairs.from_listens(listens.users[inside], listens.items[inside], len(items))
+        work.save_pairs(name, pairs[name])
+    counts = np.bincount(split.period, minlength=3)
+    report = SplitReport(
+        **split.report, first_day=day_of(listens.days.min()), last_day=day_of(listens.days.max()),
+        recent_days=split.recent_days, listens=int(listens.days.size), train_listens=int(counts[TRAIN]),
+        dropped_unknown_track_listens=dropped, users=len(users), items=len(items),
+        target_listens=int(counts[TARGET]), target_users=split.target_users,
+        target_pairs=int(pairs["target"].users.size), test_listens=int(counts[TEST]),
+        test_users=split.test_users, test_pairs=int(pairs["test"].users.size),
+    )
+    work.save_split(report)
+    if not split.as_configured:
+        log.warning("split: %s split: %s", report.method, report.reason)
+    log.info("split: %s", report.as_json())
+    return report.as_json()

@@ -3,7 +3,7 @@ writers.
 
 Stages talk through files, not through memory, so any stage can be re-run alone
 (`--stages ranker evaluate`) and a crash loses only the stage that crashed. File names live here
-only; a stage asks for a `History` or `Pairs`, never for a path. Intermediate files are numpy/scipy
+only; a stage asks for a `History`, `Pairs` or a typed report, never for a path. Intermediate files are numpy/scipy
 files in dense indexes; the published artifacts are parquet with raw ids.
 """
 
@@ -21,6 +21,7 @@ from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex
+from musicrec.pipeline.reports import MetricsReport, RankerReport, Report, SplitReport, TuningReport
 
 Cutoff = Literal["fit", "eval", "serve"]
 Period = Literal["target", "test"]
@@ -62,6 +63,30 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    # --- prepare -------------------------------------------------------------------------------
+    def items_output(self) -> Path:
+        return self.output(schema.ITEMS_FILE)
+
+    def events_output(self) -> Path:
+        return self.output(schema.EVENTS_FILE)
+
+    def items_path(self) -> Path:
+        return self.require(schema.ITEMS_FILE, "prepare")
+
+    def events_path(self) -> Path:
+        return self.require(schema.EVENTS_FILE, "prepare")
+
+    # --- the run's record of its stages ----------------------------------------------------------
+    def save_timing(self, timing: dict[str, Any]) -> None:
+        """Add one stage's time to the run's record (the budget counts what earlier stages spent)."""
+        timings = {entry["stage"]: entry for entry in self.load_timings()}
+        timings[timing["stage"]] = timing
+        self.save_json("timings.json", {"stages": list(timings.values())})
+
+    def load_timings(self) -> list[dict[str, Any]]:
+        path = self.path("timings.json")
+        return json.loads(path.read_text())["stages"] if path.exists() else []
+
     # --- split ---------------------------------------------------------------------------------
     def save_history(self, cutoff: Cutoff, history: History) -> None:
         np.save(self.output("users.npy"), history.users.ids)
@@ -83,6 +108,18 @@ class Workspace:
             cutoff_day=int(stats["cutoff_day"]),
         )
 
+    def history_pairs(self, cutoff: Cutoff) -> int:
+        """Distinct (user, track) pairs of a history, read from its row index alone."""
+        return int(self._indptr(cutoff)[-1])
+
+    def load_history_active_users(self, cutoff: Cutoff) -> int:
+        """Users with at least one listen in a history, read from its row index alone."""
+        return int((np.diff(self._indptr(cutoff)) > 0).sum())
+
+    def _indptr(self, cutoff: Cutoff) -> np.ndarray:
+        with np.load(self.require(f"history_{cutoff}.npz", "split")) as stored:
+            return stored["indptr"]
+
     def save_pairs(self, period: Period, pairs: Pairs) -> None:
         np.savez(self.output(f"{period}_pairs.npz"), users=pairs.users, items=pairs.items)
 
@@ -90,40 +127,51 @@ class Workspace:
         stored = np.load(self.require(f"{period}_pairs.npz", "split"))
         return Pairs(stored["users"], stored["items"])
 
-    def save_split(self, summary: dict[str, Any]) -> None:
-        self.save_json("split.json", summary)
+    def save_split(self, report: SplitReport) -> None:
+        self.save_report("split.json", report)
 
-    def load_split(self) -> dict[str, Any]:
-        return self.load_json("split.json", "split")
+    def load_split(self) -> SplitReport:
+        return SplitReport.model_validate(self.load_json("split.json", "split"))
 
     # --- tune and ranker -----------------------------------------------------------------------
-    def save_tuning(self, report: dict[str, Any]) -> None:
-        self.save_json("tuning.json", report)
+    def save_tuning(self, report: TuningReport) -> None:
+        self.save_report("tuning.json", report)
 
-    def load_tuning(self) -> dict[str, Any]:
-        return self.load_json("tuning.json", "tune")
+    def load_tuning(self) -> TuningReport:
+        return TuningReport.model_validate(self.load_json("tuning.json", "tune"))
+
+    def save_source_state(self, cutoff: Cutoff, source: str, state: dict[str, np.ndarray]) -> None:
+        """What a source fit at `cutoff` needs to be brought forward to a later one."""
+        np.savez(self.output(f"fitted/{cutoff}/{source}.npz"), **state)
+
+    def load_source_state(self, cutoff: Cutoff, source: str, made_by: str) -> dict[str, np.ndarray]:
+        with np.load(self.require(f"fitted/{cutoff}/{source}.npz", made_by)) as stored:
+            return {name: stored[name] for name in stored.files}
 
     def ranker_model_path(self, existing: bool = False) -> Path:
         """Where the ranker model is saved; with `existing`, an error if it has not been made."""
         return self.require("ranker.cbm", "ranker") if existing else self.output("ranker.cbm")
 
-    def save_ranker_report(self, report: dict[str, Any]) -> None:
-        self.save_json("ranker.json", report)
+    def save_ranker_report(self, report: RankerReport) -> None:
+        self.save_report("ranker.json", report)
 
-    def load_ranker_report(self) -> dict[str, Any]:
-        return self.load_json("ranker.json", "ranker")
+    def load_ranker_report(self) -> RankerReport:
+        return RankerReport.model_validate(self.load_json("ranker.json", "ranker"))
 
     # --- evaluate ------------------------------------------------------------------------------
     def metrics_path(self) -> Path:
         return self.path(schema.METRICS_FILE)
 
-    def save_metrics(self, report: dict[str, Any]) -> None:
-        self.save_json(schema.METRICS_FILE, report)
+    def save_metrics(self, report: MetricsReport) -> None:
+        self.save_report(schema.METRICS_FILE, report)
 
-    def load_metrics(self) -> dict[str, Any]:
-        return self.load_json(schema.METRICS_FILE, "evaluate")
+    def load_metrics(self) -> MetricsReport:
+        return MetricsReport.model_validate(self.load_json(schema.METRICS_FILE, "evaluate"))
 
     # --- json ----------------------------------------------------------------------------------
+    def save_report(self, name: str, report: Report) -> None:
+        self.save_json(name, report.as_json())
+
     def save_json(self, name: str, content: dict[str, Any]) -> None:
         self.output(name).write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")
 

@@ -49,6 +49,9 @@ class EventStore(Protocol):
     def describe(self) -> str:
         """What was opened and what it holds, for the start-up log (may scan: call it once)."""
 
+    def unreachable(self) -> str | None:
+        """Why the store cannot be used right now, or None when it can; asked by `/ready`, so cheap."""
+
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
 

@@ -12,6 +12,12 @@ for a listen and "<item_id>:<listened_at>:<kind>" for a skip or a dislike, reada
 Durability is the Redis server's: `put` returns once the server has applied the write; with
 `appendonly yes` it survives a server restart (within `appendfsync`'s window). Clients share one
 thread-safe connection pool.
+
+A store outlives its server: while Redis is down every call fails at once with a 503 (and
+`unreachable` says why, for `/ready`); once it answers again, the pool replaces its dead
+connections on the next call, so the service recovers without a restart of its own. A failed call
+is never retried: a `put` whose answer was lost may have been stored, and sending it again could
+store it twice.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from contextlib import contextmanager
 from typing import ClassVar, Iterator
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import Listen
@@ -80,7 +88,8 @@ class RedisEventStore:
         self.max_per_user = max_per_user
         self.max_dislikes = max_dislikes
         self._pool = redis.ConnectionPool.from_url(
-            url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS
+            url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), retries=0),  # never send a put twice (see the module docstring)
         )
         self._client = redis.Redis(connection_pool=self._pool)
         self._put = self._client.register_script(_PUT_SCRIPT)
@@ -109,6 +118,14 @@ class RedisEventStore:
         with self._guard("count users in"):
             users = sum(1 for _ in self._client.scan_iter(match=f"{KEY_PREFIX}*", count=10_000))
         return f"redis {self._safe_url()}: {users} users (keeping {self.max_per_user} listens per user)"
+
+    def unreachable(self) -> str | None:
+        try:
+            with self._guard("reach"):
+                self._client.ping()
+        except DependencyUnavailable as error:
+            return error.message
+        return None
 
     def close(self) -> None:
         self._client.close()

@@ -189,6 +189,9 @@ class SqliteEventStore:
             ).fetchone()
         return f"sqlite {self.path}: {rows} events of {users} users (keeping {self.max_per_user} per user)"
 
+    def unreachable(self) -> str | None:
+        return None  # a local file, opened at start-up: there is no server to lose touch with
+
     def close(self) -> None:
         with self._connections_lock:
             for connection in self._connections:

@@ -275,7 +275,8 @@ function renderAbout(about) {
   state.serving = about.serving || {};
   for (const name of Object.keys(LISTS)) $(`.list[data-list="${name}"] .cap`).textContent = capWords(name);
   const made = set.created_at ? `, made ${set.created_at.slice(0, 16).replace("T", " ")} UTC` : "";
-  $("#set").textContent = `artifact set: ${set.name}${made}`;
+  const how = { true: ", settings tuned", false: ", quick (settings not tuned)" }[set.tuned] ?? "";
+  $("#set").textContent = `artifact set: ${set.name}${made}${how}`;
   $("#docs").replaceChildren(...Object.entries(about.docs).map(([service, url]) =>
     element("a", { href: url, text: `${service} /docs` })));
   renderQuality(about.quality);

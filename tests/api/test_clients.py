@@ -191,12 +191,13 @@ def test_the_timeout_counts_the_dependency_not_the_wait_for_a_connection() -> No
 def test_a_dependency_that_keeps_failing_is_skipped_then_probed() -> None:
     serving = ServingSettings(request_timeout=0.2, breaker_failures=3, breaker_reset=0.5)
     slow = {"on": True}
+    now = [0.0]  # the breaker's clock, moved by hand: its reset interval needs no real waiting
 
     async def switchable(request: web.Request) -> web.StreamResponse:
         return await (too_slow(request) if slow["on"] else good(request))
 
     async def calls(url: str) -> list[str]:
-        events = EventsClient(url, serving)
+        events = EventsClient(url, serving, clock=lambda: now[0])
         outcomes = []
         try:
             for _ in range(6):
@@ -209,7 +210,7 @@ def test_a_dependency_that_keeps_failing_is_skipped_then_probed() -> None:
                     outcomes.append(("skipped" if "skipped" in exc.message else "timed out")
                                     + (" at once" if took < 0.05 else ""))
             slow["on"] = False
-            await asyncio.sleep(0.5)
+            now[0] += 0.5
             for _ in range(2):
                 await events.history(1, 1)
                 outcomes.append("ok")

@@ -15,6 +15,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from musicrec.api.events_app import create_app
+from musicrec.cluster.redis_server import running_redis_server
 from musicrec.settings import Settings, load_settings
 
 
@@ -176,6 +177,22 @@ def test_redis_backend_serves_the_same_api(redis_url: str) -> None:
         client.post("/put", params={"user_id": 8, "item_id": 81, "kind": "dislike"})
         answer = client.post("/get", params={"user_id": 8}).json()
         assert (answer["events"], answer["kinds"], answer["disliked"]) == ([81, 80], ["dislike", "listen"], [81])
+
+
+def test_ready_is_503_while_redis_is_down_and_200_again_once_it_is_back(tmp_path: Path) -> None:
+    with running_redis_server(tmp_path / "redis") as server:
+        settings = load_settings(environ={"MUSICREC_EVENTS__BACKEND": "redis", "MUSICREC_EVENTS__REDIS_URL": server.url})
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/ready").status_code == 200
+            server.stop()
+            down = client.get("/ready")
+            assert down.status_code == 503
+            assert down.json()["detail"].startswith(f"cannot reach the Redis event store at {server.url}")
+            assert client.post("/put", params={"user_id": 8, "item_id": 80}).status_code == 503
+            server.start()
+            assert client.get("/ready").status_code == 200  # no restart of the app: the store reconnected
+            assert client.post("/put", params={"user_id": 8, "item_id": 81}).json() == {"result": "ok"}
+            assert client.post("/get", params={"user_id": 8}).json()["events"] == [81]
 
 
 def test_start_up_logs_what_it_opened(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

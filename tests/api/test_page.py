@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from musicrec import schema
 from musicrec.api.recommendations_app import create_app
+from musicrec.artifacts import ArtifactSetWriter
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.history import EventKind, History
 from musicrec.settings import load_settings
@@ -116,7 +117,7 @@ def test_about_names_the_set_and_its_quality(tmp_path: Path) -> None:
     folder = write_artifact_set(tmp_path / "20260101T000000Z")
     with _client(folder, RecordingListens()) as test_client:
         about = test_client.get("/about").json()
-    assert about["artifact_set"] == {"name": "20260101T000000Z", "created_at": None}
+    assert about["artifact_set"] == {"name": "20260101T000000Z", "created_at": None, "tuned": None}
     assert about["quality"] is None
     assert about["docs"] == {"recommendations": "/docs", "features": "http://127.0.0.1:8010/docs",
                              "events": "http://127.0.0.1:8020/docs"}
@@ -125,6 +126,16 @@ def test_about_names_the_set_and_its_quality(tmp_path: Path) -> None:
     (folder / schema.METRICS_FILE).write_text(json.dumps(quality))
     with _client(folder, RecordingListens()) as test_client:
         assert test_client.get("/about").json()["quality"] == quality
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_about_says_whether_the_sets_settings_were_tuned(tmp_path: Path, tune: bool) -> None:
+    """`make run` serves a quick (untuned) set first and switches to a tuned one: the page says which."""
+    with ArtifactSetWriter(tmp_path / "artifacts", parameters={"tune": tune}) as folder:
+        write_artifact_set(folder)
+    with _client(tmp_path / "artifacts", RecordingListens()) as test_client:
+        shown = test_client.get("/about").json()["artifact_set"]
+    assert shown["name"] == folder.name and shown["created_at"] and shown["tuned"] is tune
 
 
 def test_a_listen_goes_to_the_events_service_and_changes_online(client: TestClient, listens: RecordingListens

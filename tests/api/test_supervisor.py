@@ -100,3 +100,34 @@ def test_a_service_that_stayed_up_starts_over_at_the_first_delay() -> None:
         harness.now = restart_at
         supervisor.check()
     assert delays == [FIRST_DELAY, 2 * FIRST_DELAY, FIRST_DELAY]
+
+
+def test_a_process_watched_with_its_own_hooks_is_restarted_by_them_under_the_same_backoff(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = Harness()
+    supervisor, _ = _supervised(harness)
+    redis = RunningService(ServiceSpec("redis", "redis-server", "redis://127.0.0.1:1/0"),
+                           FakeProcess(pid=50), None)  # type: ignore[arg-type]
+    restarted_from: list[RunningService] = []
+    answers = {"ping": False}
+
+    def restart(service: RunningService) -> RunningService:
+        restarted_from.append(service)
+        return RunningService(service.spec, FakeProcess(pid=51), None)  # type: ignore[arg-type]
+
+    supervisor.watch([redis], restart=restart, is_ready=lambda service: answers["ping"])
+    harness.ready = True  # the uvicorn probe says yes; redis must be asked its own way
+    redis.process.returncode = -9  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING):
+        supervisor.check()
+        harness.now += FIRST_DELAY
+        supervisor.check()
+        supervisor.check()
+        assert caplog.messages[-1] == "redis service started again (restart 1, pid 51)"
+        answers["ping"] = True
+        harness.now += 0.5
+        supervisor.check()
+    assert restarted_from == [redis] and harness.started == []
+    assert supervisor.restarts["redis"] == 1
+    assert caplog.messages[-1] == "redis service is ready again after 0.5 s (restart 1)"

@@ -54,3 +54,10 @@ def test_features_of_hand_made_pairs():
     # recent listens: user 0 heard items 0 and 1 once each; user 1 nothing
     assert column["user_recent_artist_share"] == [0.0, 0.0, 1.0]
     assert column["user_recent_genre_share"] == [0.5, 0.0, 0.5]
+
+
+def test_no_rows_give_an_empty_feature_matrix():
+    """The ranker stage may meet users without a single candidate (thin data): no numpy error."""
+    empty = CandidateTable(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 1), np.float32),
+                           np.zeros((0, 1), np.float32), ("als",))
+    assert _builder().build(empty).shape == (0, len(feature_names(("als",))))

@@ -16,6 +16,7 @@ from musicrec import schema
 from musicrec.datasets.shapes import SHAPE_NAMES
 from musicrec.errors import RawDataError
 from musicrec.pipeline.prepare import prepare
+from musicrec.pipeline.workspace import Workspace
 
 D1, D2, D3 = dt.date(2022, 1, 1), dt.date(2022, 1, 2), dt.date(2022, 1, 3)
 
@@ -86,8 +87,14 @@ def _events(out_dir: Path) -> list[tuple]:
     return [(r[schema.USER_ID], r[schema.ITEM_ID], r[schema.STARTED_AT], r[schema.TRACK_SEQ]) for r in rows]
 
 
+
+def _outputs(folder: Path) -> tuple[Path, Path]:
+    """Where prepare writes items and events, as the pipeline's Workspace gives them."""
+    work = Workspace(folder)
+    return work.items_output(), work.events_output()
+
 def test_messy_files_give_exact_items_events_and_drop_counts(tmp_path: Path) -> None:
-    report = prepare(_write_raw(tmp_path / "raw"), tmp_path / "out")
+    report = prepare(_write_raw(tmp_path / "raw"), *_outputs(tmp_path / "out"))
 
     items = pq.read_table(tmp_path / "out" / schema.ITEMS_FILE)
     assert items.schema.equals(schema.ITEMS_SCHEMA)
@@ -110,7 +117,7 @@ def test_messy_files_give_exact_items_events_and_drop_counts(tmp_path: Path) -> 
 def test_course_file_variants_give_the_same_events(
     tmp_path: Path, track_type: pa.DataType, seq_type: pa.DataType, date_type: pa.DataType
 ) -> None:
-    prepare(_write_raw(tmp_path / "raw", track_type, seq_type, date_type), tmp_path / "out")
+    prepare(_write_raw(tmp_path / "raw", track_type, seq_type, date_type), *_outputs(tmp_path / "out"))
 
     assert _events(tmp_path / "out") == EXPECTED_EVENTS
 
@@ -122,7 +129,7 @@ def test_wrong_schema_names_the_file_and_the_column(tmp_path: Path) -> None:
 
     expected = rf"{schema.INTERACTIONS_FILE}: missing column '{schema.TRACK_SEQ}'"
     with pytest.raises(RawDataError, match=expected):
-        prepare(raw_dir, tmp_path / "out")
+        prepare(raw_dir, *_outputs(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("shape", SHAPE_NAMES)
@@ -130,7 +137,7 @@ def test_tiny_data_is_prepared_completely(
     shape: str, generated_raw: Callable[..., Path], tmp_path: Path
 ) -> None:
     raw_dir = generated_raw(shape)
-    report = prepare(raw_dir, tmp_path)
+    report = prepare(raw_dir, *_outputs(tmp_path))
 
     items = pq.read_table(tmp_path / schema.ITEMS_FILE)
     events = pq.read_table(tmp_path / schema.EVENTS_FILE)

@@ -3,7 +3,7 @@ import pytest
 
 from musicrec.pipeline.data import Candidates, user_runs
 from musicrec.pipeline.lists import MISSING_RANK, CandidateTable
-from musicrec.pipeline.ranker import learning_rows
+from musicrec.pipeline.reranking import learning_rows
 
 
 def test_user_runs():

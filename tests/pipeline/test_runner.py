@@ -59,9 +59,15 @@ def test_recommendations_contract(artifacts):
     new_user = np.r_[True, users[1:] != users[:-1]]
     assert (ranks[new_user] == 1).all()
     assert (ranks[~new_user] == ranks[np.flatnonzero(~new_user) - 1] + 1).all()
-    assert ranks.max() == PARAMS.recommendations_per_user
+    assert ranks.max() <= PARAMS.recommendations_per_user
     scores = table.column(schema.SCORE).to_numpy()
     assert (np.diff(scores)[~new_user[1:]] <= 0).all()
+
+
+def test_lists_are_as_long_as_configured(artifacts):
+    # not a contract (a source may have fewer tracks to propose on thin data), but true at this size
+    ranks = _read(artifacts, schema.RECOMMENDATIONS_FILE).column(schema.RANK).to_numpy()
+    assert ranks.max() == PARAMS.recommendations_per_user
 
 
 def test_recommendations_exclude_tracks_the_user_already_heard(artifacts):
@@ -71,7 +77,7 @@ def test_recommendations_exclude_tracks_the_user_already_heard(artifacts):
     assert heard.empty
 
 
-def test_similar_contract_covers_every_catalog_track(artifacts):
+def test_similar_contract(artifacts):
     table = _read(artifacts, schema.SIMILAR_FILE)
     assert table.schema.equals(schema.SIMILAR_SCHEMA)
     first = table.column(schema.ITEM_ID_1).to_numpy()
@@ -83,6 +89,10 @@ def test_similar_contract_covers_every_catalog_track(artifacts):
     assert (np.diff(score)[same] <= 0).all()
     per_item = np.bincount(np.unique(first, return_inverse=True)[1])
     assert per_item.max() <= PARAMS.similar_per_item
+
+
+def test_similar_tracks_cover_every_catalog_track(artifacts):
+    first = _read(artifacts, schema.SIMILAR_FILE).column(schema.ITEM_ID_1).to_numpy()
     items = _read(artifacts, schema.ITEMS_FILE).column(schema.ITEM_ID).to_numpy()
     with_neighbours = np.isin(items, first).mean()
     assert with_neighbours > 0.99  # only tracks with no artist, album or genre may lack them

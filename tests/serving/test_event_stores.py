@@ -12,8 +12,9 @@ import pytest
 import redis
 
 from musicrec.errors import DependencyUnavailable
+from musicrec.cluster.redis_server import running_redis_server
 from musicrec.serving.event_store import EventStore, Listen, open_event_store
-from musicrec.serving.redis_events import decode_listen, encode_listen
+from musicrec.serving.redis_events import RedisEventStore, decode_listen, encode_listen
 from musicrec.settings import EventSettings
 from musicrec.api.launcher import free_port
 from tests.event_order import check_latest, concurrent_puts
@@ -168,6 +169,32 @@ def test_only_the_latest_dislikes_are_kept_and_a_repeated_one_is_renewed(open_st
     for at, item in enumerate([1, 2, 1, 3]):  # 1 again: now newer than 2
         store.put(user_id=6, item_id=item, listened_at=1000.0 + at, kind="dislike")
     assert store.disliked(6) == [3, 1]
+
+
+def test_an_open_store_is_reachable(open_store: OpenStore) -> None:
+    assert open_store().unreachable() is None
+
+
+def test_a_redis_store_outlives_a_kill_of_its_server(tmp_path: Path) -> None:
+    """While the server is down every call is a clear 503; once it is back the same store works again."""
+    with running_redis_server(tmp_path / "redis") as server:
+        store = RedisEventStore(server.url, max_per_user=3)
+        try:
+            store.put(user_id=1, item_id=10)
+            assert server.process is not None
+            server.process.kill()
+            server.process.wait()
+            assert (store.unreachable() or "").startswith(f"cannot reach the Redis event store at {server.url}")
+            with pytest.raises(DependencyUnavailable, match="cannot store a listen in the Redis event store"):
+                store.put(user_id=1, item_id=11)
+            with pytest.raises(DependencyUnavailable, match="cannot read listens from the Redis event store"):
+                store.get(1, k=3)
+            server.start()  # same port and files: the append-only file is replayed
+            assert store.unreachable() is None
+            store.put(user_id=1, item_id=12)
+            assert items(store.get(1, k=3)) == [12, 10]
+        finally:
+            store.close()
 
 
 def test_unreachable_redis_is_a_clear_503() -> None:

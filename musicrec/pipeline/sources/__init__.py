@@ -8,7 +8,7 @@ from musicrec.pipeline.sources.base import CandidateSource, SourceContext
 from musicrec.pipeline.sources.ease import EaseSource
 from musicrec.pipeline.sources.itemknn import ItemKnnSource
 from musicrec.pipeline.sources.popular import PopularSource
-from musicrec.settings import PipelineSettings, SettingsError
+from musicrec.settings import PipelineSettings
 
 SOURCES: dict[str, type[CandidateSource]] = {
     source.name: source for source in (AlsSource, ItemKnnSource, EaseSource, PopularSource, ArtistSource)
@@ -16,12 +16,8 @@ SOURCES: dict[str, type[CandidateSource]] = {
 
 
 def chosen_sources(settings: PipelineSettings) -> dict[str, type[CandidateSource]]:
-    """The sources `[pipeline] sources` names, in that order; popular always among them (the floor
-    every list is compared with)."""
-    unknown = [name for name in settings.sources if name not in SOURCES]
-    if unknown:
-        raise SettingsError(f"[pipeline] sources: unknown {', '.join(unknown)}; "
-                            f"expected some of {', '.join(SOURCES)}")
+    """The sources `[pipeline] sources` names (checked when settings load), in that order; popular
+    always among them (the floor every list is compared with)."""
     names = list(dict.fromkeys([*settings.sources, "popular"]))
     return {name: SOURCES[name] for name in names}
 

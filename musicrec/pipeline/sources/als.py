@@ -17,16 +17,16 @@ from threadpoolctl import threadpool_limits
 
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.sources.base import (CandidateSource, Choice, FloatRange, IntRange, Progress,
-                                            candidate_pool)
+                                            candidate_pool, searched)
 
 
 @dataclass(frozen=True)
 class AlsParams:
-    factors: int = 64
-    regularization: float = 0.05
-    iterations: int = 15
-    weighting: str = "binary"
-    alpha: float = 10.0
+    factors: int = searched(64, Choice((32, 64, 128, 192)))
+    regularization: float = searched(0.05, FloatRange(1e-3, 1.0))
+    iterations: int = searched(15, IntRange(5, 20))
+    weighting: str = searched("binary", Choice(("binary", "log", "bm25")))
+    alpha: float = searched(10.0, FloatRange(1.0, 100.0))
 
 
 def confidence(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
@@ -43,24 +43,34 @@ def confidence(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 class AlsSource(CandidateSource):
     name = "als"
     Params = AlsParams
-    SPACE = {
-        "factors": Choice((32, 64, 128, 192)),
-        "regularization": FloatRange(1e-3, 1.0),
-        "iterations": IntRange(5, 20),
-        "weighting": Choice(("binary", "log", "bm25")),
-        "alpha": FloatRange(1.0, 100.0),
-    }
 
-    def _fit(self, history: History, progress: Progress | None) -> None:
+    def _fit(self, history: History, progress: Progress | None,
+             start: dict[str, np.ndarray] | None = None, iterations: int | None = None) -> None:
         params: AlsParams = self.params
         self.model = AlternatingLeastSquares(
             factors=params.factors, regularization=params.regularization, alpha=params.alpha,
-            iterations=params.iterations, dtype=np.float32, random_state=self.settings.seed)
+            iterations=iterations or params.iterations, dtype=np.float32, random_state=self.settings.seed)
+        if start is not None:  # implicit starts from factors already set instead of random ones
+            self.model.user_factors = np.ascontiguousarray(start["user_factors"], dtype=np.float32)
+            self.model.item_factors = np.ascontiguousarray(start["item_factors"], dtype=np.float32)
         self.pool = candidate_pool(history.item_listens)
         callback = (lambda iteration, _elapsed, _loss: progress(iteration + 1, self)) if progress else None
         with threadpool_limits(1, "blas"):  # implicit parallelises itself; BLAS threads would fight it
             self.model.fit(confidence(history.matrix, params.weighting), show_progress=progress is None,
                            callback=callback)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.model.user_factors, "item_factors": self.model.item_factors}
+
+    def fit_forward(self, history: History, state: dict[str, np.ndarray]) -> None:
+        """Warm start: the earlier factors refined by `[pipeline] forward_iterations` iterations on
+        the longer history. Each iteration solves the users first, so a user or track first heard
+        after the earlier cutoff gets its factors from the first one."""
+        self.history = history
+        self._fit(history, None, state, self.settings.forward_iterations)
+
+    def forward_cost_share(self) -> float:
+        return min(self.settings.forward_iterations / self.params.iterations, 1.0)
 
     def _recommend_batch(self, users: np.ndarray, n: int) -> Candidates:
         n = min(n, self.pool.size)

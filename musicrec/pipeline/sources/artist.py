@@ -14,14 +14,14 @@ import scipy.sparse as sp
 from musicrec.pipeline.content import NONE
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.sources.base import CandidateSource, IntRange, Progress, top_from_sparse
+from musicrec.pipeline.sources.base import CandidateSource, IntRange, Progress, searched, top_from_sparse
 
 ARTISTS_PER_USER = 20
 
 
 @dataclass(frozen=True)
 class ArtistParams:
-    tracks: int = 20
+    tracks: int = searched(20, IntRange(5, 50, log=True))
 
 
 def top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -37,7 +37,6 @@ def top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 class ArtistSource(CandidateSource):
     name = "artist"
     Params = ArtistParams
-    SPACE = {"tracks": IntRange(5, 50, log=True)}
 
     def _fit(self, history: History, progress: Progress | None) -> None:
         artist_of = self.context.content.artist

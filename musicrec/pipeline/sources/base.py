@@ -1,9 +1,9 @@
 """What every candidate source is: settings with a search space, `fit` on a history, `recommend`.
 
 A source proposes, for each user, tracks the user has not heard, with a score (higher is better).
-Its settings are a frozen dataclass whose defaults are used when tuning is off; `SPACE` says how
-the `tune` stage may vary each one, and a value pinned in `config.ini` (`[pipeline]
-<source>_<setting>`) is never searched.
+Its settings are a frozen dataclass whose defaults are used when tuning is off; each field's
+`space` (`searched(...)`) says how the `tune` stage may vary it, and a value pinned in `config.ini`
+(`[pipeline.<source>] <setting>`, typed in settings.py) is never searched.
 """
 
 from __future__ import annotations
@@ -52,6 +52,15 @@ class Choice:
         return trial.suggest_categorical(name, list(self.values))
 
 
+Space = IntRange | FloatRange | Choice
+SPACE_KEY = "space"
+
+
+def searched(default: Any, space: Space) -> Any:
+    """A dataclass field of a source's settings with its default and its search space beside it."""
+    return dataclasses.field(default=default, metadata={SPACE_KEY: space})
+
+
 @dataclass(frozen=True)
 class SourceContext:
     """What a source may read besides the history: the settings and what each track is made of."""
@@ -65,7 +74,6 @@ class CandidateSource(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type]  # a frozen dataclass; its defaults apply when tuning is off
-    SPACE: ClassVar[dict[str, IntRange | FloatRange | Choice]] = {}
 
     def __init__(self, params: Any, context: SourceContext) -> None:
         self.params = params
@@ -74,16 +82,21 @@ class CandidateSource(ABC):
         self.history: History | None = None
 
     @classmethod
-    def pinned(cls, settings: PipelineSettings) -> dict[str, Any]:
-        """The settings of this source given in config.ini (never searched)."""
-        fields = (field.name for field in dataclasses.fields(cls.Params))
-        values = {name: getattr(settings, f"{cls.name}_{name.rstrip('_')}", None) for name in fields}
-        return {name: value for name, value in values.items() if value is not None}
+    def space(cls) -> dict[str, Space]:
+        """How the tune stage may vary each setting (the fields declared with `searched`)."""
+        return {field.name: field.metadata[SPACE_KEY] for field in dataclasses.fields(cls.Params)
+                if SPACE_KEY in field.metadata}
 
     @classmethod
-    def searchable(cls, settings: PipelineSettings) -> dict[str, IntRange | FloatRange | Choice]:
+    def pinned(cls, settings: PipelineSettings) -> dict[str, Any]:
+        """The settings of this source given in config.ini's `[pipeline.<source>]` (never searched)."""
+        given = settings.source_settings(cls.name).model_dump(exclude_none=True)
+        return {field.name: given[field.name] for field in dataclasses.fields(cls.Params) if field.name in given}
+
+    @classmethod
+    def searchable(cls, settings: PipelineSettings) -> dict[str, Space]:
         pinned = cls.pinned(settings)
-        return {name: space for name, space in cls.SPACE.items() if name not in pinned}
+        return {name: space for name, space in cls.space().items() if name not in pinned}
 
     @classmethod
     def from_values(cls, values: dict[str, Any], context: SourceContext) -> "CandidateSource":
@@ -95,6 +108,25 @@ class CandidateSource(ABC):
         (so the tuner can prune a poor trial early)."""
         self.history = history
         self._fit(history, progress)
+
+    # --- bringing a fit forward to a later cutoff ----------------------------------------------
+    # The pipeline fits each source at the first cutoff and brings it forward to the later ones
+    # (eval, serve) instead of fitting again from scratch. A source whose fit is cheap keeps these
+    # defaults: bringing it forward is a fit on the longer history, which adds the new listens
+    # exactly. An expensive one (ALS) keeps what it learned and updates it.
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What `fit_forward` needs from this fit, saved between stages (nothing by default)."""
+        return {}
+
+    def fit_forward(self, history: History, state: dict[str, np.ndarray]) -> None:
+        """Learn from a later, longer `history`, starting from the `state` of a fit at an earlier
+        cutoff. By default a full fit: exact, and cheap for the sources that keep it."""
+        self.fit(history)
+
+    def forward_cost_share(self) -> float:
+        """The cost of `fit_forward` as a share of a full fit (for the run's time budget)."""
+        return 1.0
 
     @abstractmethod
     def _fit(self, history: History, progress: Progress | None) -> None: ...

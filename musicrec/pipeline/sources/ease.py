@@ -2,7 +2,7 @@
 
 B = I - P / diag(P) with P = (X'X + lambda I)^-1, X the binary users x pool matrix. When there are
 fewer users than pool tracks, P comes from the users x users system instead (the Woodbury
-identity), so the cost follows the smaller side. The pool is capped by `[pipeline] ease_items`,
+identity), so the cost follows the smaller side. The pool is capped by `[pipeline.ease] items`,
 since B is dense (pool^2 floats).
 """
 
@@ -15,13 +15,13 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.sources.base import (CandidateSource, FloatRange, Progress, top_from_dense,
+from musicrec.pipeline.sources.base import (CandidateSource, FloatRange, Progress, searched, top_from_dense,
                                             unheard_dense)
 
 
 @dataclass(frozen=True)
 class EaseParams:
-    lambda_: float = 500.0
+    lambda_: float = searched(500.0, FloatRange(1.0, 20_000.0))
 
 
 def ease_weights(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
@@ -48,11 +48,10 @@ def ease_weights(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
 class EaseSource(CandidateSource):
     name = "ease"
     Params = EaseParams
-    SPACE = {"lambda_": FloatRange(1.0, 20_000.0)}
 
     def _fit(self, history: History, progress: Progress | None) -> None:
         listens = history.item_listens
-        order = np.argsort(-listens, kind="stable")[:self.settings.ease_items]
+        order = np.argsort(-listens, kind="stable")[:self.settings.ease.items]
         self.pool = np.sort(order[listens[order] > 0])
         pool_matrix = history.matrix[:, self.pool].tocsr()
         pool_matrix.data = np.ones_like(pool_matrix.data)

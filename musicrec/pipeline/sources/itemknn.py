@@ -14,13 +14,13 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.sources.base import CandidateSource, Choice, IntRange, Progress, candidate_pool
+from musicrec.pipeline.sources.base import CandidateSource, Choice, IntRange, Progress, candidate_pool, searched
 
 
 @dataclass(frozen=True)
 class ItemKnnParams:
-    neighbours: int = 100
-    weighting: str = "cosine"
+    neighbours: int = searched(100, IntRange(10, 400, log=True))
+    weighting: str = searched("cosine", Choice(("cosine", "bm25")))
 
 
 def item_weights(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
@@ -35,7 +35,6 @@ def item_weights(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 class ItemKnnSource(CandidateSource):
     name = "itemknn"
     Params = ItemKnnParams
-    SPACE = {"neighbours": IntRange(10, 400, log=True), "weighting": Choice(("cosine", "bm25"))}
 
     def _fit(self, history: History, progress: Progress | None) -> None:
         params: ItemKnnParams = self.params

@@ -1,7 +1,7 @@
 """Top popular tracks the user has not heard: the baseline every personal model must beat.
 
-Popularity is counted over the whole history or only its recent window (`target_days` before the
-cutoff), whichever predicts the next weeks better on the data at hand.
+Popularity is counted over the whole history or only its recent window (as long as the target
+window, before the cutoff; see split.py), whichever predicts the next weeks better on the data at hand.
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.sources.base import CandidateSource, Choice, Progress, top_from_dense, unheard_dense
+from musicrec.pipeline.sources.base import CandidateSource, Choice, Progress, searched, top_from_dense, unheard_dense
 
 
 @dataclass(frozen=True)
 class PopularParams:
-    window: str = "all"
+    window: str = searched("all", Choice(("all", "recent")))
 
 
 class PopularSource(CandidateSource):
     name = "popular"
     Params = PopularParams
-    SPACE = {"window": Choice(("all", "recent"))}
 
     def _fit(self, history: History, progress: Progress | None) -> None:
         counts = history.item_recent_listens if self.params.window == "recent" else history.item_listens

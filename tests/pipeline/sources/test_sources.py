@@ -1,14 +1,18 @@
 """Every candidate source passes the same checks (as implicit tests each of its models)."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from pydantic import ValidationError
 
 from musicrec.pipeline.sources import SOURCES, SourceContext, chosen_sources
 from musicrec.pipeline.sources.als import confidence
 from musicrec.pipeline.sources.base import candidate_pool
 from musicrec.pipeline.sources.ease import ease_weights
-from musicrec.settings import PipelineSettings, SettingsError
+from musicrec.settings import PipelineSettings, SettingsError, load_settings, source_names
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
 
 # Small settings where the defaults are sized for real data (64 factors on 10 tracks).
@@ -60,7 +64,8 @@ def test_a_user_without_history_gets_no_personal_list(name):
 
 
 def test_pinned_settings_are_not_searched_and_win():
-    settings = PipelineSettings(als_factors=16, ease_lambda=7.0)
+    settings = load_settings(Path("/nonexistent"), {"MUSICREC_PIPELINE__ALS__FACTORS": "16",
+                                                    "MUSICREC_PIPELINE__EASE__LAMBDA": "7"}).pipeline
     assert "factors" not in SOURCES["als"].searchable(settings)
     assert "lambda_" not in SOURCES["ease"].searchable(settings)
     source = SOURCES["als"].from_values({"factors": 128, "alpha": 3.0}, SourceContext(settings, content_of(4)))
@@ -69,13 +74,32 @@ def test_pinned_settings_are_not_searched_and_win():
 
 def test_chosen_sources_always_include_popular_and_reject_unknown_names():
     assert list(chosen_sources(PipelineSettings(sources=("ease",)))) == ["ease", "popular"]
-    with pytest.raises(SettingsError, match="unknown nope"):
-        chosen_sources(PipelineSettings(sources=("als", "nope")))
+    with pytest.raises(ValidationError, match="unknown nope"):
+        PipelineSettings(sources=("als", "nope"))
 
 
 def test_sources_setting_reads_a_comma_list():
     assert PipelineSettings.model_validate({"sources": "als, ease"}).sources == ("als", "ease")
-    assert PipelineSettings.model_validate({"als_factors": ""}).als_factors is None
+    assert PipelineSettings.model_validate({"als": {"factors": ""}}).als.factors is None
+
+
+def test_every_registered_source_has_a_settings_section_naming_its_parameters():
+    assert set(SOURCES) == set(source_names())
+    for name, source in SOURCES.items():
+        section = type(PipelineSettings().source_settings(name)).model_fields
+        parameters = {field.name for field in dataclasses.fields(source.Params)}
+        assert parameters <= set(section), name  # every parameter can be pinned by its own name
+        assert set(source.space()) <= parameters, name
+
+
+def test_unknown_source_settings_are_refused_when_settings_load(tmp_path):
+    config = tmp_path / "config.ini"
+    config.write_text("[pipeline.ease]\nlambda_typo = 3\n")
+    with pytest.raises(SettingsError, match=r"\[pipeline.ease\] lambda_typo \(or MUSICREC_PIPELINE__EASE__LAMBDA_TYPO\)"):
+        load_settings(config, {})
+    config.write_text("[pipeline.nope]\nx = 1\n")
+    with pytest.raises(SettingsError, match=r"\[pipeline\] nope"):
+        load_settings(config, {})
 
 
 @pytest.mark.parametrize("users", [30, 5])  # more users than items: direct; fewer: Woodbury
