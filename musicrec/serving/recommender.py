@@ -105,9 +105,10 @@ class Recommender:
     `online_history` listens among them seed the online answers, each asked for at least
     `similar_per_listen` similar tracks (more when the list asked for is longer or has tracks taken
     out, up to `max_similar`, the most the features service gives). `merge` combines those lists
-    (best score by default). With `filter_heard`, every listen of the window is dropped from blended
-    answers (offline lists were made before those listens, and a track just played is a wasted
-    slot); online answers always drop their seeds, and with `filter_heard` every listen of the window.
+    (best score by default). With `filter_heard`, every listen of the window is dropped from offline
+    and blended answers (offline lists were made before those listens, and a track just played is a
+    wasted slot); online answers always drop their seeds, and with `filter_heard` every listen of the
+    window.
     `selector` takes a route's ranking to the answer (exclusions, filters, skips, the artist cap,
     the page: `musicrec.serving.selection`); `max_per_artist` is the blended lists' cap per 10 tracks
     (0: none), the other routes cap only when asked.
@@ -143,13 +144,18 @@ class Recommender:
         return Answer(self._select.select(self.popular, k, options), origin=POPULAR)
 
     async def offline(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
-        """Personal recommendations, or top popular for a user the pipeline did not know."""
-        history, failed = await self._history(user_id, "answering without the user's dislikes and skips")
+        """Personal recommendations, or top popular for a user the pipeline did not know.
+
+        With `filter_heard`, the user's latest listens are left out (and replaced from deeper down):
+        the list was made before them, and a track just played at the top of it is a wasted slot.
+        """
+        history, failed = await self._history(user_id, "answering without the user's latest events")
+        heard = history.listened if self.filter_heard else ()
         start, stop = self.personal.span(user_id)
         if start == stop:
-            recs = self._select.select(self.popular, k, options, history)
+            recs = self._select.select(self.popular, k, options, history, removed=heard)
             return Answer(recs, used_default=True, failed=failed, origin=POPULAR)
-        recs = self._select.select(self.personal.items[start:stop], k, options, history)
+        recs = self._select.select(self.personal.items[start:stop], k, options, history, removed=heard)
         return Answer(recs, failed=failed, origin=Origin(personal_of=user_id))
 
     async def online(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:

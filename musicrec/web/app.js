@@ -151,10 +151,15 @@ function capWords(name) {
   return `at most ${allowed} track${allowed === 1 ? "" : "s"} of one artist`;
 }
 
-// A listen changes the online and blended lists (the offline list is the course's: listens do not
-// change it, dislikes and skips do). A dislike or an exclusion changes every list; so does a new listener.
-const AFTER_A_LISTEN = ["online", "blended"];
+// A listen changes the online and blended lists, and the offline one while the service drops what was
+// just heard (filter_heard; an A/B arm may set it otherwise, so with an arm the offline list is asked
+// again too). A dislike or an exclusion changes every list; so does a new listener.
 const AFTER_FEEDBACK = ["default", "offline", "online", "blended"];
+
+function afterAListen() {
+  const offlineToo = state.serving.filter_heard || Boolean(state.arm);
+  return offlineToo ? ["offline", "online", "blended"] : ["online", "blended"];
+}
 
 function listParams(name) {
   const params = name === "default" ? { k: K, details: true } : { user_id: state.userId, k: K, details: true };
@@ -210,7 +215,7 @@ async function play(track) {
   await api("/listen", { user_id: state.userId, item_id: track.item_id }, "POST");
   state.played.unshift(track);
   renderPlayed();
-  await refreshLists(AFTER_A_LISTEN);
+  await refreshLists(afterAListen());
 }
 
 async function dislike(track) {

@@ -45,6 +45,7 @@ def test_defaults_keep_the_course_behaviour(folder: Path) -> None:
     recommender = _recommender(folder, [40, 10, 11])
     assert asyncio.run(recommender.online(1, 10)).recs == [41, 11, 12]  # seeds 40, 10; both dropped
     assert asyncio.run(recommender.blended(1, 10)).recs == [10, 41, 11, 12, 13]  # 10 heard, still offered
+    assert asyncio.run(recommender.offline(1, 10)).recs == [10, 11, 12, 13]  # the course's list
 
 
 def test_filter_heard_drops_recent_listens_from_both_parts(folder: Path) -> None:
@@ -53,6 +54,9 @@ def test_filter_heard_drops_recent_listens_from_both_parts(folder: Path) -> None
     assert asyncio.run(recommender.online(1, 10)).recs == [41, 12]
     assert asyncio.run(recommender.blended(1, 10)).recs == [12, 41, 13]
     assert asyncio.run(recommender.blended(1, 2)).recs == [12, 41]
+    # offline: 10 and 11 were just heard; as long as before, from deeper down, then top popular (30 10 20)
+    assert asyncio.run(recommender.offline(1, 4)).recs == [12, 13, 30, 20]
+    assert asyncio.run(recommender.offline(1, 2, ListOptions(offset=2))).recs == [30, 20]
 
 
 def test_merge_by_sum(folder: Path) -> None:
