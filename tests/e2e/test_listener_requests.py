@@ -8,11 +8,18 @@ the pipeline does not know them, so their offline list is top popular: 30, 10, 2
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from musicrec import schema
+from musicrec.settings import PROJECT_ROOT
 from tests.e2e.conftest import Trio, started_trio
 
 pytestmark = pytest.mark.slow
@@ -83,6 +90,41 @@ def test_a_listen_of_a_new_release_brings_tracks_that_share_its_artist(shared_tr
                        params={"user_id": 7004, "details": "true"}).json()
     assert answer["recs"] == [40, 10, 11, 20]
     assert answer["details"][0]["reason"]["text"] == "by Artist E, whose new release 'Track 41' you just played"
+
+
+def test_a_track_added_by_a_catalogue_update_gets_similar_tracks_while_the_trio_runs(
+        tmp_path: Path) -> None:
+    update = tmp_path / "update"
+    update.mkdir()
+    pq.write_table(pa.table({schema.TRACK_ID: [50], schema.ALBUMS: [[400]], schema.ARTISTS: [[500]],
+                             schema.GENRES: [[600]]}), update / schema.TRACKS_FILE)
+    names = {schema.ID: [50, 400, 500, 600], schema.TYPE: ["track", "album", "artist", "genre"],
+             schema.NAME: ["New Song", "Album 40", "Artist E", "pop"]}
+    pq.write_table(pa.table(names), update / schema.CATALOG_NAMES_FILE)
+    with started_trio(tmp_path, MUSICREC_SERVING__RELOAD_INTERVAL="0.5") as trio:
+        features = trio.url("features")
+        assert httpx.get(f"{features}/similar_items", params={"item_id": 50}).json()["item_id_2"] == []
+        env = {**trio.env, "MUSICREC_PATHS__RAW": str(tmp_path / "no-raw-files")}
+        done = subprocess.run([sys.executable, "-m", "musicrec", "catalog", "--add", str(update)],
+                              env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "added 1 tracks" in done.stdout, done.stdout + done.stderr
+        deadline = time.monotonic() + 30
+        while not (similar := httpx.get(f"{features}/similar_items", params={"item_id": 50}).json())["item_id_2"]:
+            assert time.monotonic() < deadline, "the features service did not switch to the updated set"
+            time.sleep(0.2)
+        # by content: 40 of its album, then the pop tracks with a learned list by popularity
+        assert (similar["item_id_2"], similar["relations"]) == ([40, 10, 11, 20], ["album", "genre", "genre", "genre"])
+        deadline = time.monotonic() + 30  # the recommendations service switches on its own too
+        search = f"{trio.url('recommendations')}/search_tracks"
+        while httpx.get(search, params={"q": "new song"}).json()["tracks"] == []:
+            assert time.monotonic() < deadline, "the recommendations service did not switch to the updated set"
+            time.sleep(0.2)
+        put(trio, 7005, 50)
+        answer = httpx.get(f"{trio.url('recommendations')}/recommendations_online",
+                           params={"user_id": 7005, "details": "true"}).json()
+        assert answer["recs"] == [40, 10, 11, 20]
+        reason = answer["details"][0]["reason"]["text"]
+        assert reason == "from the album of 'New Song', the new release you just played"
 
 
 def test_an_experiment_names_each_answers_arm_and_logs_it(tmp_path: Path) -> None:
