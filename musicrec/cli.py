@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "pipeline": "Run the offline pipeline: raw files -> artifacts and a quality report",
     "publish": "Upload an artifact set to S3",
     "fetch": "Download an artifact set from S3 and verify its checksums",
+    "catalog": "Add new tracks to the current artifact set (similar tracks by content), without a pipeline run",
     "serve": "Start the three services and supervise them until Ctrl-C",
     "run": "Serve at once (a quick artifact set first if there is none), tune the set in the background",
     "replay": "Replay test-period listens through the services and measure hit rates",

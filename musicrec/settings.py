@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from musicrec.serving.blending import BLENDS, MERGES, implemented
 
@@ -71,6 +71,8 @@ class ServingSettings(_Section):
     online_weight: float = Field(0.7, ge=0, le=1)
     online_merge: str = "max"  # a name in musicrec.serving.blending.MERGES
     filter_heard: bool = True
+    # Tracks of one main artist per 10 tracks of a blended list (scaled with k); 0: no cap.
+    max_per_artist: int = Field(2, ge=0, le=10)
     connect_timeout: float = Field(1.0, gt=0)
     request_timeout: float = Field(0.5, gt=0)
     # A dependency that failed `breaker_failures` times in a row is skipped for `breaker_reset` s.
@@ -104,6 +106,7 @@ class EventSettings(_Section):
     sqlite_path: Path = Path("data/events.sqlite3")
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_per_user: int = Field(20, ge=1)
+    max_dislikes_per_user: int = Field(1000, ge=1)
 
 
 class SourceSettings(_Section):
@@ -272,6 +275,78 @@ class S3Settings(_Section):
     region: str = "us-east-1"
 
 
+# The [serving] options an A/B arm may set differently (musicrec.serving.experiments).
+ARM_OPTIONS = ("online_history", "similar_per_listen", "blend", "online_weight", "online_merge", "filter_heard",
+               "max_per_artist")
+ARM_PREFIX = "arm_"
+
+
+class ExperimentSettings(BaseModel):
+    """One A/B experiment: off while `name` is empty.
+
+    `arms` lists each arm and its share ("control:50, capped:50"; shares are relative weights), and
+    `arm_<name>` gives that arm's serving options ("max_per_artist=3, blend=alternate"); an arm
+    without one serves `[serving]` as it is. Every answer for a user names the user's arm, and one
+    JSON line per answer goes to `exposure_log`.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = ""
+    arms: tuple[tuple[str, float], ...] = ()
+    exposure_log: Path = Path("data/exposures.jsonl")
+
+    @field_validator("arms", mode="before")
+    @classmethod
+    def _arm_list(cls, value: object) -> object:
+        """"control:50, capped:50" -> (("control", 50.0), ("capped", 50.0))."""
+        if not isinstance(value, str):
+            return value
+        arms = []
+        for part in (part.strip() for part in value.split(",")):
+            if not part:
+                continue
+            name, _, share = part.partition(":")
+            if not name.strip().isidentifier():
+                raise ValueError(f"arm name {name.strip()!r} should be a word of letters, digits and _")
+            try:
+                weight = float(share) if share.strip() else 1.0
+            except ValueError:
+                raise ValueError(f"arm {name.strip()!r}: share {share.strip()!r} is not a number") from None
+            if not weight > 0:
+                raise ValueError(f"arm {name.strip()!r}: share should be above 0, got {share.strip()}")
+            arms.append((name.strip(), weight))
+        if len({name for name, _ in arms}) != len(arms):
+            raise ValueError("arm names repeat")
+        return tuple(arms)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ExperimentSettings:
+        if self.name and len(self.arms) < 2:
+            raise ValueError(f"experiment {self.name!r} needs at least two arms in 'arms' (name:share, ...)")
+        names = {name for name, _ in self.arms}
+        for key in self.model_extra or {}:
+            if not key.startswith(ARM_PREFIX):
+                raise ValueError(f"unknown key {key!r}: expected name, arms, exposure_log or {ARM_PREFIX}<arm>")
+            if key[len(ARM_PREFIX):] not in names:
+                raise ValueError(f"{key}: no arm {key[len(ARM_PREFIX):]!r} in 'arms'")
+        return self
+
+    def overrides(self, arm: str) -> dict[str, str]:
+        """The serving options `arm_<arm>` sets, as text ("online_weight=0.5, ..." -> {...})."""
+        text = str((self.model_extra or {}).get(f"{ARM_PREFIX}{arm}", ""))
+        options: dict[str, str] = {}
+        for part in (part.strip() for part in text.split(",")):
+            if part:
+                key, equals, value = part.partition("=")
+                key = key.strip()
+                if not equals or key not in ARM_OPTIONS:
+                    raise ValueError(f"{ARM_PREFIX}{arm}: {part!r} should be one of {', '.join(ARM_OPTIONS)} "
+                                     "=value")
+                options[key] = _unquote(value)
+        return options
+
+
 class Settings(_Section):
     """Everything configurable, one frozen object per process."""
 
@@ -284,6 +359,24 @@ class Settings(_Section):
     run: RunSettings = RunSettings()
     spark: SparkSettings = SparkSettings()
     s3: S3Settings = S3Settings()
+    experiments: ExperimentSettings = ExperimentSettings()
+
+    @model_validator(mode="after")
+    def _arms_serve(self) -> Settings:
+        """Every arm's serving options must make valid `[serving]` settings (checked at start-up)."""
+        for arm, _ in self.experiments.arms:
+            try:
+                self.serving_of(arm)
+            except ValidationError as exc:
+                problem = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
+                key = f"{ARM_PREFIX}{arm}"
+                raise ValueError(f"[experiments] {key} (or {ENV_PREFIX}EXPERIMENTS__{key.upper()}): {problem}"
+                                 ) from None
+        return self
+
+    def serving_of(self, arm: str) -> ServingSettings:
+        """`[serving]` with the options the experiment's `arm` sets instead."""
+        return ServingSettings.model_validate({**self.serving.model_dump(), **self.experiments.overrides(arm)})
 
 
 def _unquote(value: str) -> str:
@@ -330,7 +423,9 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         update={"raw": absolute(settings.paths.raw), "artifacts": absolute(settings.paths.artifacts)}
     )
     events = settings.events.model_copy(update={"sqlite_path": absolute(settings.events.sqlite_path)})
-    return settings.model_copy(update={"paths": paths, "events": events})
+    experiments = settings.experiments.model_copy(
+        update={"exposure_log": absolute(settings.experiments.exposure_log)})
+    return settings.model_copy(update={"paths": paths, "events": events, "experiments": experiments})
 
 
 def load_settings(
@@ -346,10 +441,14 @@ def load_settings(
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            *where, key = [str(part) for part in error["loc"]] if len(error["loc"]) > 1 else [
-                *map(str, error["loc"]), "?"]
-            env_name = ENV_PREFIX + "__".join(part.upper() for part in (*where, key))
-            problems.append(f"[{'.'.join(where)}] {key} (or {env_name}): {error['msg']}")
+            location = [str(part) for part in error["loc"]]
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if len(location) >= 2:  # a key, in a section or a nested one: name it and its variable
+                *where, key = location
+                env_name = ENV_PREFIX + "__".join(part.upper() for part in (*where, key))
+                problems.append(f"[{'.'.join(where)}] {key} (or {env_name}): {message}")
+            else:  # a whole section (or sections together): the message names what is wrong
+                problems.append(f"[{location[0]}]: {message}" if location else message)
         raise SettingsError(f"{config_path}: " + "; ".join(problems)) from None
     return _resolve_paths(settings, PROJECT_ROOT)
 

@@ -31,6 +31,8 @@ from musicrec.api.breaker import CircuitBreaker, CircuitOpen
 from musicrec.api.server import KEEP_ALIVE_SECONDS
 from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
+from musicrec.serving.blending import SimilarList
+from musicrec.serving.history import LISTEN, EventKind, History
 from musicrec.settings import ServingSettings
 
 # Calls in flight to one dependency: a burst of requests queues here (untimed) instead of opening a
@@ -42,6 +44,16 @@ POOL_SIZE = 64
 IDLE_CONNECTION_SECONDS = KEEP_ALIVE_SECONDS - 1
 
 Answer = TypeVar("Answer")
+Params = dict[str, int | str]
+
+
+def _plain(value: int | str) -> str:
+    """An integer, or a word of ASCII letters, as it goes in a URL unescaped."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isalpha()):
+            raise ValueError(f"not a plain word: {value!r}")
+        return value
+    return str(int(value))
 
 # The answers as the services send them (musicrec.api.wire); fields this service does not read are ignored.
 RECENT_EVENTS = TypeAdapter(RecentEvents)
@@ -73,15 +85,16 @@ class ServiceClient:
         self._breaker = CircuitBreaker(f"{name} service at {base_url}", serving.breaker_failures,
                                        serving.breaker_reset, clock)
 
-    def _url(self, path: str, params: dict[str, int] | None) -> URL:
-        """Parameters are this module's names with integer values: nothing in them needs escaping."""
+    def _url(self, path: str, params: Params | None) -> URL:
+        """Parameters are this module's names with integer values or plain words (an event's kind):
+        nothing in them needs escaping."""
         url = f"{self._prefix}{path}"
         if params:
-            url += "?" + "&".join(f"{name}={int(value)}" for name, value in params.items())
+            url += "?" + "&".join(f"{name}={_plain(value)}" for name, value in params.items())
         return URL(url, encoded=True)
 
     async def call(
-        self, path: str, answer: TypeAdapter[Answer], *, params: dict[str, int] | None = None,
+        self, path: str, answer: TypeAdapter[Answer], *, params: Params | None = None,
         json: Any = None,
     ) -> Answer:
         """POST to `path` and return its answer, parsed and checked against `answer`.
@@ -105,7 +118,7 @@ class ServiceClient:
         return checked
 
     async def _call(
-        self, path: str, answer: TypeAdapter[Answer], params: dict[str, int] | None, json: Any
+        self, path: str, answer: TypeAdapter[Answer], params: Params | None, json: Any
     ) -> Answer:
         try:
             async with self._session.post(self._url(path, params), json=json) as response:
@@ -142,20 +155,28 @@ def _first_problem(error: ValidationError) -> str:
 
 
 class EventsClient(ServiceClient):
-    """The events service: a user's latest listens."""
+    """The events service: a user's latest events and dislikes."""
 
     def __init__(self, base_url: str, serving: ServingSettings,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__("events", base_url, serving, clock)
 
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        """The user's latest `k` listened tracks, newest first."""
+    async def history(self, user_id: int, k: int) -> History:
+        """The user's latest `k` events (newest first, with their kinds) and every disliked track."""
         answer = await self.call("/get", RECENT_EVENTS, params={schema.USER_ID: user_id, "k": k})
-        return answer["events"]
+        events = answer["events"]
+        kinds = answer.get("kinds", [])
+        if kinds and len(kinds) != len(events):
+            raise DependencyUnavailable(f"events service at {self.base_url}/get answered {len(events)} "
+                                        f"events with {len(kinds)} kinds")
+        return History(events, kinds, frozenset(answer.get("disliked", ())))
 
-    async def put(self, user_id: int, item_id: int) -> None:
-        """Record that the user listened to a track."""
-        await self.call("/put", PUT, params={schema.USER_ID: user_id, schema.ITEM_ID: item_id})
+    async def put(self, user_id: int, item_id: int, kind: EventKind = LISTEN) -> None:
+        """Record that the user listened to (or skipped, or disliked) a track."""
+        params: Params = {schema.USER_ID: user_id, schema.ITEM_ID: item_id}
+        if kind != LISTEN:  # the course call stays as it was
+            params["kind"] = kind
+        await self.call("/put", PUT, params=params)
 
 
 class FeaturesClient(ServiceClient):
@@ -165,11 +186,13 @@ class FeaturesClient(ServiceClient):
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__("features", base_url, serving, clock)
 
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
-        """For each track, in order: up to `k` similar tracks and their scores, best first."""
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
+        """For each track, in order: up to `k` similar tracks and their scores, best first (and for a
+        new track, found by content, what each shares with it)."""
         batch = {"item_ids": item_ids, "k": k}
         answer = await self.call("/similar_items_batch", SIMILAR_BATCH, json=batch)
         entries = answer["items"]
         if len(entries) != len(item_ids):
             raise DependencyUnavailable("features service answered a batch of the wrong length")
-        return [(entry["item_id_2"], entry["score"]) for entry in entries]
+        return [(entry["item_id_2"], entry["score"], entry["relations"]) if "relations" in entry
+                else (entry["item_id_2"], entry["score"]) for entry in entries]

@@ -1,4 +1,7 @@
-"""The events service: each user's latest listens, on the course API (`/put`, `/get`), port 8020.
+"""The events service: each user's latest events, on the course API (`/put`, `/get`), port 8020.
+
+An event is a listen unless `/put` says `kind=skip` or `kind=dislike` (`musicrec.serving.history`);
+`/get` answers each event's kind and every track the user disliked besides the course's `events`.
 
 The routes only translate HTTP into calls on the configured `EventStore` (SQLite by default, Redis
 with `[events] backend = redis`); `/put` answers only after the store made the listen durable, so
@@ -22,7 +25,9 @@ import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -31,7 +36,8 @@ from musicrec.api.access import Access
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, post_only, resolve_k
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import EventsResponse, PutResponse
-from musicrec.serving.event_store import EventStore, open_event_store
+from musicrec.serving.event_store import EventStore, Listen, open_event_store
+from musicrec.serving.history import LISTEN, EventKind
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,26 +56,38 @@ class EventsState(ServiceState[EventStore]):
         return await run_in_threadpool(store.unreachable)
 
 
+Kind = Annotated[EventKind, Query(
+    description="listen (the default), skip (never an online anchor; moves down in the user's lists) or "
+                "dislike (never recommended to the user again).")]
+
+
 @post_only(router, "/put", response_model=PutResponse)
-def put_listen(request: Request, user_id: UserId, item_id: ItemId) -> PutResponse:
-    """Record that the user just listened to the track."""
-    EventsState.of(request).plane.put(user_id, item_id)
+def put_listen(request: Request, user_id: UserId, item_id: ItemId, kind: Kind = LISTEN) -> PutResponse:
+    """Record that the user just listened to the track (or skipped or disliked it)."""
+    EventsState.of(request).plane.put(user_id, item_id, kind=kind)
     return {"result": "ok"}
 
 
 @post_and_get(router, "/get", response_model=EventsResponse, access=Access.PRIVATE)
 async def get_listens(request: Request, user_id: UserId, k: TopK = None) -> JSONResponse:
-    """The user's latest listens, newest first (empty for a user with none)."""
+    """The user's latest events, newest first, with their kinds, and the tracks the user disliked."""
     store, count = EventsState.of(request).plane, resolve_k(request, k)
     if store.quick_reads:
-        listens = store.get(user_id, count)
+        listens, disliked = store.get(user_id, count), store.disliked(user_id)
     else:
-        listens = await run_in_threadpool(store.get, user_id, count)
+        listens, disliked = await run_in_threadpool(_read, store, user_id, count)
     answer: EventsResponse = {
         "events": [listen.item_id for listen in listens],
         "listened_at": [listen.listened_at for listen in listens],
+        "kinds": [listen.kind for listen in listens],
+        "disliked": disliked,
     }
     return JSONResponse(answer)
+
+
+def _read(store: EventStore, user_id: int, k: int) -> tuple[list[Listen], list[int]]:
+    """Both reads of `/get` in one trip to the thread pool."""
+    return store.get(user_id, k), store.disliked(user_id)
 
 
 @asynccontextmanager

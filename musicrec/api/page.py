@@ -5,9 +5,11 @@ with `details=true`, and these:
 
 - `GET /search_tracks?q=&k=`: tracks whose name or artists contain `q` (musicrec.serving.search);
 - `GET /sample_user?kind=known|cold|long`: a user to try;
-- `GET /about`: the artifact set's name and date, its offline quality (metrics.json), the docs links;
-- `POST /listen?user_id=&item_id=`: records a listen through the events service, so the page never
-  calls another origin (no cross-origin requests, no CORS to configure).
+- `GET /about`: the artifact set's name and date, its offline quality (metrics.json), the docs links,
+  and the serving options the page shows (the cap per artist of blended lists);
+- `POST /listen?user_id=&item_id=[&kind=skip|dislike]`: records a listen (or a skip, or a dislike)
+  through the events service, so the page never calls another origin (no cross-origin requests, no
+  CORS to configure).
 
 They follow the API's key rules (musicrec.api.access): `/listen` is a write and needs the key when
 one is set, the reads need it with `open_reads = false`; the page asks for the key when it gets a 401.
@@ -34,6 +36,7 @@ from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, Trac
 from musicrec.errors import ArtifactError
 from musicrec.manifest import read_manifest, settings_tuned
 from musicrec.serving.catalog import Catalog
+from musicrec.serving.history import LISTEN, EventKind
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.listeners import Kind, ListenerSampler, load_listener_sampler
 from musicrec.serving.search import TrackSearch
@@ -48,9 +51,12 @@ ListenerKind = Annotated[Kind, Query(description="known: has a personal list; co
                                                  "long: one of the heaviest listeners.")]
 
 
+EventKindParam = Annotated[EventKind, Query(description="listen (the default), skip or dislike.")]
+
+
 class ListenRecorder(Protocol):
-    async def put(self, user_id: int, item_id: int) -> None:
-        """Store a listen; DependencyUnavailable when the events service cannot."""
+    async def put(self, user_id: int, item_id: int, kind: EventKind = LISTEN) -> None:
+        """Store an event; DependencyUnavailable when the events service cannot."""
         ...
 
 
@@ -79,12 +85,14 @@ def load_page_plane(folder: Path, settings: Settings, personal: RankedLists, cat
 def _about(folder: Path, settings: Settings) -> AboutResponse:
     manifest = read_manifest(folder) or {}
     urls = settings.urls
+    serving = settings.serving
     return AboutResponse(
         artifact_set={"name": folder.name, "created_at": manifest.get("created_at"),
                       "tuned": settings_tuned(manifest)},
         quality=_quality(folder / schema.METRICS_FILE),
         docs={"recommendations": "/docs", "features": f"{urls.features_store_url}/docs",
               "events": f"{urls.events_store_url}/docs"},
+        serving={"max_per_artist": serving.max_per_artist, "filter_heard": serving.filter_heard},
     )
 
 
@@ -126,9 +134,11 @@ def page_router(page_of: Callable[[Request], PagePlane]) -> APIRouter:
         return JSONResponse(page_of(request).about)
 
     @post_only(router, "/listen", response_model=PutResponse)
-    async def listen(request: Request, user_id: UserId, item_id: ItemId) -> Response:
-        """Record that the user listened to the track, through the events service (503 if it is down)."""
-        await page_of(request).recorder.put(user_id, item_id)
+    async def listen(request: Request, user_id: UserId, item_id: ItemId, kind: EventKindParam = LISTEN
+                     ) -> Response:
+        """Record that the user listened to (or skipped, or disliked) the track, through the events
+        service (503 if it is down)."""
+        await page_of(request).recorder.put(user_id, item_id, kind)
         return JSONResponse(PutResponse(result="ok"))
 
     return router

@@ -9,56 +9,87 @@ microseconds of numpy, less than the thread-pool hop a plain `def` costs per req
 FastAPI a ready `JSONResponse` of the `RecsResponse` shape, because FastAPI would otherwise dump,
 re-validate and serialize a model on every request; `response_model` still documents the answer,
 and the contract tests check it.
+
+With an A/B experiment configured (`[experiments]`, musicrec.serving.experiments), every answer
+for a user comes from the recommender of the user's arm, names the arm (the `X-Experiment-Arm`
+header, and `arm` with details), is counted per arm for Prometheus and written to the exposure log
+(musicrec.api.exposures). The default list has no user, so it is outside any experiment.
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, AsyncIterator, Protocol, TypeVar
+from typing import Annotated, AsyncIterator, Mapping, Protocol, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from musicrec import schema
 from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
+from musicrec.api.exposures import ExposureLog
 from musicrec.api.factory import Loader, create_service_app, service_router
 from musicrec.api.loading import describe_source, log_loaded
 from musicrec.api.metrics import service_counter
 from musicrec.api.page import ListenRecorder, PagePlane, load_page_plane, page_router, serve_page
-from musicrec.api.params import TopK, UserId, post_and_get, resolve_k
+from musicrec.api.params import (
+    Artist,
+    Exclude,
+    Filters,
+    Genre,
+    MaxPerArtist,
+    Offset,
+    TopK,
+    UserId,
+    list_options,
+    post_and_get,
+    resolve_k,
+)
 from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import Reason, RecsResponse, TrackInfo
 from musicrec.serving.catalog import Catalog
+from musicrec.serving.experiments import Experiment, arm_settings, configured_experiment
+from musicrec.serving.facets import TrackFacets
 from musicrec.serving.reasons import Explainer
 from musicrec.serving.recommender import (
     Answer,
-    RecentListens,
     Recommender,
     SimilarTracks,
+    UserEvents,
     build_recommender,
 )
 from musicrec.serving.set_indexes import SetIndexes, open_set_indexes
 from musicrec.settings import Settings
 
+ARM_HEADER = "X-Experiment-Arm"
 Details = Annotated[bool, Query(description="Add each track's name, artists, genres and reason.")]
 
 
-class Listens(RecentListens, ListenRecorder, Protocol):
-    """The events service as this one uses it: recent listens for the lists, and the page's listens."""
+class Listens(UserEvents, ListenRecorder, Protocol):
+    """The events service as this one uses it: the user's events for the lists, and the page's events."""
 
 
 @dataclass(frozen=True)
 class RecommendationsPlane(SetPlane):
-    """What the service answers from, all made from one artifact set."""
+    """What the service answers from, all made from one artifact set: with an experiment, one
+    recommender per arm besides the one of `[serving]` (for the default list)."""
 
     recommender: Recommender
     catalog: Catalog
     explainer: Explainer
     page: PagePlane
+    experiment: Experiment | None = None
+    arms: Mapping[str, Recommender] = field(default_factory=dict)
+
+    def for_user(self, user_id: int) -> tuple[Recommender, str | None]:
+        """The recommender that answers the user, and the user's arm (None without an experiment)."""
+        if self.experiment is None:
+            return self.recommender, None
+        arm = self.experiment.arm_of(user_id)
+        return self.arms[arm], arm
 
 
 class RecommendationsState(ServiceState[RecommendationsPlane]):
@@ -76,14 +107,18 @@ class RecommendationsState(ServiceState[RecommendationsPlane]):
         self.degraded_answers = service_counter(
             registry, "recommendations_degraded_answers", "Answers made without a dependency that failed.",
             ["route", "dependency"])
+        self.arm_answers = service_counter(
+            registry, "recommendations_experiment_answers", "Answers of each arm of the A/B experiment.",
+            ["arm", "route"])
+        self.exposures: ExposureLog | None = None  # open while the app runs, with an experiment
 
 
 router = service_router("recommendations")
 
 
 def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: str, answer: Answer,
-             details: bool) -> Response:
-    """Count what the answer was made of and shape it for the caller."""
+             details: bool, user_id: int | None = None, arm: str | None = None) -> Response:
+    """Count what the answer was made of (and its arm, logging the exposure) and shape it for the caller."""
     if answer.used_default:
         state.default_answers.labels(route).inc()
     if answer.online_empty:
@@ -91,53 +126,79 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
     for dependency in answer.failed:
         state.degraded_answers.labels(route, dependency).inc()
     content: RecsResponse = {"recs": answer.recs, "degraded": answer.degraded}
+    headers = plane.headers
+    if arm is not None and user_id is not None:
+        state.arm_answers.labels(arm, route).inc()
+        if state.exposures is not None:
+            state.exposures.record(user_id, arm, route, answer.recs)
+        headers = {**headers, ARM_HEADER: arm}
     if details:
         reasons = plane.explainer.reasons(answer.recs, answer.origin, offline_fallback=answer.used_default)
         content["details"] = [TrackInfo(**vars(track), reason=Reason(**vars(reason)))
                               for track, reason in zip(plane.catalog.details(answer.recs), reasons)]
-    return JSONResponse(content, headers=plane.headers)
+        if arm is not None:
+            content["arm"] = arm
+    return JSONResponse(content, headers=headers)
 
 
-@post_and_get(router, "/recommendations_default", response_model=RecsResponse)
-async def recommendations_default(request: Request, k: TopK = None, details: Details = False) -> Response:
+# Every recommendation route takes the list options (musicrec.serving.selection) as query parameters,
+# and on POST an optional JSON body with more of them: `ListFilters`.
+@post_and_get(router, "/recommendations_default", response_model=RecsResponse, post_body="filters")
+async def recommendations_default(
+    request: Request, k: TopK = None, details: Details = False, exclude: Exclude = None, genre: Genre = None,
+    artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None, filters: Filters = None,
+) -> Response:
     """Top popular tracks: for a new visitor."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = plane.recommender.default(resolve_k(request, k))
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    answer = plane.recommender.default(resolve_k(request, k), options)
     return _respond(state, plane, "default", answer, details)
 
 
-@post_and_get(router, "/recommendations_offline", response_model=RecsResponse)
+@post_and_get(router, "/recommendations_offline", response_model=RecsResponse, post_body="filters")
 async def recommendations_offline(
-    request: Request, user_id: UserId, k: TopK = None, details: Details = False
+    request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
+    genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
+    filters: Filters = None,
 ) -> Response:
-    """Personal recommendations computed offline; top popular for an unknown user."""
+    """Personal recommendations computed offline (without the user's dislikes); top popular for an unknown user."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = plane.recommender.offline(user_id, resolve_k(request, k))
-    return _respond(state, plane, "offline", answer, details)
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    recommender, arm = plane.for_user(user_id)
+    answer = await recommender.offline(user_id, resolve_k(request, k), options)
+    return _respond(state, plane, "offline", answer, details, user_id, arm)
 
 
-@post_and_get(router, "/recommendations_online", response_model=RecsResponse)
+@post_and_get(router, "/recommendations_online", response_model=RecsResponse, post_body="filters")
 async def recommendations_online(
-    request: Request, user_id: UserId, k: TopK = None, details: Details = False
+    request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
+    genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
+    filters: Filters = None,
 ) -> Response:
     """Tracks similar to the user's latest listens (empty without listens)."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = await plane.recommender.online(user_id, resolve_k(request, k))
-    return _respond(state, plane, "online", answer, details)
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    recommender, arm = plane.for_user(user_id)
+    answer = await recommender.online(user_id, resolve_k(request, k), options)
+    return _respond(state, plane, "online", answer, details, user_id, arm)
 
 
-@post_and_get(router, "/recommendations", response_model=RecsResponse)
+@post_and_get(router, "/recommendations", response_model=RecsResponse, post_body="filters")
 async def recommendations(
-    request: Request, user_id: UserId, k: TopK = None, details: Details = False
+    request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
+    genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
+    filters: Filters = None,
 ) -> Response:
     """Blended recommendations: offline and online combined by the rule `[serving] blend` names."""
     state = RecommendationsState.of(request)
     plane = state.plane
-    answer = await plane.recommender.blended(user_id, resolve_k(request, k))
-    return _respond(state, plane, "blended", answer, details)
+    options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
+    recommender, arm = plane.for_user(user_id)
+    answer = await recommender.blended(user_id, resolve_k(request, k), options)
+    return _respond(state, plane, "blended", answer, details, user_id, arm)
 
 
 def open_set(folder: Path) -> SetIndexes:
@@ -160,9 +221,14 @@ def load_plane(indexes: SetIndexes, settings: Settings, listens: Listens, simila
                f"recommendations; {len(popular)} top popular; {len(catalog)} named tracks, "
                f"{describe_source(indexes)}; search index {page.search.nbytes / 2**20:.0f} MiB",
                started, personal.nbytes)
-    recommender = build_recommender(personal, popular, listens, similar, settings)
+    facets = TrackFacets.of(catalog)
+    recommender = build_recommender(personal, popular, listens, similar, settings, facets)
+    experiment = configured_experiment(settings)
+    arms = {arm: build_recommender(personal, popular, listens, similar, arm_settings(settings, arm), facets)
+            for arm in (experiment.arms if experiment else ())}
     return RecommendationsPlane(artifact_set=indexes.name, recommender=recommender, catalog=catalog,
-                                explainer=Explainer(catalog, sources), page=page)
+                                explainer=Explainer(catalog, sources, frozenset(popular.tolist())), page=page,
+                                experiment=experiment, arms=arms)
 
 
 Client = TypeVar("Client", bound=ServiceClient)
@@ -184,6 +250,10 @@ def _loader(listens: Listens | None, similar: SimilarTracks | None) -> Loader[Re
             def build(indexes: SetIndexes) -> RecommendationsPlane:
                 return load_plane(indexes, settings, recent, tracks)
 
+            experiment = settings.experiments
+            if experiment.name:
+                state.exposures = opened.enter_context(
+                    ExposureLog(experiment.exposure_log, experiment.name).opened())
             async with serving_sets(SetReloader(state, "recommendations", open_set, build)):
                 yield
 

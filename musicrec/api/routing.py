@@ -6,8 +6,8 @@ FastAPI re-examines each parameter's annotation on every request (a sequence? a 
 alias?) and runs each call inside two exit stacks kept for dependencies with `yield`. The services'
 routes need none of that: a few scalar query parameters or one JSON body, no dependencies, and a
 ready `Response`. For such a route `LeanRoute` works out once, when the route is built, what to read,
-validates each value with FastAPI's own field validator (so a bad value gets the same 422 error),
-and calls the endpoint: that per-request analysis was a large part of a short answer's cost
+validates each value with FastAPI's own field validator (so a bad value gets the same 422 error;
+a list parameter gets every value of a repeated name, as FastAPI gives it), and calls the endpoint: that per-request analysis was a large part of a short answer's cost
 (figures: bench/results/serving-notes.md). Any other route (dependencies, path, header or form
 parameters, a return value FastAPI must serialize) keeps FastAPI's own handler. Declared parameters
 still make the OpenAPI schema and `/docs` as usual; errors raised here reach the app's exception
@@ -60,7 +60,7 @@ def _is_plannable(route: APIRoute) -> bool:
     dependant = route.dependant
     return (
         _takes_only_query_body_and_request(dependant)
-        and all(_is_scalar(field.field_info.annotation) and field.field_info.default_factory is None
+        and all(_is_values(field.field_info.annotation) and field.field_info.default_factory is None
                 for field in dependant.query_params)
         and _body_is_one_json_model(route)
         and inspect.iscoroutinefunction(route.endpoint)
@@ -79,10 +79,11 @@ def _takes_only_query_body_and_request(dependant: Dependant) -> bool:
 
 
 def _body_is_one_json_model(route: APIRoute) -> bool:
+    """No body, or one JSON body (required, or optional: an empty body then gives its default)."""
     body = route.body_field
     return body is None or (
         len(route.dependant.body_params) == 1 and not route._embed_body_fields
-        and body.field_info.is_required() and not isinstance(body.field_info, (params.Form, params.File))
+        and not isinstance(body.field_info, (params.Form, params.File))
     )
 
 
@@ -98,6 +99,19 @@ def _is_scalar(annotation: Any) -> bool:
     return annotation in SCALARS
 
 
+def _is_list(annotation: Any) -> bool:
+    """list[int], list[str], ... or an optional one: every value of a repeated query parameter."""
+    members = (typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+               else (annotation,))
+    lists = [member for member in members if member is not type(None)]
+    return len(lists) == 1 and typing.get_origin(lists[0]) is list and all(
+        argument in SCALARS for argument in typing.get_args(lists[0]))
+
+
+def _is_values(annotation: Any) -> bool:
+    return _is_scalar(annotation) or _is_list(annotation)
+
+
 def _planned_app(dependant: Dependant, body_field: ModelField | None) -> ASGIApp:
     endpoint = dependant.call
     assert endpoint is not None
@@ -109,9 +123,12 @@ def _planned_app(dependant: Dependant, body_field: ModelField | None) -> ASGIApp
         request = Request(scope, receive, send)
         values, errors = _query_values(scope, query_fields)
         if body_field is not None:
-            body = await _json_body(request)
-            values[body_field.name], body_errors = body_field.validate(body, loc=("body",))
-            errors.extend(body_errors)
+            body = await _json_body(request, required=body_field.field_info.is_required())
+            if body is _NO_BODY:
+                values[body_field.name] = body_field.default
+            else:
+                values[body_field.name], body_errors = body_field.validate(body, loc=("body",))
+                errors.extend(body_errors)
         if errors:
             raise RequestValidationError(errors)
         if request_name:
@@ -124,29 +141,35 @@ def _planned_app(dependant: Dependant, body_field: ModelField | None) -> ASGIApp
 
 @dataclass(frozen=True)
 class QueryField:
-    """A query parameter as planned: its validator, where errors point, its value when absent."""
+    """A query parameter as planned: its validator, where errors point, its value when absent, and
+    whether it takes every value of a repeated name (a list) or the last one."""
 
     field: ModelField
     loc: tuple[str, str]
     required: bool
-    default: Any  # a scalar without a factory (see `_is_plannable`), so one value serves every request
+    default: Any  # without a factory (see `_is_plannable`), so one value serves every request
+    many: bool
 
     @classmethod
     def plan(cls, field: ModelField) -> QueryField:
         required = field.field_info.is_required()
-        return cls(field, ("query", field.alias), required, None if required else field.default)
+        return cls(field, ("query", field.alias), required, None if required else field.default,
+                   _is_list(field.field_info.annotation))
 
 
 def _query_values(scope: Scope, fields: list[QueryField]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not fields:  # e.g. /health, a JSON-body route: nothing to parse
         return {}, []
     # As Starlette's QueryParams reads it (the last of a repeated name counts), without building one.
-    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    query = dict(pairs)
     values: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
     for planned in fields:
         field = planned.field
-        raw = query.get(field.alias)
+        raw: Any = query.get(field.alias)
+        if planned.many and raw is not None:  # as FastAPI reads a list: every value, in order
+            raw = [value for name, value in pairs if name == field.alias]
         if raw is not None:
             values[field.name], problems = field.validate(raw, values, loc=planned.loc)
             errors.extend(problems)
@@ -157,10 +180,16 @@ def _query_values(scope: Scope, fields: list[QueryField]) -> tuple[dict[str, Any
     return values, errors
 
 
-async def _json_body(request: Request) -> Any:
-    """The decoded JSON body; the raw bytes when it is not declared JSON (they fail validation)."""
+_NO_BODY = object()  # an optional body that was not sent
+
+
+async def _json_body(request: Request, required: bool) -> Any:
+    """The decoded JSON body; the raw bytes when it is not declared JSON (they fail validation);
+    `_NO_BODY` for an empty one that is not required."""
     body = await read_body(request, ServiceState.of(request).settings.serving)
     if not body:
+        if not required:
+            return _NO_BODY
         raise RequestValidationError([_missing(("body",))])
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not (media_type.startswith("application/") and media_type.endswith(("/json", "+json"))):

@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
 
+from musicrec.serving.blending import Relation
+from musicrec.serving.history import EventKind
+
 INT32_MAX = 2**31 - 1  # ids are int32 in every artifact, so a larger one can never be known
 MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
 
@@ -43,8 +46,9 @@ class ReloadResponse(TypedDict):
 class Reason(TypedDict):
     """Why a track is recommended (see musicrec.serving.reasons)."""
 
-    source: Annotated[Literal["online", "offline", "popular"], Field(
-        description="online: similar to a recent listen; offline: the personal list; popular: top popular.")]
+    source: Annotated[Literal["online", "offline", "popular", "catalog"], Field(
+        description="online: similar to a recent listen; offline: the personal list; popular: top popular; "
+                    "catalog: a catalogue track that passed the filters when the lists had too few.")]
     text: Annotated[str, Field(description="The reason in words, for people.")]
     because_of: Annotated[int | None, Field(description="online: the recent listen it is most similar to.")]
     proposed_by: Annotated[str | None, Field(
@@ -65,6 +69,7 @@ class RecsResponse(TypedDict):
     recs: list[int]
     degraded: NotRequired[bool]
     details: NotRequired[list[TrackInfo]]
+    arm: NotRequired[Annotated[str, Field(description="With details and an A/B experiment: the user's arm.")]]
 
 
 # The web page's routes on the recommendations service.
@@ -90,23 +95,38 @@ class ArtifactSetInfo(TypedDict):
                                                     "(false: a quick set; null: not said, e.g. a course folder).")]
 
 
+class ServingInfo(TypedDict):
+    """The serving options the page shows."""
+
+    max_per_artist: Annotated[int, Field(description="[serving] max_per_artist: the blended lists' cap.")]
+    filter_heard: bool
+
+
 class AboutResponse(TypedDict):
-    """What the page shows beside the lists: the artifact set, its offline quality, the docs."""
+    """What the page shows beside the lists: the artifact set, its offline quality, the docs, and the
+    serving options it shows."""
 
     artifact_set: ArtifactSetInfo
     quality: Annotated[dict[str, Any] | None, Field(description="metrics.json of the set, if it has one.")]
     docs: Annotated[dict[str, str], Field(description="Each service's /docs page.")]
+    serving: ServingInfo
 
 
 # --- events (8020) ----------------------------------------------------------------------------------
 class PutResponse(TypedDict):
-    result: Annotated[Literal["ok"], Field(description="The listen is stored durably.")]
+    result: Annotated[Literal["ok"], Field(description="The event is stored durably.")]
 
 
 class RecentEvents(TypedDict):
-    """The part of `/get` every events service answers, the course's included: what clients read."""
+    """The part of `/get` every events service answers, the course's included: what clients read.
 
-    events: Annotated[list[int], Field(description="Track ids of the user's latest listens, newest first.")]
+    `kinds` and `disliked` are absent from an events service older than kinds: all listens, no dislikes.
+    """
+
+    events: Annotated[list[int], Field(description="Track ids of the user's latest events, newest first.")]
+    kinds: NotRequired[Annotated[list[EventKind], Field(description="The kind of each of them.")]]
+    disliked: NotRequired[Annotated[list[int], Field(
+        description="Every track the user disliked (the latest [events] max_dislikes_per_user), newest first.")]]
 
 
 class EventsResponse(RecentEvents):
@@ -119,6 +139,9 @@ class SimilarItemsResponse(TypedDict):
 
     item_id_2: list[int]
     score: list[float]
+    relations: NotRequired[Annotated[list[Relation], Field(
+        description="Only for a new track, whose similar tracks are found by content: what each shares "
+                    "with it (album, artist or genre).")]]
 
 
 class SimilarItemsOfTrack(SimilarItemsResponse):

@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from musicrec.replay.compare import CAPS
 from musicrec.replay.evaluate import ReplayOptions, run_evaluation
 from musicrec.replay.metrics import BOOTSTRAP_RESAMPLES, DEFAULT_KS
 from musicrec.replay.scores import LIFT_K
@@ -36,6 +37,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", action="store_true",
                         help="also replay every combination of the tuned [serving] options in process, "
                         "on other users than the report's")
+    parser.add_argument("--caps", type=int, nargs="*", default=None, metavar="N",
+                        help="also compare settings of [serving] max_per_artist (default values: "
+                        f"{' '.join(map(str, CAPS))}) in process on the same users: blended HitRate@10 and "
+                        "artist diversity@10 of lists of 10")
+    parser.add_argument("--arms", action="store_true",
+                        help="also compare the arms of the experiment in [experiments] in process, each on all "
+                        "the same users: blended HitRate@10 with intervals, paired to the first arm")
     parser.add_argument("--tune-users", type=int, default=None,
                         help="users to tune on (default: as many as --users)")
     parser.add_argument("--test-start", type=date.fromisoformat, default=None,
@@ -50,6 +58,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         concurrency=args.concurrency, resamples=args.resamples, tune=args.tune,
         tune_users=args.tune_users or args.users, private_trio=args.private_trio, out=args.out,
         command="python -m musicrec " + shlex.join(sys.argv[1:]), test_start=args.test_start,
+        caps=None if args.caps is None else tuple(args.caps or CAPS), arms=args.arms,
     )
     outcome = run_evaluation(options, settings)
     for group in outcome.groups:
@@ -58,5 +67,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             blended = group.values[("blended", "HitRate", LIFT_K)]
             print(f"{group.group:<30} offline HitRate@{LIFT_K} {offline.value:.4f}  blended {blended.value:.4f}  "
                   f"lift {group.lift.value:+.4f} [{group.lift.low:+.4f}, {group.lift.high:+.4f}]")
+    for kind, rows in (("max_per_artist", outcome.caps), ("arm", outcome.arms)):
+        for row in rows or []:
+            print(f"{kind} {row.label}: blended HitRate@10 {row.hit_rate.value:.4f} "
+                  f"[{row.hit_rate.low:.4f}, {row.hit_rate.high:.4f}]  artist diversity@10 {row.diversity.value:.3f}")
     print(f"report: {options.out}  plot: {outcome.plot}")
     return 0

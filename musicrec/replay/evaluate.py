@@ -11,6 +11,7 @@ from typing import Literal
 
 from musicrec.api.access import key_headers
 from musicrec.artifacts import current_set
+from musicrec.replay.compare import SettingRow, compare_arms, compare_caps
 from musicrec.replay.http import http_target, trio_urls
 from musicrec.replay.inprocess import LoadedArtifacts
 from musicrec.replay.report import RunInfo, write_report
@@ -39,6 +40,8 @@ class ReplayOptions:
     out: Path
     command: str
     test_start: date | None = None
+    caps: tuple[int, ...] | None = None  # settings of [serving] max_per_artist to compare (None: do not)
+    arms: bool = False  # compare the arms of the configured experiment
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Outcome:
     groups: list[GroupScores]
     tuning: list[TuningRow] | None
     plot: Path
+    caps: list[SettingRow] | None = None
+    arms: list[SettingRow] | None = None
 
 
 async def _over_http(sample: ReplaySample, recommendations_url: str, events_url: str, concurrency: int,
@@ -73,7 +78,8 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
     period = EvaluationPeriod(folder, options.test_start, lists_folder=lists)
     sample = period.draw(options.users, options.seed, options.max_listens)
     depth = max(options.ks)
-    loaded = LoadedArtifacts(lists) if options.mode == "inprocess" or options.tune else None
+    in_process = options.mode == "inprocess" or options.tune or options.caps is not None or options.arms
+    loaded = LoadedArtifacts(lists) if in_process else None
     if options.mode == "http":
         result = replay_http(sample, settings, lists if lists != folder else options.artifacts,
                              options.concurrency, depth, reuse_running=not options.private_trio)
@@ -86,9 +92,18 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
         assert loaded is not None
         tuning_sample = period.draw(options.tune_users, options.seed + 1, options.max_listens, exclude=sample.users)
         tuning = tune(loaded, tuning_sample, settings, grid(), options.resamples, options.seed)
+    caps = None
+    if options.caps is not None:
+        assert loaded is not None
+        caps = compare_caps(loaded, sample, settings, options.caps, options.resamples, options.seed)
+    arms = None
+    if options.arms:
+        assert loaded is not None
+        arms = compare_arms(loaded, sample, settings, options.resamples, options.seed)
     info = RunInfo(command=options.command, artifacts=lists,
                    when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                   settings=Variant.of(settings), max_listens=options.max_listens, seed=options.seed)
-    plot = write_report(options.out, info, result, groups, options.ks, tuning)
+                   settings=Variant.of(settings), max_listens=options.max_listens, seed=options.seed,
+                   max_per_artist=settings.serving.max_per_artist, experiment=settings.experiments.name)
+    plot = write_report(options.out, info, result, groups, options.ks, tuning, caps, arms)
     logger.info("wrote %s and %s", options.out, plot)
-    return Outcome(result, groups, tuning, plot)
+    return Outcome(result, groups, tuning, plot, caps, arms)

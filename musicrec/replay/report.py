@@ -19,9 +19,13 @@ from musicrec import schema  # noqa: E402
 from musicrec.replay.metrics import METRICS, Estimate  # noqa: E402
 from musicrec.replay.runner import ReplayResult  # noqa: E402
 from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms  # noqa: E402
+from musicrec.replay.compare import SettingRow  # noqa: E402
 from musicrec.replay.tuning import TuningRow, Variant  # noqa: E402
 
 TUNING_HEADER = "## Tuning"
+CAPS_HEADER = "## Cap per artist"
+ARMS_HEADER = "## A/B arms"
+SECTIONS = (CAPS_HEADER, ARMS_HEADER, TUNING_HEADER)  # in the order a report holds them, after the results
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class RunInfo:
     settings: Variant
     max_listens: int
     seed: int
+    max_per_artist: int = 0
+    experiment: str = ""
 
 
 def _lists_kind(folder: Path) -> str:
@@ -99,13 +105,34 @@ def tuning_table(rows: list[TuningRow], sample_note: str) -> list[str]:
     return lines
 
 
-def previous_tuning(path: Path) -> list[str]:
-    """The tuning section of an existing report, to carry over into a report made without --tune."""
+def settings_table(header: str, setting: str, baseline: str, rows: list[SettingRow], note: str) -> list[str]:
+    """A comparison of settings (`replay.compare`): one row each, the paired difference to the first."""
+    lines = [header, "", note, "",
+             f"| {setting} | blended HitRate@10 | blended NDCG@10 | artist diversity@10 | "
+             f"HitRate@10 − {baseline} (paired) |", "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row.label} | {_fmt(row.hit_rate)} | {_fmt(row.ndcg)} | {_fmt(row.diversity, 3)} | "
+                     f"{_signed(row.vs_baseline) if row.vs_baseline else '–'} |")
+    return lines + [""]
+
+
+def previous_section(path: Path, header: str) -> list[str]:
+    """A section of an existing report (to its end or the next `##` section it does not own), to carry
+    over into a report made without the option that makes it (--caps, --arms, --tune)."""
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8")
-    start = text.find(TUNING_HEADER)
-    return text[start:].rstrip("\n").splitlines() if start >= 0 else []
+    start = text.find(header)
+    if start < 0:
+        return []
+    ends = [text.find(other, start + len(header)) for other in SECTIONS if other != header]
+    end = min([position for position in ends if position >= 0], default=len(text))
+    return text[start:end].rstrip("\n").splitlines() + [""]
+
+
+def previous_tuning(path: Path) -> list[str]:
+    """The tuning section of an existing report, to carry over into a report made without --tune."""
+    return previous_section(path, TUNING_HEADER)[:-1]
 
 
 def render(
@@ -122,7 +149,8 @@ def render(
         f"order ({sample.listens} listens). The events store starts empty, so a user's first replayed "
         "listen has no online part.",
         f"Serving options: online_history={v.online_history}, online_merge={v.online_merge.label}, "
-        f"blend={v.blend.label}, filter_heard={str(v.filter_heard).lower()}.",
+        f"blend={v.blend.label}, filter_heard={str(v.filter_heard).lower()}, "
+        f"max_per_artist={info.max_per_artist}.",
         "Metrics are means over listens of whether (and where) the track played next was in the list asked "
         "for just before; intervals are 95% bootstrap intervals over users (1000 resamples); the lift is "
         "bootstrapped paired.", "",
@@ -164,10 +192,28 @@ def plot(groups: list[GroupScores], strategies: tuple[str, ...], ks: tuple[int, 
 
 def write_report(
     path: Path, info: RunInfo, result: ReplayResult, groups: list[GroupScores], ks: tuple[int, ...],
-    tuning_rows: list[TuningRow] | None = None,
+    tuning_rows: list[TuningRow] | None = None, cap_rows: list[SettingRow] | None = None,
+    arm_rows: list[SettingRow] | None = None,
 ) -> Path:
     """Write the markdown report and its PNG next to it; returns the PNG's path."""
     plot_path = path.with_suffix(".png")
+    diversity = ("Artist diversity@10: the share of distinct main artists among an answer's 10 tracks, "
+                 "averaged over answers.")
+    if cap_rows is not None:
+        note = (f"Made {info.when} by `{info.command}`: each setting of `[serving] max_per_artist` replays "
+                f"the {cap_rows[0].users} users above ({cap_rows[0].listens} listens) in process, blended "
+                f"lists of 10, the other serving options as above. {diversity}")
+        caps = settings_table(CAPS_HEADER, "max_per_artist", "no cap (0)", cap_rows, note)
+    else:
+        caps = previous_section(path, CAPS_HEADER)
+    if arm_rows is not None:
+        note = (f"Made {info.when} by `{info.command}`: each arm of the experiment `{info.experiment}` (its "
+                f"serving options over [serving]) replays all the {arm_rows[0].users} users above "
+                f"({arm_rows[0].listens} listens) in process, not only those the hash gives it, blended lists "
+                f"of 10; the first arm is the baseline. {diversity}")
+        arms = settings_table(ARMS_HEADER, "arm", arm_rows[0].label, arm_rows, note)
+    else:
+        arms = previous_section(path, ARMS_HEADER)
     if tuning_rows is not None:
         tuned = tuning_rows[0].users, tuning_rows[0].listens
         note = (f"Made {info.when} by `{info.command}`: every variant replays the same {tuned[0]} users "
@@ -180,5 +226,5 @@ def write_report(
         tuning = previous_tuning(path)
     plot(groups, result.strategies, ks, plot_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(info, result, groups, ks, plot_path.name, tuning), encoding="utf-8")
+    path.write_text(render(info, result, groups, ks, plot_path.name, caps + arms + tuning), encoding="utf-8")
     return plot_path

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Iterable, Mapping, NamedTuple, Self, Sequence
+from typing import TYPE_CHECKING, ClassVar, Iterable, Literal, Mapping, NamedTuple, Self, Sequence
 
 if TYPE_CHECKING:  # settings validate their names against the registries here
     from musicrec.settings import ServingSettings
@@ -25,7 +25,12 @@ class ScoredItems(NamedTuple):
     scores: list[float]
 
 
-SimilarLists = Sequence[tuple[Sequence[int], Sequence[float]]]
+# What a track found by content shares with the track it was found for (musicrec.serving.content).
+Relation = Literal["album", "artist", "genre"]
+# One listen's similar tracks and scores, best first; a list found by content (the listen is a new
+# track) also says each track's relation to it.
+SimilarList = tuple[Sequence[int], Sequence[float]] | tuple[Sequence[int], Sequence[float], Sequence[Relation]]
+SimilarLists = Sequence[SimilarList]
 
 
 def dedup(items: Iterable[int]) -> list[int]:
@@ -72,6 +77,9 @@ class Blend(Rule):
     """Makes the blended list from the offline and online lists."""
 
     key = "blend"
+    # How deep the online list must be for the first places of the blend not to change when it is
+    # deeper still (the recommender asks for at least this many similar tracks per listen).
+    stable_depth: ClassVar[int] = 0
 
     @abstractmethod
     def __call__(self, offline: ScoredItems, online: ScoredItems, k: int) -> list[int]:
@@ -91,7 +99,7 @@ class MaxMerge(OnlineMerge):
     def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
         pairs = [
             (int(item), float(score))
-            for items, scores in similar_lists
+            for items, scores, *_ in similar_lists
             for item, score in zip(items, scores)
         ]
         pairs.sort(key=lambda pair: -pair[1])  # stable sort: ties keep their newest-listen-first order
@@ -119,7 +127,7 @@ class SumMerge(OnlineMerge):
     def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
         excluded = set(int(item) for item in heard)
         total: dict[int, float] = {}
-        for items, scores in similar_lists:
+        for items, scores, *_ in similar_lists:
             for item, score in zip(items, scores):
                 item = int(item)
                 if item not in excluded:
@@ -145,22 +153,31 @@ class AlternateBlend(Blend):
         return dedup(interleaved + list(longer[shared:]))[:k]
 
 
-def normalized_scores(items: ScoredItems) -> list[float]:
-    """Scores rescaled to 0..1 (best = 1) so lists scored on different scales can be added.
+# The places of each list that the weighted blend scales its scores over: fixed, so that the blend
+# ranks the first places alike however deep the lists are (pages stay stable); the replay tuned
+# `online_weight` on lists of this depth.
+NORMALIZED_DEPTH = 20
+
+
+def normalized_scores(items: ScoredItems, depth: int = NORMALIZED_DEPTH) -> list[float]:
+    """Scores rescaled to 0..1 (best = 1) over the first `depth` places, 0 below them.
 
     Offline scores come from the ranker and online ones from item similarity: only their order
     within a list means something, so each list is min-max scaled. A list without scores (top
-    popular) gets evenly spaced scores by rank.
+    popular) gets evenly spaced scores by rank. A track deeper than `depth` counts as absent from
+    the list, so a longer list never changes the first places' scores.
     """
     count = len(items.items)
     if count == 0:
         return []
+    top = min(count, depth)
     if len(items.scores) != count:
-        return [1.0 - position / count for position in range(count)]
-    high, low = max(items.scores), min(items.scores)
+        return [max(0.0, 1.0 - position / top) for position in range(count)]
+    high, low = max(items.scores[:top]), min(items.scores[:top])
     if high == low:
-        return [1.0] * count
-    return [(score - low) / (high - low) for score in items.scores]
+        return [1.0] * top + [0.0] * (count - top)
+    return [max(0.0, (score - low) / (high - low)) if position < top else 0.0
+            for position, score in enumerate(items.scores)]
 
 
 @dataclass(frozen=True)
@@ -168,12 +185,14 @@ class WeightedBlend(Blend):
     """Score-weighted blend: each track scores (1 - w) * offline + w * online, normalized 0..1.
 
     A track in both lists gets both parts, so agreement between the long-term taste and the
-    current session moves it up; equal totals keep offline's order first. `w` is
-    `[serving] online_weight`.
+    current session moves it up; equal totals keep offline's order first (so below the places the
+    scores are scaled over, the rest of the offline list follows, then the rest of the online one).
+    `w` is `[serving] online_weight`.
     """
 
     name = "weighted"
     TUNED_WEIGHTS: ClassVar[tuple[float, ...]] = (0.3, 0.5, 0.7, 0.85)
+    stable_depth = NORMALIZED_DEPTH
 
     online_weight: float = 0.5
 

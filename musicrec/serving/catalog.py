@@ -32,12 +32,17 @@ class TrackDetails:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Names, artists and genres of tracks, looked up by binary search over sorted ids."""
+    """Names, artists and genres of tracks, looked up by binary search over sorted ids.
+
+    `albums` (None when the set's indexes were saved without them) serve the features service's
+    similar tracks by content (`musicrec.serving.content`); answers do not name albums.
+    """
 
     item_ids: np.ndarray
     names: pa.Array
     artists: pa.Array
     genres: pa.Array
+    albums: pa.Array | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -73,15 +78,14 @@ class Catalog:
 def load_catalog(folder: Path) -> Catalog:
     """Read items.parquet if present (it is optional: the course's artifact folders lack it).
 
-    Genres are optional too: a track table without them still names tracks and artists.
+    Genres and albums are optional too: a track table without them still names tracks and artists.
     """
     path = folder / schema.ITEMS_FILE
     if not path.exists():
         return Catalog.empty()
     parquet = _open_parquet(path, [schema.ITEM_ID, schema.NAME, schema.ARTISTS])
     columns = [schema.ITEM_ID, schema.NAME, schema.ARTISTS]
-    if schema.GENRES in parquet.schema_arrow.names:
-        columns.append(schema.GENRES)
+    columns += [name for name in (schema.GENRES, schema.ALBUMS) if name in parquet.schema_arrow.names]
     try:
         table = parquet.read(columns=columns)
     except (pa.ArrowException, OSError) as exc:
@@ -95,6 +99,7 @@ def load_catalog(folder: Path) -> Catalog:
         artists=table.column(schema.ARTISTS).combine_chunks(),
         genres=(table.column(schema.GENRES).combine_chunks() if schema.GENRES in columns
                 else pa.nulls(table.num_rows, pa.list_(pa.string()))),
+        albums=table.column(schema.ALBUMS).combine_chunks() if schema.ALBUMS in columns else None,
     )
     del table
     pa.default_memory_pool().release_unused()  # hand the decoding buffers back to the OS

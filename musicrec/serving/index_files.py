@@ -15,7 +15,8 @@ Layout, in a `serving/` folder beside the parquet files:
                                                  (only when recommendations.parquet has `source`)
     serving/similar/{keys,offsets,items,scores,rows_by_key}.npy
     serving/top_popular.npy                      track ids by rank
-    serving/items.arrow                          item_id, name, artists, genres sorted by item_id
+    serving/items.arrow                          item_id, name, artists, genres (and albums, when the
+                                                 set has them) sorted by item_id
     serving/search/text.bin, vocabulary.arrow, {starts,title_bytes,item_ids,word_offsets,postings}.npy
                                                  the page's TrackSearch
 """
@@ -81,11 +82,12 @@ def _save_offline_sources(sources: OfflineSources, folder: Path) -> None:
 
 
 def _save_catalog(catalog: Catalog, path: Path) -> None:
-    batch = pa.record_batch(
-        [pa.array(catalog.item_ids), catalog.names, catalog.artists, catalog.genres],
-        names=[schema.ITEM_ID, schema.NAME, schema.ARTISTS, schema.GENRES],
-    )
-    _save_arrow(batch, path)
+    columns = [pa.array(catalog.item_ids), catalog.names, catalog.artists, catalog.genres]
+    names = [schema.ITEM_ID, schema.NAME, schema.ARTISTS, schema.GENRES]
+    if catalog.albums is not None:
+        columns.append(catalog.albums)
+        names.append(schema.ALBUMS)
+    _save_arrow(pa.record_batch(columns, names=names), path)
 
 
 def _save_arrow(batch: pa.RecordBatch, path: Path) -> None:
@@ -201,9 +203,10 @@ def map_catalog(folder: Path) -> Catalog:
     if not path.exists():
         return Catalog.empty()
     batch = _map_arrow(path)
+    albums = batch.column(schema.ALBUMS) if schema.ALBUMS in batch.schema.names else None  # older sets: none
     return Catalog(item_ids=column_values(batch.column(schema.ITEM_ID)),
                    names=batch.column(schema.NAME), artists=batch.column(schema.ARTISTS),
-                   genres=batch.column(schema.GENRES))
+                   genres=batch.column(schema.GENRES), albums=albums)
 
 
 def map_search(folder: Path) -> TrackSearch | None:

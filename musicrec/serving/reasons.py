@@ -4,10 +4,14 @@ The recommender records an answer's `Origin` (which lists it was made of, which 
 online part came from); this module turns it into one `Reason` per track, and only for callers who
 asked for details, so other answers pay nothing for it:
 
-- online: the recent listen the track is most similar to (ties: the newer listen), by name;
+- online: the recent listen the track is most similar to (ties: the newer listen), by name; when
+  that listen is a new release, whose similar tracks were found by content, what they share
+  ("by Artist A, whose new release 'Song' you just played");
 - offline: the user's personal list, and the candidate source that proposed the track when
   recommendations.parquet has the optional `source` column;
-- popular: top popular (the default list, or a user without a personal list).
+- popular: top popular (the default list, a user without a personal list, or what filled a list
+  whose own tracks ran out);
+- catalog: a catalogue track that passed the caller's filters when the lists had too few that did.
 
 A track that is in both the online and the personal list is explained by the online part: that is
 what changed with the latest listens.
@@ -24,12 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec import schema
+from musicrec.serving.blending import Relation, SimilarList
 from musicrec.serving.catalog import Catalog, TrackDetails
 from musicrec.serving.columns import artifact_error, column_values
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.recommender import Origin
 
-Source = Literal["online", "offline", "popular"]
+Source = Literal["online", "offline", "popular", "catalog"]
 # How the pipeline's candidate sources are named for people; an unknown name is shown as it is.
 SOURCE_WORDS = {
     "als": "ALS (listeners with a taste like yours)",
@@ -116,10 +121,15 @@ def _add_codes(chunk: pa.Array, codes: np.ndarray, filled: int, names: dict[str,
 
 @dataclass(frozen=True)
 class Explainer:
-    """Turns an answer's origin into reasons, naming tracks from the catalog."""
+    """Turns an answer's origin into reasons, naming tracks from the catalog.
+
+    `popular` is the set's top popular tracks: with none given, every track outside the lists
+    is explained as popular.
+    """
 
     catalog: Catalog
     sources: OfflineSources
+    popular: frozenset[int] | None = None
 
     def reasons(self, recs: Sequence[int], origin: Origin, offline_fallback: bool) -> list[Reason]:
         """One reason per track of `recs`; `offline_fallback`: top popular stood in for a personal list."""
@@ -127,28 +137,65 @@ class Explainer:
         closest = closest_listens(origin.seeds, origin.similar)
         listens = dict(zip(origin.seeds, self.catalog.details(list(origin.seeds))))
         newest = origin.seeds[0] if origin.seeds else None
+        personal: set[int] = set()
+        if origin.personal_of is not None:
+            start, stop = self.sources.personal.span(origin.personal_of)
+            personal = set(self.sources.personal.items[start:stop].tolist())
         proposed = self.sources.of(origin.personal_of) if origin.personal_of is not None else {}
         reasons = []
+        relations = content_relations(origin.seeds, origin.similar)
+        related = dict(zip(recs, self.catalog.details(list(recs)))) if relations else {}
         for item in recs:
             if item in online and item in closest:
                 seed = closest[item]
-                reasons.append(online_reason(listens[seed], just_played=seed == newest))
-            elif origin.personal_of is not None:
+                relation = relations.get((seed, item))
+                if relation is not None:
+                    reasons.append(content_reason(listens[seed], related[item], relation, seed == newest))
+                else:
+                    reasons.append(online_reason(listens[seed], just_played=seed == newest))
+            elif item in personal:
                 reasons.append(offline_reason(proposed.get(item)))
-            else:
+            elif self.popular is None or item in self.popular:
                 reasons.append(popular_reason(offline_fallback))
+            else:
+                reasons.append(CATALOG_REASON)
         return reasons
 
 
-def closest_listens(seeds: Sequence[int], similar: Sequence[tuple[Sequence[int], Sequence[float]]]
-                    ) -> dict[int, int]:
+def closest_listens(seeds: Sequence[int], similar: Sequence[SimilarList]) -> dict[int, int]:
     """Track -> the seed (recent listen) it is most similar to; equal scores keep the newer seed."""
     best: dict[int, tuple[float, int]] = {}
-    for seed, (items, scores) in zip(seeds, similar):
+    for seed, (items, scores, *_) in zip(seeds, similar):
         for item, score in zip(items, scores):
             if item not in best or score > best[item][0]:
                 best[item] = (score, seed)
     return {item: seed for item, (_, seed) in best.items()}
+
+
+def content_relations(seeds: Sequence[int], similar: Sequence[SimilarList]) -> dict[tuple[int, int], Relation]:
+    """(seed, track) -> what the track shares with the seed, for the seeds whose lists were found by content."""
+    found: dict[tuple[int, int], Relation] = {}
+    for seed, (items, _, *relations) in zip(seeds, similar):
+        if relations:
+            found.update(((seed, item), relation) for item, relation in zip(items, relations[0]))
+    return found
+
+
+def content_reason(listen: TrackDetails, track: TrackDetails, relation: Relation, just_played: bool) -> Reason:
+    """Why a track follows a new release the user played: the album, artist or genre they share."""
+    name = f"'{listen.name}'" if listen.name is not None else f"track {listen.item_id}"
+    when = "you just played" if just_played else "you played recently"
+    if relation == "album":
+        text = f"from the album of {name}, the new release {when}"
+    elif relation == "artist":
+        shared = [artist for artist in track.artists if artist.lower() in {a.lower() for a in listen.artists}]
+        artist = (shared or track.artists or listen.artists or ["the same artist"])[0]
+        text = f"by {artist}, whose new release {name} {when}"
+    else:
+        shared = [genre for genre in track.genres if genre.lower() in {g.lower() for g in listen.genres}]
+        genre = (shared or listen.genres or ["the same genre"])[0]
+        text = f"{genre}, like {name}, the new release {when}"
+    return Reason("online", text, because_of=listen.item_id)
 
 
 def track_words(track: TrackDetails) -> str:
@@ -168,6 +215,10 @@ def offline_reason(proposed_by: str | None) -> Reason:
     if proposed_by is not None:
         text += f"; proposed by {SOURCE_WORDS.get(proposed_by, proposed_by)}"
     return Reason("offline", text, proposed_by=proposed_by)
+
+
+CATALOG_REASON = Reason("catalog", "from the catalogue: it fits what you asked for, and your lists had too "
+                                   "few tracks that did")
 
 
 def popular_reason(offline_fallback: bool) -> Reason:

@@ -1,9 +1,15 @@
 """The recommendations "data plane": default, offline, online and blended answers.
 
-The HTTP app only translates requests into these calls. The two dependencies (recent listens,
-similar tracks) are plain async interfaces, so the rules here — unknown user gets top popular, no
-history means offline only, a failed dependency means a degraded answer instead of an error — are
-tested with fakes, and the app plugs in the real HTTP clients.
+The HTTP app only translates requests into these calls. The two dependencies (the user's latest
+events, similar tracks) are plain async interfaces, so the rules here — unknown user gets top
+popular, no history means offline only, a failed dependency means a degraded answer instead of an
+error — are tested with fakes, and the app plugs in the real HTTP clients.
+
+Every route that knows the user reads the user's events (`musicrec.serving.history`): a disliked
+track never comes back from any of them, a skipped one moves down, and only listens seed the
+online part. Each route ranks a pool deeper than `k` (the whole personal list, enough similar
+tracks, both blended in full) and `musicrec.serving.selection` makes the answer from it: what the
+caller excludes or filters out, and what those rules take out, is replaced from further down.
 """
 
 from __future__ import annotations
@@ -20,25 +26,31 @@ from musicrec.serving.blending import (
     MaxMerge,
     OnlineMerge,
     ScoredItems,
+    SimilarList,
     configured_blend,
     configured_merge,
 )
+from musicrec.serving.catalog import Catalog
+from musicrec.serving.facets import TrackFacets
+from musicrec.serving.history import NO_HISTORY, History
 from musicrec.serving.indexes import RankedLists
+from musicrec.serving.selection import NO_OPTIONS, ListOptions, Selector
 from musicrec.settings import Settings
 from musicrec.throttled_log import ThrottledWarnings
 
 logger = logging.getLogger(__name__)
 
 
-class RecentListens(Protocol):
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        """The user's latest `k` listens, newest first; DependencyUnavailable when it cannot say."""
+class UserEvents(Protocol):
+    async def history(self, user_id: int, k: int) -> History:
+        """The user's latest `k` events and dislikes; DependencyUnavailable when it cannot say."""
         ...
 
 
 class SimilarTracks(Protocol):
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
-        """Per track: similar tracks and scores, best first; DependencyUnavailable when it cannot say."""
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
+        """Per track: similar tracks and scores, best first (with their relations when found by content);
+        DependencyUnavailable when it cannot say."""
         ...
 
 
@@ -54,7 +66,7 @@ class Origin:
     popular: bool = False  # top popular was used (the default list, or for a user without a personal one)
     online: Sequence[int] = ()  # the online list
     seeds: Sequence[int] = ()  # the recent listens it was made from, newest first
-    similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # each seed's similar tracks and scores
+    similar: Sequence[SimilarList] = ()  # each seed's similar tracks and scores
 
 
 POPULAR = Origin(popular=True)
@@ -76,29 +88,35 @@ class Answer:
 
 
 class OnlinePart(NamedTuple):
-    """The online list, the recent listens it excluded, the failed dependency if any, and its sources."""
+    """The online list, the user's events, the failed dependency if any, and the list's sources."""
 
     scored: ScoredItems
-    heard: list[int]
+    history: History
     failed: list[str]
     seeds: Sequence[int] = ()  # the listens the list was made from
-    similar: Sequence[tuple[Sequence[int], Sequence[float]]] = ()  # their similar tracks and scores
+    similar: Sequence[SimilarList] = ()  # their similar tracks and scores
 
 
 @dataclass
 class Recommender:
     """Answers from the loaded indexes and the two dependencies.
 
-    `online_history` recent listens are used for online answers; each is asked for at least
-    `similar_per_listen` similar tracks (more when `k` is larger, so a long list can be filled).
-    `merge` combines those lists (best score by default). With `filter_heard`, the latest
-    `heard_window` listens are dropped from online AND offline parts: a recommendation of a track the
-    user has just played is a wasted slot, and offline lists were made before those listens.
+    The user's latest `heard_window` events are read (all the events service keeps); the latest
+    `online_history` listens among them seed the online answers, each asked for at least
+    `similar_per_listen` similar tracks (more when the list asked for is longer or has tracks taken
+    out, up to `max_similar`, the most the features service gives). `merge` combines those lists
+    (best score by default). With `filter_heard`, every listen of the window is dropped from offline
+    and blended answers (offline lists were made before those listens, and a track just played is a
+    wasted slot); online answers always drop their seeds, and with `filter_heard` every listen of the
+    window.
+    `selector` takes a route's ranking to the answer (exclusions, filters, skips, the artist cap,
+    the page: `musicrec.serving.selection`); `max_per_artist` is the blended lists' cap per 10 tracks
+    (0: none), the other routes cap only when asked.
     """
 
     personal: RankedLists
     popular: np.ndarray
-    listens: RecentListens
+    listens: UserEvents
     similar: SimilarTracks
     blend: Blend
     online_history: int
@@ -106,67 +124,109 @@ class Recommender:
     merge: OnlineMerge = MaxMerge()
     filter_heard: bool = False
     heard_window: int = 0
+    selector: Selector | None = None  # None: one without a catalogue (filters match nothing, no cap)
+    max_per_artist: int = 0
+    max_similar: int = 100
     # A dependency that is down degrades every answer: one warning per kind and interval, not per answer.
     warnings: ThrottledWarnings = field(
         default_factory=lambda: ThrottledWarnings(logger), repr=False, compare=False)
 
-    def default(self, k: int) -> Answer:
-        return Answer(self.popular[:k].tolist(), origin=POPULAR)
+    def __post_init__(self) -> None:
+        if self.selector is None:
+            self.selector = Selector(TrackFacets.of(Catalog.empty()), self.popular)
 
-    def offline(self, user_id: int, k: int) -> Answer:
-        """Personal recommendations, or top popular for a user the pipeline did not know."""
-        items, _ = self.personal.lookup(user_id, k)
-        if len(items) == 0:
-            return Answer(self.popular[:k].tolist(), used_default=True, origin=POPULAR)
-        return Answer(items.tolist(), origin=Origin(personal_of=user_id))
+    @property
+    def _select(self) -> Selector:
+        assert self.selector is not None
+        return self.selector
 
-    async def online(self, user_id: int, k: int) -> Answer:
-        part = await self._online_scored(user_id, k)
+    def default(self, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
+        return Answer(self._select.select(self.popular, k, options), origin=POPULAR)
+
+    async def offline(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
+        """Personal recommendations, or top popular for a user the pipeline did not know.
+
+        With `filter_heard`, the user's latest listens are left out (and replaced from deeper down):
+        the list was made before them, and a track just played at the top of it is a wasted slot.
+        """
+        history, failed = await self._history(user_id, "answering without the user's latest events")
+        heard = history.listened if self.filter_heard else ()
+        start, stop = self.personal.span(user_id)
+        if start == stop:
+            recs = self._select.select(self.popular, k, options, history, removed=heard)
+            return Answer(recs, used_default=True, failed=failed, origin=POPULAR)
+        recs = self._select.select(self.personal.items[start:stop], k, options, history, removed=heard)
+        return Answer(recs, failed=failed, origin=Origin(personal_of=user_id))
+
+    async def online(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
+        part = await self._online_scored(user_id, k, options)
         online = part.scored
+        recs = self._select.select(online.items, k, options, part.history, tail=False)
         origin = Origin(online=online.items, seeds=part.seeds, similar=part.similar)
-        return Answer(online.items, online_empty=not online.items, failed=part.failed, origin=origin)
+        return Answer(recs, online_empty=not online.items, failed=part.failed, origin=origin)
 
-    async def blended(self, user_id: int, k: int) -> Answer:
+    async def blended(self, user_id: int, k: int, options: ListOptions = NO_OPTIONS) -> Answer:
         """Offline (or top popular) blended with online; offline alone when there is no online part."""
-        part = await self._online_scored(user_id, k)
-        online, heard, failed = part.scored, part.heard, part.failed
-        excluded = set(heard) if self.filter_heard else set()
-        wanted = k + len(excluded)  # enough offline items left after dropping the heard ones
-        offline_items, offline_scores = self.personal.lookup(user_id, wanted)
-        used_default = len(offline_items) == 0
+        part = await self._online_scored(user_id, k, options, self.blend.stable_depth)
+        online, history, failed = part.scored, part.history, part.failed
+        heard = frozenset(history.listened) if self.filter_heard else frozenset()
+        start, stop = self.personal.span(user_id)
+        used_default = start == stop
         if used_default:
-            offline = ScoredItems(self.popular[:wanted].tolist(), [])
+            offline = ScoredItems(self.popular.tolist(), [])
         else:
-            offline = ScoredItems(offline_items.tolist(), offline_scores.tolist())
-        if excluded:
-            offline = _without(offline, excluded)
-        recs = self.blend(offline, online, k) if online.items else offline.items[:k]
+            offline = ScoredItems(self.personal.items[start:stop].tolist(),
+                                  self.personal.scores[start:stop].tolist())
+        if heard:
+            offline = _without(offline, heard)
+        pool = (self.blend(offline, online, len(offline.items) + len(online.items)) if online.items
+                else offline.items)
+        recs = self._select.select(pool, k, options, history, removed=heard, cap=self.max_per_artist)
         origin = Origin(personal_of=None if used_default else user_id, popular=used_default,
                         online=online.items, seeds=part.seeds, similar=part.similar)
         return Answer(recs, used_default=used_default, online_empty=not online.items, failed=failed,
                       origin=origin)
 
-    async def _online_scored(self, user_id: int, k: int) -> OnlinePart:
-        """Recent listens -> one batched similar-tracks call -> merged."""
-        window = max(self.online_history, self.heard_window) if self.filter_heard else self.online_history
+    def _similar_depth(self, k: int, options: ListOptions, history: History, stable: int) -> int:
+        """Similar tracks to ask per seed: enough for the page after what will be taken out."""
+        if options.filters:
+            return self.max_similar
+        wanted = options.offset + k + len(options.exclude) + len(history.disliked) + len(history.skipped)
+        return min(self.max_similar, max(self.similar_per_listen, stable, wanted))
+
+    async def _history(self, user_id: int, without: str) -> tuple[History, list[str]]:
+        """The user's latest events, or none and "events" failed (warned once per interval)."""
         try:
-            heard = await self.listens.recent(user_id, window)
+            return await self.listens.history(user_id, self.events_window), []
         except DependencyUnavailable as exc:
-            self.warnings.warn("events", f"answering without online part: {exc.message}")
-            return OnlinePart(ScoredItems([], []), [], ["events"])
-        if not heard:
-            return OnlinePart(ScoredItems([], []), [], [])
-        seeds = heard[: self.online_history]
+            self.warnings.warn("events", f"{without}: {exc.message}")
+            return NO_HISTORY, ["events"]
+
+    @property
+    def events_window(self) -> int:
+        """Latest events read per answer: the seeds, and every listen `filter_heard` drops."""
+        return max(self.online_history, self.heard_window)
+
+    async def _online_scored(self, user_id: int, k: int, options: ListOptions, stable: int = 0) -> OnlinePart:
+        """Latest events -> one batched similar-tracks call for the latest listens -> merged."""
+        history, failed = await self._history(user_id, "answering without online part")
+        if failed:
+            return OnlinePart(ScoredItems([], []), history, failed)
+        listened = history.listened
+        if not listened:
+            return OnlinePart(ScoredItems([], []), history, [])
+        seeds = listened[: self.online_history]
+        heard = (listened if self.filter_heard else seeds) + list(history.disliked)
+        depth = self._similar_depth(k, options, history, stable)
         try:
-            similar = await self.similar.similar_batch(seeds, max(self.similar_per_listen, k))
+            similar = await self.similar.similar_batch(seeds, depth)
         except DependencyUnavailable as exc:
             self.warnings.warn("features", f"answering without online part: {exc.message}")
-            return OnlinePart(ScoredItems([], []), heard, ["features"])
-        return OnlinePart(self.merge(similar, heard, k), heard, [], seeds, similar)
+            return OnlinePart(ScoredItems([], []), history, ["features"])
+        return OnlinePart(self.merge(similar, heard, depth * len(seeds)), history, [], seeds, similar)
 
 
-
-def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
+def _without(scored: ScoredItems, excluded: frozenset[int]) -> ScoredItems:
     """`scored` without the `excluded` items (scores kept aligned when there are any)."""
     keep = [position for position, item in enumerate(scored.items) if item not in excluded]
     scores = [scored.scores[position] for position in keep] if scored.scores else []
@@ -174,11 +234,13 @@ def _without(scored: ScoredItems, excluded: set[int]) -> ScoredItems:
 
 
 def build_recommender(
-    personal: RankedLists, popular: np.ndarray, listens: RecentListens, similar: SimilarTracks, settings: Settings
+    personal: RankedLists, popular: np.ndarray, listens: UserEvents, similar: SimilarTracks, settings: Settings,
+    facets: TrackFacets | None = None,
 ) -> Recommender:
     """A Recommender configured by `[serving]`: the one place settings become blending options.
 
     The service and the replay's in-process mode both build theirs here, so they run the same rules.
+    `facets` are the catalogue's artists and genres (filters and the artist cap); None: no catalogue.
     """
     serving = settings.serving
     return Recommender(
@@ -187,4 +249,6 @@ def build_recommender(
         online_history=serving.online_history, similar_per_listen=serving.similar_per_listen,
         merge=configured_merge(serving), filter_heard=serving.filter_heard,
         heard_window=settings.events.max_per_user,
+        selector=Selector(facets or TrackFacets.of(Catalog.empty()), popular),
+        max_per_artist=serving.max_per_artist, max_similar=serving.max_k,
     )

@@ -1,5 +1,7 @@
 // The musicrec page: calls only the recommendations service's public routes (same origin, no CORS).
-// Lists come from the course routes with details=true; a listen is recorded with POST /listen.
+// Lists come from the course routes with details=true (and the tracks excluded this session, and the
+// cap per artist chosen); a listen, a skip or a dislike is recorded with POST /listen.
+// `?user_id=N` in the address opens that listener.
 "use strict";
 
 const LISTS = {
@@ -18,6 +20,10 @@ const state = {
   previous: {},        // list name -> item ids last shown, to highlight what changed
   degraded: {},        // list name -> whether its last answer was degraded
   played: [],          // {item_id, name} played this session, newest first
+  excluded: [],        // {item_id, name} left out of every list this session
+  cap: "",             // max_per_artist to ask for: "" is the service's own (blended lists only)
+  serving: {},         // the service's options from /about (its cap of blended lists)
+  arm: null,           // the A/B arm the listener's answers came from, when an experiment runs
   pendingRetry: null,  // the action to run again once a key is given
   setName: null,
 };
@@ -48,7 +54,7 @@ async function api(path, params = {}, method = "GET") {
   if (response.status === 401 || response.status === 403) throw new NeedsKey((await response.json()).detail);
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || `${path} answered ${response.status}`);
-  return { body, artifactSet: response.headers.get("X-Artifact-Set") };
+  return { body, artifactSet: response.headers.get("X-Artifact-Set"), arm: response.headers.get("X-Experiment-Arm") };
 }
 
 // Runs a user action, timing it and turning every failure into a message on the page. The status
@@ -83,16 +89,33 @@ function trackWords(track) {
   return track.artists.length ? `${name} — ${track.artists.join(", ")}` : name;
 }
 
-function playButton(track) {
-  const button = element("button", { class: "play", type: "button", title: "Play this track", text: "▶" });
-  button.addEventListener("click", () => act(`played ${track.name ?? track.item_id}`, () => play(track)));
+function trackButton(kind, symbol, title, action) {
+  const button = element("button", { class: kind, type: "button", title, text: symbol });
+  button.addEventListener("click", action);
   return button;
 }
 
-function trackItem(track, isNew) {
+function playButton(track) {
+  return trackButton("play", "▶", "Play this track",
+    () => act(`played ${track.name ?? track.item_id}`, () => play(track)));
+}
+
+// Exclude: left out of every list this session (sent as exclude=); dislike: stored for the listener,
+// so the service never recommends it to them again.
+function feedbackButtons(track) {
+  return [
+    trackButton("exclude", "✕", "Leave this track out of the lists (this session)",
+      () => act(`excluded ${track.name ?? track.item_id}`, () => exclude(track))),
+    trackButton("dislike", "👎", "Dislike: never recommend it to this listener again",
+      () => act(`disliked ${track.name ?? track.item_id}`, () => dislike(track))),
+  ];
+}
+
+function trackItem(track, isNew, withFeedback = false) {
   const item = element("li", { class: isNew ? "track new" : "track", "data-item": String(track.item_id) });
   const title = element("div", { class: "title" }, playButton(track),
-    element("span", { class: "name", text: track.name ?? `track ${track.item_id}` }));
+    element("span", { class: "name", text: track.name ?? `track ${track.item_id}` }),
+    ...(withFeedback ? feedbackButtons(track) : []));
   item.append(title, element("div", { class: "artists", text: track.artists.join(", ") || "unknown artist" }));
   if (track.genres && track.genres.length) {
     item.append(element("div", { class: "genres" }, ...track.genres.map((genre) => element("span", { text: genre }))));
@@ -109,31 +132,53 @@ function renderList(name, answer) {
   const seen = new Set(state.previous[name] || []);
   const firstTime = state.previous[name] === undefined;
   const tracks = answer.details || [];
-  const items = tracks.map((track) => trackItem(track, !firstTime && !seen.has(track.item_id)));
+  const items = tracks.map((track) => trackItem(track, !firstTime && !seen.has(track.item_id), true));
   section.querySelector("ol").replaceChildren(...items);
   if (!tracks.length) {
     const why = name === "online" ? "nothing yet: play a track" : "nothing";
     section.querySelector("ol").append(element("li", { class: "empty", text: why }));
   }
   section.classList.toggle("is-degraded", Boolean(answer.degraded));
+  section.querySelector(".cap").textContent = capWords(name);
   state.previous[name] = tracks.map((track) => track.item_id);
 }
 
-// Listens change only the online and blended lists; a new listener changes all of them.
-const AFTER_A_LISTEN = ["online", "blended"];
+// The cap per artist a list was asked with, in words (shown under each list's title).
+function capWords(name) {
+  const cap = state.cap !== "" ? Number(state.cap) : name === "blended" ? state.serving.max_per_artist : 0;
+  if (!cap) return "no cap per artist";
+  const allowed = Math.max(1, Math.ceil((cap * K) / 10));
+  return `at most ${allowed} track${allowed === 1 ? "" : "s"} of one artist`;
+}
+
+// A listen changes the online and blended lists, and the offline one while the service drops what was
+// just heard (filter_heard; an A/B arm may set it otherwise, so with an arm the offline list is asked
+// again too). A dislike or an exclusion changes every list; so does a new listener.
+const AFTER_FEEDBACK = ["default", "offline", "online", "blended"];
+
+function afterAListen() {
+  const offlineToo = state.serving.filter_heard || Boolean(state.arm);
+  return offlineToo ? ["offline", "online", "blended"] : ["online", "blended"];
+}
+
+function listParams(name) {
+  const params = name === "default" ? { k: K, details: true } : { user_id: state.userId, k: K, details: true };
+  if (state.excluded.length) params.exclude = state.excluded.map((track) => track.item_id).join(",");
+  if (state.cap !== "") params.max_per_artist = state.cap;
+  return params;
+}
 
 async function refreshLists(names = Object.keys(LISTS)) {
-  const user = state.userId;
-  const answers = await Promise.all(names.map((name) => {
-    const params = name === "default" ? { k: K, details: true } : { user_id: user, k: K, details: true };
-    return api(LISTS[name], params);
-  }));
+  if (state.userId === null) names = names.filter((name) => name === "default");
+  const answers = await Promise.all(names.map((name) => api(LISTS[name], listParams(name))));
   let setChanged = false;
-  answers.forEach(({ body, artifactSet }, position) => {
+  answers.forEach(({ body, artifactSet, arm }, position) => {
     renderList(names[position], body);
     state.degraded[names[position]] = Boolean(body.degraded);
     if (artifactSet && artifactSet !== state.setName) setChanged = true;
+    if (names[position] !== "default") state.arm = arm;
   });
+  renderArm();
   if (setChanged) await loadAbout();  // the service switched to another artifact set (hot reload)
   const degraded = Object.keys(state.degraded).filter((name) => state.degraded[name]);
   $("#degraded").hidden = degraded.length === 0;
@@ -142,14 +187,26 @@ async function refreshLists(names = Object.keys(LISTS)) {
   document.body.dataset.degraded = String(degraded.length > 0);
 }
 
+function renderArm() {
+  const arm = $("#arm");
+  arm.hidden = !state.arm;
+  arm.textContent = state.arm ? `A/B arm: ${state.arm}` : "";
+}
+
 async function chooseUser(userId, description) {
   state.userId = userId;
   state.previous = {};
   state.degraded = {};
   state.played = [];
+  state.excluded = [];
+  state.arm = null;
   renderPlayed();
+  renderExcluded();
   $("#user-id").value = String(userId);
   $("#who").textContent = description;
+  const address = new URL(window.location.href);  // a link to this page opens this listener again
+  address.searchParams.set("user_id", String(userId));
+  window.history.replaceState(null, "", address);
   await refreshLists();
 }
 
@@ -158,7 +215,39 @@ async function play(track) {
   await api("/listen", { user_id: state.userId, item_id: track.item_id }, "POST");
   state.played.unshift(track);
   renderPlayed();
-  await refreshLists(AFTER_A_LISTEN);
+  await refreshLists(afterAListen());
+}
+
+async function dislike(track) {
+  if (state.userId === null) throw new Error("choose a listener first");
+  await api("/listen", { user_id: state.userId, item_id: track.item_id, kind: "dislike" }, "POST");
+  await refreshLists(AFTER_FEEDBACK);
+}
+
+async function exclude(track) {
+  if (!state.excluded.some((excluded) => excluded.item_id === track.item_id)) state.excluded.push(track);
+  renderExcluded();
+  await refreshLists(AFTER_FEEDBACK);
+}
+
+async function include(track) {
+  state.excluded = state.excluded.filter((excluded) => excluded.item_id !== track.item_id);
+  renderExcluded();
+  await refreshLists(AFTER_FEEDBACK);
+}
+
+function renderExcluded() {
+  const shown = $("#excluded");
+  if (!state.excluded.length) {
+    shown.textContent = "nothing";
+    return;
+  }
+  shown.replaceChildren(...state.excluded.map((track) => {
+    const chip = element("span", { class: "chip", "data-item": String(track.item_id), text: trackWords(track) });
+    chip.append(trackButton("include", "↺", "Show it again",
+      () => act(`included ${track.name ?? track.item_id}`, () => include(track))));
+    return chip;
+  }));
 }
 
 function renderPlayed() {
@@ -188,6 +277,8 @@ async function loadAbout() {
 function renderAbout(about) {
   const set = about.artifact_set;
   state.setName = set.name;
+  state.serving = about.serving || {};
+  for (const name of Object.keys(LISTS)) $(`.list[data-list="${name}"] .cap`).textContent = capWords(name);
   const made = set.created_at ? `, made ${set.created_at.slice(0, 16).replace("T", " ")} UTC` : "";
   const how = { true: ", settings tuned", false: ", quick (settings not tuned)" }[set.tuned] ?? "";
   $("#set").textContent = `artifact set: ${set.name}${made}${how}`;
@@ -271,6 +362,10 @@ function start() {
   }
   const searchBox = $("#search");
   searchBox.addEventListener("input", debounce(() => act("searched", () => search(searchBox.value)), 120));
+  $("#cap").addEventListener("change", () => {
+    state.cap = $("#cap").value;
+    act("changed the cap per artist", () => refreshLists());
+  });
   $("#key-form").addEventListener("submit", (event) => {
     event.preventDefault();
     window.localStorage.setItem(KEY_STORAGE, $("#api-key").value.trim());
@@ -281,7 +376,12 @@ function start() {
   });
   act("loaded", async () => {
     await loadAbout();
-    const { body } = await api(LISTS.default, { k: K, details: true });
+    const asked = new URLSearchParams(window.location.search).get("user_id");
+    if (asked !== null && /^\d+$/.test(asked)) {
+      await chooseUser(Number(asked), `user ${asked}`);
+      return;
+    }
+    const { body } = await api(LISTS.default, listParams("default"));
     renderList("default", body);
   });
 }

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from musicrec.api.clients import EventsClient, FeaturesClient
 from musicrec.errors import DependencyUnavailable
+from musicrec.serving.history import History
 from musicrec.settings import ServingSettings
 from musicrec.api.launcher import free_port
 
@@ -21,7 +22,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def good(request: web.Request) -> web.Response:
     if request.path == "/get":
         k = int(request.query["k"])
-        return web.json_response({"events": [int(request.query["user_id"]) * 10 + n for n in range(k)]})
+        events = [int(request.query["user_id"]) * 10 + n for n in range(k)]
+        return web.json_response({"events": events, "kinds": ["listen", "skip", "dislike"][:k],
+                                  "disliked": [events[-1]]})
     if request.path == "/put":
         return web.json_response({"result": "ok"})
     body = await request.json()
@@ -73,7 +76,8 @@ def _recent_and_similar_with(serving: ServingSettings) -> Callable[[str], Awaita
         events, features = EventsClient(url, serving), FeaturesClient(url, serving)
         try:
             await events.put(1, 2)
-            return await events.recent(4, 3), await features.similar_batch([7, 9], 2)
+            await events.put(1, 2, kind="dislike")
+            return await events.history(4, 3), await features.similar_batch([7, 9], 2)
         finally:
             await events.aclose()
             await features.aclose()
@@ -83,7 +87,7 @@ def _recent_and_similar_with(serving: ServingSettings) -> Callable[[str], Awaita
 
 def test_answers_are_parsed() -> None:
     recent, similar = _run(good, _recent_and_similar_with(SERVING))
-    assert recent == [40, 41, 42]
+    assert recent == History([40, 41, 42], ["listen", "skip", "dislike"], frozenset({42}))
     assert similar == [([8, 8], [0.5, 0.5]), ([10, 10], [0.5, 0.5])]
 
 
@@ -96,10 +100,10 @@ def test_answers_are_parsed() -> None:
     ids=["refused", "slow", "error-status", "not-json", "wrong-shape"],
 )
 def test_every_failure_is_dependency_unavailable(handler: Handler | None, message: str) -> None:
-    async def recent(url: str) -> list[int]:
+    async def recent(url: str) -> History:
         events = EventsClient(url, SERVING)
         try:
-            return await events.recent(1, 3)
+            return await events.history(1, 3)
         finally:
             await events.aclose()
 
@@ -132,7 +136,34 @@ def test_the_api_key_is_sent_when_one_is_set() -> None:
 
     for serving in (SERVING, ServingSettings(api_key="k3y")):
         _run(recording, _recent_and_similar_with(serving))
-    assert seen == [None] * 3 + ["k3y"] * 3
+    assert seen == [None] * 4 + ["k3y"] * 4
+
+
+def test_put_sends_a_kind_only_for_a_skip_or_a_dislike() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def recording(request: web.Request) -> web.StreamResponse:
+        if request.path == "/put":
+            seen.append(dict(request.query))
+        return await good(request)
+
+    _run(recording, _recent_and_similar_with(SERVING))
+    assert seen == [{"user_id": "1", "item_id": "2"}, {"user_id": "1", "item_id": "2", "kind": "dislike"}]
+
+
+def test_an_events_service_without_kinds_gives_listens_and_no_dislikes() -> None:
+    async def course_answer(request: web.Request) -> web.Response:
+        return web.json_response({"events": [3, 2]})
+
+    async def history(url: str) -> History:
+        events = EventsClient(url, SERVING)
+        try:
+            return await events.history(1, 2)
+        finally:
+            await events.aclose()
+
+    answer = _run(course_answer, history)
+    assert (answer.listened, answer.skipped, answer.disliked) == ([3, 2], frozenset(), frozenset())
 
 
 
@@ -149,7 +180,8 @@ def test_the_timeout_counts_the_dependency_not_the_wait_for_a_connection() -> No
     async def many(url: str) -> list[list[int]]:
         events = EventsClient(url, serving)
         try:
-            return await asyncio.gather(*(events.recent(user, 1) for user in range(130)))
+            answers = await asyncio.gather(*(events.history(user, 1) for user in range(130)))
+            return [list(answer.items) for answer in answers]
         finally:
             await events.aclose()
 
@@ -171,7 +203,7 @@ def test_a_dependency_that_keeps_failing_is_skipped_then_probed() -> None:
             for _ in range(6):
                 started = asyncio.get_running_loop().time()
                 try:
-                    await events.recent(1, 1)
+                    await events.history(1, 1)
                     outcomes.append("ok")
                 except DependencyUnavailable as exc:
                     took = asyncio.get_running_loop().time() - started
@@ -180,7 +212,7 @@ def test_a_dependency_that_keeps_failing_is_skipped_then_probed() -> None:
             slow["on"] = False
             now[0] += 0.5
             for _ in range(2):
-                await events.recent(1, 1)
+                await events.history(1, 1)
                 outcomes.append("ok")
             return outcomes
         finally:

@@ -45,6 +45,24 @@ def test_put_then_get_newest_first_with_post_and_get(client: TestClient) -> None
         assert len(answer["listened_at"]) == 2 and answer["listened_at"][0] >= answer["listened_at"][1]
 
 
+def test_events_have_a_kind_and_get_lists_the_dislikes(client: TestClient) -> None:
+    client.post("/put", params={"user_id": 3, "item_id": 30, "kind": "dislike"})
+    for item, kind in ((31, "listen"), (32, "skip"), (33, "listen")):
+        client.post("/put", params={"user_id": 3, "item_id": item, "kind": kind})
+    answer = client.get("/get", params={"user_id": 3}).json()
+    # three events kept (max_per_user = 3), the dislike among them no more, but still disliked
+    assert (answer["events"], answer["kinds"], answer["disliked"]) == (
+        [33, 32, 31], ["listen", "skip", "listen"], [30])
+    assert client.post("/put", params={"user_id": 3, "item_id": 34}).json() == {"result": "ok"}
+    assert client.get("/get", params={"user_id": 3, "k": 1}).json()["kinds"] == ["listen"]  # the default
+
+
+def test_the_kind_is_in_the_docs(client: TestClient) -> None:
+    parameters = client.get("/openapi.json").json()["paths"]["/put"]["post"]["parameters"]
+    kind = next(parameter for parameter in parameters if parameter["name"] == "kind")
+    assert kind["schema"]["enum"] == ["listen", "skip", "dislike"] and not kind["required"]
+
+
 def test_keeps_the_latest_max_per_user_and_honours_k(client: TestClient) -> None:
     for item in range(1, 6):
         client.post("/put", params={"user_id": 2, "item_id": item})
@@ -111,7 +129,8 @@ def test_the_docs_show_which_routes_need_the_key(keyed: TestClient, client: Test
 
 
 def test_unknown_user_gets_an_empty_list(client: TestClient) -> None:
-    assert client.post("/get", params={"user_id": 99}).json() == {"events": [], "listened_at": []}
+    assert client.post("/get", params={"user_id": 99}).json() == {
+        "events": [], "listened_at": [], "kinds": [], "disliked": []}
 
 
 @pytest.mark.parametrize(
@@ -128,6 +147,8 @@ def test_unknown_user_gets_an_empty_list(client: TestClient) -> None:
         ("/put", {"user_id": 1, "item_id": "1.0"}, "'item_id': Input should be a whole number"),
         ("/put", {"user_id": 1, "item_id": " 7"}, "'item_id': Input should be a whole number"),
         ("/put", {"user_id": "9" * 5000, "item_id": 1}, "'user_id': Input should be at most 2147483647"),
+        ("/put", {"user_id": 1, "item_id": 1, "kind": "love"},
+         "query parameter 'kind': Input should be 'listen', 'skip' or 'dislike'"),
     ],
 )
 def test_bad_input_is_422_and_stores_nothing(
@@ -153,8 +174,9 @@ def test_redis_backend_serves_the_same_api(redis_url: str) -> None:
     settings = load_settings(environ={"MUSICREC_EVENTS__BACKEND": "redis", "MUSICREC_EVENTS__REDIS_URL": redis_url})
     with TestClient(create_app(settings)) as client:
         client.post("/put", params={"user_id": 8, "item_id": 80})
-        client.post("/put", params={"user_id": 8, "item_id": 81})
-        assert client.post("/get", params={"user_id": 8}).json()["events"] == [81, 80]
+        client.post("/put", params={"user_id": 8, "item_id": 81, "kind": "dislike"})
+        answer = client.post("/get", params={"user_id": 8}).json()
+        assert (answer["events"], answer["kinds"], answer["disliked"]) == ([81, 80], ["dislike", "listen"], [81])
 
 
 def test_ready_is_503_while_redis_is_down_and_200_again_once_it_is_back(tmp_path: Path) -> None:

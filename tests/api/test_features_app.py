@@ -49,6 +49,20 @@ def test_unknown_track_gets_empty_lists(client: TestClient) -> None:
     assert answer.json() == {"item_id_2": [], "score": []}
 
 
+def test_a_new_track_gets_similar_tracks_by_content(client: TestClient) -> None:
+    # 41 is in items.parquet but has no learned list: its Artist E's 40, then pop tracks by popularity
+    answer = client.get("/similar_items", params={"item_id": 41}).json()
+    assert answer["item_id_2"] == [40, 10, 11, 20]
+    assert answer["relations"] == ["artist", "genre", "genre", "genre"]
+    assert answer["score"] == pytest.approx([0.4, 0.2, 0.199, 0.198])
+    batch = client.post("/similar_items_batch", json={"item_ids": [41, 10], "k": 2}).json()["items"]
+    assert batch[0] == {"item_id": 41, "item_id_2": [40, 10], "score": pytest.approx([0.4, 0.2]),
+                        "relations": ["artist", "genre"]}
+    assert "relations" not in batch[1]  # a learned list, as before
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["SimilarItemsResponse"]
+    assert spec["properties"]["relations"]["items"]["enum"] == ["album", "artist", "genre"]
+
+
 @pytest.mark.parametrize(
     ("params", "named"),
     [({"item_id": -1}, "item_id"), ({"item_id": 10, "k": 0}, "k"), ({"item_id": 10, "k": 51}, "k"),
@@ -118,7 +132,8 @@ def test_start_is_logged_with_rows(tmp_path: Path, caplog: pytest.LogCaptureFixt
     caplog.set_level("INFO")
     with TestClient(create_app(_settings(write_artifact_set(tmp_path)))) as test_client:
         assert test_client.get("/ready").status_code == 200
-    assert "similar.parquet: 4 tracks, 9 similar pairs, mapped from" in caplog.text
+    assert "similar.parquet: 4 tracks, 9 similar pairs; 4 new tracks get similar tracks by content, mapped from" \
+        in caplog.text
     assert "0 MiB of arrays" in caplog.text
 
 

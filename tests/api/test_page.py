@@ -16,6 +16,7 @@ from musicrec import schema
 from musicrec.api.recommendations_app import create_app
 from musicrec.artifacts import ArtifactSetWriter
 from musicrec.errors import DependencyUnavailable
+from musicrec.serving.history import EventKind, History
 from musicrec.settings import load_settings
 from tests.api.test_recommendations_app import FakeSimilar
 from tests.artifact_factory import COURSE_RULE_ENV, write_artifact_set
@@ -23,19 +24,24 @@ from tests.serving.test_listeners import write_listening_log
 
 
 class RecordingListens:
-    """The events service in memory: what `put` stores, `recent` answers (newest first)."""
+    """The events service in memory: what `put` stores (newest first), `history` answers."""
 
     def __init__(self, down: bool = False) -> None:
         self.down = down
         self.stored: dict[int, list[int]] = {}
+        self.kinds: dict[int, list[EventKind]] = {}
 
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        return self.stored.get(user_id, [])[:k]
+    async def history(self, user_id: int, k: int) -> History:
+        kinds = self.kinds.get(user_id, [])[:k]
+        disliked = {item for item, kind in zip(self.stored.get(user_id, []), self.kinds.get(user_id, []))
+                    if kind == "dislike"}
+        return History(self.stored.get(user_id, [])[:k], kinds, frozenset(disliked))
 
-    async def put(self, user_id: int, item_id: int) -> None:
+    async def put(self, user_id: int, item_id: int, kind: EventKind = "listen") -> None:
         if self.down:
             raise DependencyUnavailable("events service at http://events/put: refused")
         self.stored.setdefault(user_id, []).insert(0, item_id)
+        self.kinds.setdefault(user_id, []).insert(0, kind)
 
 
 def _client(artifacts: Path, listens: RecordingListens) -> TestClient:
@@ -115,6 +121,7 @@ def test_about_names_the_set_and_its_quality(tmp_path: Path) -> None:
     assert about["quality"] is None
     assert about["docs"] == {"recommendations": "/docs", "features": "http://127.0.0.1:8010/docs",
                              "events": "http://127.0.0.1:8020/docs"}
+    assert about["serving"] == {"max_per_artist": 2, "filter_heard": False}
     quality = {"models": {"als": {"ndcg@10": 0.1}}}
     (folder / schema.METRICS_FILE).write_text(json.dumps(quality))
     with _client(folder, RecordingListens()) as test_client:
@@ -140,6 +147,16 @@ def test_a_listen_goes_to_the_events_service_and_changes_online(client: TestClie
     assert online["details"][0]["reason"]["because_of"] == 40
     assert client.get("/listen", params={"user_id": 9, "item_id": 40}).status_code == 405  # writes: POST only
     assert client.post("/listen", params={"user_id": 9, "item_id": -1}).status_code == 422
+
+
+def test_a_dislike_from_the_page_goes_to_the_events_service(client: TestClient, listens: RecordingListens
+                                                           ) -> None:
+    assert client.post("/listen", params={"user_id": 9, "item_id": 41, "kind": "dislike"}).json() == {
+        "result": "ok"}
+    assert listens.kinds == {9: ["dislike"]}
+    # user 9's offline list (top popular: 30 10 20 40 41) without 41, made up from the catalogue
+    assert client.get("/recommendations_offline", params={"user_id": 9}).json()["recs"] == [30, 10, 20, 40, 11]
+    assert client.post("/listen", params={"user_id": 9, "item_id": 41, "kind": "love"}).status_code == 422
 
 
 def test_a_listen_when_events_is_down_is_503(artifacts: Path) -> None:

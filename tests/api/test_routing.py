@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, AsyncIterator, Iterator
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -45,6 +45,13 @@ def _router(route_class: type[APIRoute]) -> APIRouter:
     @router.post("/body")
     async def body(batch: Batch) -> JSONResponse:
         return JSONResponse(batch.model_dump())
+
+    @router.post("/lists")
+    async def lists(
+        ids: Annotated[list[int] | None, Query()] = None, names: Annotated[list[str], Query()] = ["none"],
+        batch: Annotated[Batch | None, Body()] = None,
+    ) -> JSONResponse:
+        return JSONResponse({"ids": ids, "names": names, "batch": batch and batch.model_dump()})
 
     return router
 
@@ -98,6 +105,29 @@ BODIES = [
     ({"item_ids": [1]}, "text/plain"),
     (None, "application/json"),  # no body at all
 ]
+
+
+LISTS = [
+    ("", None),
+    ("ids=1&ids=2&names=a", None),
+    ("ids=1&names=a&ids=x", None),  # a bad value among good ones
+    ("ids=&names=", None),
+    ("names=a&names=b", {"item_ids": [1]}),
+    ("", {"item_ids": [-1]}),
+    ("ids=3", b"null"),
+]
+
+
+@pytest.mark.parametrize(("query", "body"), LISTS)
+def test_list_parameters_and_an_optional_body_answer_as_fastapi_does(
+    clients: tuple[TestClient, TestClient], query: str, body: object
+) -> None:
+    fastapi_own, lean = clients
+    content = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+    request = {"content": content, "headers": {"content-type": "application/json"}}
+    expected = fastapi_own.post(f"/lists?{query}", **request)
+    answer = lean.post(f"/lists?{query}", **request)
+    assert (answer.status_code, answer.json()) == (expected.status_code, expected.json())
 
 
 @pytest.mark.parametrize(("body", "content_type"), BODIES)
@@ -217,21 +247,25 @@ def _unplannable_router() -> APIRouter:
     async def with_dependency(value: Annotated[int, Depends(_dependency)]) -> JSONResponse:
         return JSONResponse({"value": value})
 
-    @router.get("/list")
-    async def with_a_list(ids: Annotated[list[int], Query()]) -> JSONResponse:
+    @router.get("/factory")
+    async def with_a_default_factory(ids: Annotated[list[int], Query(default_factory=list)]) -> JSONResponse:
         return JSONResponse({"ids": ids})
 
     @router.get("/planned")
     async def planned(k: TopK = None) -> JSONResponse:
         return JSONResponse({"k": k})
 
+    @router.get("/list")
+    async def with_a_list(ids: Annotated[list[int], Query()]) -> JSONResponse:
+        return JSONResponse({"ids": ids})
+
     return router
 
 
 def test_only_routes_it_can_plan_leave_fastapis_handler() -> None:
     routes = {route.path: route for route in _unplannable_router().routes}
-    planned = routes.pop("/planned")
-    assert planned.app.__qualname__.startswith("_planned_app")
+    for path in ("/planned", "/list"):
+        assert routes.pop(path).app.__qualname__.startswith("_planned_app"), path
     for path, route in routes.items():
         assert not route.app.__qualname__.startswith("_planned_app"), path
 

@@ -1,4 +1,5 @@
-"""A real events service is killed with SIGKILL under load; after a restart every acknowledged listen is there."""
+"""A real events service is killed with SIGKILL under load; after a restart every acknowledged event is
+there, with its kind, and every acknowledged dislike is still disliked."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ ACKNOWLEDGED_BEFORE_KILL = 400
 MAX_PER_USER = 200  # more than any user gets here, so nothing is trimmed and everything must be found
 
 
+def kind_of(item: int) -> str:
+    """Every seventh put a dislike and every seventh a skip, the rest listens."""
+    return {0: "dislike", 3: "skip"}.get(item % 7, "listen")
+
+
 def _put_until_it_fails(url: str, writer: int, acknowledged: dict[int, list[int]], lock: threading.Lock) -> None:
     """Put listens round-robin over this writer's users, recording each one the service acknowledged."""
     users = [writer * USERS_PER_WRITER + n for n in range(USERS_PER_WRITER)]
@@ -27,7 +33,8 @@ def _put_until_it_fails(url: str, writer: int, acknowledged: dict[int, list[int]
         for item in range(MAX_PER_USER - 1):
             for user in users:
                 try:
-                    response = client.post("/put", params={"user_id": user, "item_id": item})
+                    response = client.post("/put", params={"user_id": user, "item_id": item,
+                                                           "kind": kind_of(item)})
                 except httpx.HTTPError:
                     return  # the service was killed
                 assert response.json() == {"result": "ok"}
@@ -78,11 +85,14 @@ def test_every_acknowledged_listen_survives_kill_9(tmp_path: Path) -> None:
         wait_ready(restarted)
         with httpx.Client(base_url=url, timeout=5.0) as client:
             for user in range(WRITERS * USERS_PER_WRITER):
-                found = client.post("/get", params={"user_id": user, "k": 100}).json()["events"]
+                answer = client.post("/get", params={"user_id": user, "k": 100}).json()
+                found = answer["events"]
                 expected = acknowledged.get(user, [])[::-1]  # newest first
                 # At most one more: a put the store committed just before the kill, never acknowledged.
                 assert found[len(found) - len(expected):] == expected, f"user {user}"
                 assert len(found) - len(expected) in (0, 1), f"user {user}"
+                assert answer["kinds"] == [kind_of(item) for item in found], f"user {user}"
+                assert answer["disliked"] == [item for item in found if kind_of(item) == "dislike"], f"user {user}"
     finally:
         stop_service(restarted)
     assert sum(map(len, acknowledged.values())) >= ACKNOWLEDGED_BEFORE_KILL

@@ -2,8 +2,8 @@
 
 Valid and invalid requests are generated from each service's own OpenAPI document and sent over
 HTTP to the real processes (the recommendations service really calls the other two), of a trio of
-the module's own: its own events store (the fuzzer's listens land nowhere else) and an API key,
-which every generated request carries. Bounded to a fixed number of examples per service so the
+the module's own: its own events store (the fuzzer's listens land nowhere else), an API key,
+which every generated request carries, and an A/B experiment of two arms. Bounded to a fixed number of examples per service so the
 suite stays quick.
 """
 
@@ -28,7 +28,11 @@ KEY = "fuzz-key"
 
 @pytest.fixture(scope="module")
 def keyed_trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
-    with started_trio(tmp_path_factory.mktemp("fuzz"), MUSICREC_SERVING__API_KEY=KEY) as running:
+    folder = tmp_path_factory.mktemp("fuzz")
+    experiment = {"MUSICREC_EXPERIMENTS__NAME": "fuzz", "MUSICREC_EXPERIMENTS__ARMS": "a:1, b:1",
+                  "MUSICREC_EXPERIMENTS__ARM_B": "max_per_artist=0, blend=weighted",
+                  "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(folder / "exposures.jsonl")}
+    with started_trio(folder, MUSICREC_SERVING__API_KEY=KEY, **experiment) as running:
         yield running
 
 

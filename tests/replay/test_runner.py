@@ -1,7 +1,9 @@
 """An exact replay on the tiny artifact set: every rank worked out by hand, then the metrics.
 
 Artifacts (tests/artifact_factory.py): user 1's offline list is 10, 11, 12, 13; user 3 is unknown
-(top popular 30, 10, 20, 40, 41); similar: 11 -> 10 (0.75), 41 (0.5); 20 -> 21, 42; 41 has none.
+(top popular 30, 10, 20, 40, 41); similar: 11 -> 10 (0.75), 41 (0.5); 20 -> 21, 42. 41 has no learned
+list, so it is a new track: by content it gets 40 (its Artist E, 0.4), then the pop tracks by
+popularity 10, 11, 20 (0.2 and just below).
 Course rule: online_history 3, merge by max, alternate blend, no extra filtering.
 """
 
@@ -26,7 +28,7 @@ LISTENS = {1: [11, 41, 12], 3: [20, 21]}
 EXPECTED_RANKS = [
     [0, 2, 0, 2],  # 11: no history yet, so blended is offline
     [5, 0, 2, 3],  # 41: online [10, 41]; blended 10 11 41 12 13
-    [0, 3, 0, 3],  # 12: online [10] (41 and 11 heard); blended 10 11 12 13
+    [0, 3, 0, 4],  # 12: online [10, 40, 20] (41 and 11 heard); blended 10 11 40 12 20 13
     [3, 3, 0, 3],  # 20: cold user, offline falls back to top popular
     [0, 0, 1, 2],  # 21: online [21, 42]; blended 30 21 10 42 20 40 41
 ]
@@ -54,8 +56,8 @@ def test_exact_replay_ranks_and_metrics(tiny_artifacts: Path) -> None:
     values = {key: estimate.value for key, estimate in everyone.values.items()}
     assert values[("blended", "HitRate", 2)] == pytest.approx(2 / 5)
     assert values[("blended", "HitRate", 5)] == pytest.approx(1.0)
-    assert values[("blended", "MRR", 5)] == pytest.approx((1 / 2 + 1 / 3 + 1 / 3 + 1 / 3 + 1 / 2) / 5)
-    assert values[("blended", "NDCG", 5)] == pytest.approx((2 / math.log2(3) + 3 / math.log2(4)) / 5)
+    assert values[("blended", "MRR", 5)] == pytest.approx((1 / 2 + 1 / 3 + 1 / 4 + 1 / 3 + 1 / 2) / 5)
+    assert values[("blended", "NDCG", 5)] == pytest.approx((2 / math.log2(3) + 2 / math.log2(4) + 1 / math.log2(5)) / 5)
     assert values[("online", "MRR", 5)] == pytest.approx((1 / 2 + 1) / 5)
     assert values[("default", "MRR", 5)] == pytest.approx((1 / 5 + 1 / 3) / 5)
     assert values[("default", "HitRate", 2)] == 0.0

@@ -102,6 +102,21 @@ def test_normalized_scores() -> None:
     assert normalized_scores(ScoredItems([], [])) == []
 
 
+def test_normalized_scores_count_only_the_first_places() -> None:
+    assert normalized_scores(ScoredItems([1, 2, 3, 4], [4.0, 2.0, 1.0, 0.5]), depth=2) == [1.0, 0.0, 0.0, 0.0]
+    assert normalized_scores(ScoredItems([1, 2, 3], [4.0, 3.0, 2.0]), depth=3) == [1.0, 0.5, 0.0]
+    assert normalized_scores(ScoredItems([1, 2, 3, 4], []), depth=2) == [1.0, 0.5, 0.0, 0.0]
+
+
+def test_a_deeper_list_leaves_the_weighted_blends_first_places_alone() -> None:
+    offline = ScoredItems(list(range(100, 160)), [1.0 - n / 100 for n in range(60)])
+    online = ScoredItems(list(range(200, 300)), [0.9 - n / 200 for n in range(100)])
+    blend = WeightedBlend(0.7)
+    deep = blend(offline, online, 160)
+    shallow = blend(offline, ScoredItems(online.items[:25], online.scores[:25]), 85)
+    assert deep[:40] == shallow[:40]
+
+
 def test_blend_weighted() -> None:
     offline = ScoredItems([1, 2, 3], [3.0, 2.0, 1.0])  # normalized 1, 0.5, 0
     online = ScoredItems([7, 2, 8], [0.9, 0.5, 0.1])  # normalized 1, 0.5, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import redis
 from musicrec.errors import DependencyUnavailable
 from musicrec.cluster.redis_server import running_redis_server
 from musicrec.serving.event_store import EventStore, Listen, open_event_store
-from musicrec.serving.redis_events import RedisEventStore
+from musicrec.serving.redis_events import RedisEventStore, decode_listen, encode_listen
 from musicrec.settings import EventSettings
 from musicrec.api.launcher import free_port
 from tests.event_order import check_latest, concurrent_puts
@@ -33,8 +34,9 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenS
         settings = settings.model_copy(update={"redis_url": url})
     opened: list[EventStore] = []
 
-    def open_(max_per_user: int = 3) -> EventStore:
-        store = open_event_store(settings.model_copy(update={"max_per_user": max_per_user}))
+    def open_(max_per_user: int = 3, max_dislikes: int = 1000) -> EventStore:
+        store = open_event_store(settings.model_copy(update={"max_per_user": max_per_user,
+                                                              "max_dislikes_per_user": max_dislikes}))
         opened.append(store)
         return store
 
@@ -140,6 +142,35 @@ def test_describe_names_the_backend(open_store: OpenStore) -> None:
     assert "2 users" in store.describe()
 
 
+def test_each_event_keeps_its_kind(open_store: OpenStore) -> None:
+    store = open_store()
+    store.put(user_id=1, item_id=10)
+    store.put(user_id=1, item_id=11, kind="skip")
+    store.put(user_id=1, item_id=12, kind="dislike")
+    assert [(listen.item_id, listen.kind) for listen in store.get(1, k=5)] == [
+        (12, "dislike"), (11, "skip"), (10, "listen")]
+    assert store.disliked(1) == [12]
+    assert store.disliked(2) == []
+
+
+def test_a_dislike_outlives_the_window_of_latest_events(open_store: OpenStore) -> None:
+    store = open_store(max_per_user=3)
+    store.put(user_id=4, item_id=40, listened_at=100.0, kind="dislike")
+    for item in range(1, 6):
+        store.put(user_id=4, item_id=item, listened_at=100.0 + item)
+    assert 40 not in items(store.get(4, k=10))
+    assert store.disliked(4) == [40]
+    store.close()
+    assert open_store().disliked(4) == [40]  # as durable as the listens
+
+
+def test_only_the_latest_dislikes_are_kept_and_a_repeated_one_is_renewed(open_store: OpenStore) -> None:
+    store = open_store(max_per_user=10, max_dislikes=2)
+    for at, item in enumerate([1, 2, 1, 3]):  # 1 again: now newer than 2
+        store.put(user_id=6, item_id=item, listened_at=1000.0 + at, kind="dislike")
+    assert store.disliked(6) == [3, 1]
+
+
 def test_an_open_store_is_reachable(open_store: OpenStore) -> None:
     assert open_store().unreachable() is None
 
@@ -186,3 +217,24 @@ def test_many_concurrent_writers_for_one_user_keep_the_true_latest(open_store: O
     store = open_store(max_per_user=keep)
     acknowledged = concurrent_puts(lambda item: store.put(user_id=9, item_id=item), 400, 64)
     check_latest(store.get(9, k=keep), acknowledged, keep)
+
+
+def test_a_database_made_before_kinds_opens_with_its_listens(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    with sqlite3.connect(path) as old:  # the layout of the first release
+        old.execute("CREATE TABLE listens (user_id INTEGER NOT NULL, seq INTEGER NOT NULL, item_id INTEGER "
+                    "NOT NULL, listened_at REAL NOT NULL, PRIMARY KEY (user_id, seq)) WITHOUT ROWID")
+        old.execute("INSERT INTO listens VALUES (1, 1, 10, 100.0), (1, 2, 11, 101.0)")
+    store = open_event_store(EventSettings(sqlite_path=path))
+    try:
+        store.put(user_id=1, item_id=12, kind="skip")
+        assert [(listen.item_id, listen.kind) for listen in store.get(1, k=5)] == [
+            (12, "skip"), (11, "listen"), (10, "listen")]
+    finally:
+        store.close()
+
+
+def test_redis_elements_written_before_kinds_are_listens() -> None:
+    assert decode_listen(b"10:100.5") == Listen(10, 100.5, "listen")
+    assert encode_listen(10, 100.5) == "10:100.5"  # a listen is written as before
+    assert decode_listen(encode_listen(10, 100.5, "dislike").encode()) == Listen(10, 100.5, "dislike")

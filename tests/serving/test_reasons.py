@@ -27,7 +27,11 @@ from musicrec.serving.reasons import (
     closest_listens,
     load_offline_sources,
 )
-from musicrec.serving.recommender import Answer
+from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.blending import AlternateBlend
+from musicrec.serving.content import SimilarIndex
+from musicrec.serving.indexes import load_similar, load_top_popular
+from musicrec.serving.recommender import Answer, Recommender
 from musicrec.serving.set_indexes import open_set_indexes
 from tests.artifact_factory import write_artifact_set
 from tests.serving.test_recommender import _recommender
@@ -72,8 +76,8 @@ def test_without_listens_blended_is_offline_or_popular(folder: Path) -> None:
 def test_default_and_offline_reasons(folder: Path) -> None:
     recommender = _recommender(folder, [])
     assert _reasons(folder, recommender.default(2)) == [POPULAR, POPULAR]
-    assert _reasons(folder, recommender.offline(2, 1)) == [OFFLINE]
-    assert _reasons(folder, recommender.offline(3, 1)) == [FALLBACK]
+    assert _reasons(folder, asyncio.run(recommender.offline(2, 1))) == [OFFLINE]
+    assert _reasons(folder, asyncio.run(recommender.offline(3, 1))) == [FALLBACK]
 
 
 def test_closest_listen_keeps_the_newer_one_on_ties() -> None:
@@ -107,12 +111,12 @@ def test_offline_reason_names_the_candidate_source(tmp_path: Path) -> None:
     assert sources.of(2) == {20: "itemknn", 10: "x", 21: "als"}
     assert sources.of(3) == {}
     recommender = _recommender(folder, [])
-    assert _reasons(folder, recommender.offline(1, 3)) == [
+    assert _reasons(folder, asyncio.run(recommender.offline(1, 3))) == [
         Reason("offline", OFFLINE.text + "; proposed by ALS (listeners with a taste like yours)", proposed_by="als"),
         Reason("offline", OFFLINE.text + "; proposed by EASE (tracks that go together)", proposed_by="ease"),
         OFFLINE,
     ]
-    assert _reasons(folder, recommender.offline(2, 2))[1] == Reason(
+    assert _reasons(folder, asyncio.run(recommender.offline(2, 2)))[1] == Reason(
         "offline", OFFLINE.text + "; proposed by x", proposed_by="x")
 
 
@@ -136,9 +140,9 @@ def test_mapped_sources_give_the_reasons_of_the_parquet_column(tmp_path: Path, m
     assert mapped.codes.tolist() == decoded.codes.tolist() and mapped.names == decoded.names
     recommender = _recommender(folder, [])
     for user in (1, 2, 3, 5):
-        answer = recommender.offline(user, 4)
+        answer = asyncio.run(recommender.offline(user, 4))
         assert _reasons(folder, answer, mapped) == _reasons(folder, answer, decoded)
-    assert _reasons(folder, recommender.offline(1, 1), mapped)[0].proposed_by == "als"
+    assert _reasons(folder, asyncio.run(recommender.offline(1, 1)), mapped)[0].proposed_by == "als"
 
 
 def test_sources_are_optional(folder: Path) -> None:
@@ -168,3 +172,18 @@ def test_sources_must_cover_every_row(tmp_path: Path) -> None:
     object.__setattr__(fewer, "items", fewer.items[:5])
     with pytest.raises(ArtifactError, match="column source has 9 rows for 5 items"):
         load_offline_sources(folder, fewer)
+
+
+def test_tracks_after_a_new_release_say_what_they_share_with_it(folder: Path) -> None:
+    catalog = load_catalog(folder)
+    listens = InMemoryListens(20)
+    listens.put(1, 41)  # 41 has no learned list: its similar tracks come by content
+    recommender = Recommender(
+        personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
+        similar=InMemorySimilar(SimilarIndex.of(load_similar(folder), catalog, 100)), blend=AlternateBlend(),
+        online_history=1, similar_per_listen=10)
+    answer = asyncio.run(recommender.online(1, 10))
+    assert answer.recs == [40, 10, 11, 20]
+    reasons = _reasons(folder, answer)
+    assert reasons[0] == Reason("online", "by Artist E, whose new release 'Track 41' you just played", because_of=41)
+    assert reasons[1] == Reason("online", "pop, like 'Track 41', the new release you just played", because_of=41)

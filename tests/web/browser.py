@@ -72,8 +72,9 @@ class MusicrecPage:
         self.page.wait_for_function(
             f"Number(document.querySelector('#status').dataset.finished || 0) > {before}")
 
-    def load(self) -> None:
-        self.page.goto(f"{self.url}/")
+    def load(self, query: str = "") -> None:
+        """Open the page (with `query`, e.g. "?user_id=1") and wait until its first action is done."""
+        self.page.goto(f"{self.url}/{query}")
         self.page.wait_for_function("Number(document.querySelector('#status').dataset.finished || 0) > 0")
 
     def open_user(self, user_id: int) -> None:
@@ -92,6 +93,21 @@ class MusicrecPage:
         with self.action():
             track.locator("button.play").click()
         return item_id
+
+    def press(self, list_name: str, place: int, button: str) -> int:
+        """Press a track's button (play, exclude or dislike) at `place` (1-based) of a list; its id."""
+        track = self.page.locator(f'.list[data-list="{list_name}"] li.track').nth(place - 1)
+        item_id = int(track.get_attribute("data-item") or -1)
+        with self.action():
+            track.locator(f"button.{button}").click()
+        return item_id
+
+    def choose_cap(self, value: str) -> None:
+        with self.action():
+            self.page.select_option("#cap", value)
+
+    def cap_note(self, list_name: str) -> str:
+        return self.page.inner_text(f'.list[data-list="{list_name}"] .cap')
 
     def search(self, query: str) -> list[int]:
         with self.action():

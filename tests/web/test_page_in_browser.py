@@ -120,3 +120,54 @@ def test_the_page_asks_for_the_key_when_the_services_need_one(tmp_path: Path, br
         assert _ids(page.tracks("online")) == [11, 12, 40]  # the listen went through with the key
     # the failed write's 401 is the one console error: Chromium logs every failed response
     assert len(browser.errors) == 1 and "status of 401" in browser.errors[0], browser.errors
+
+
+def test_a_link_opens_a_listener_who_excludes_and_dislikes_tracks(trio: Trio, browser: BrowserPage) -> None:
+    page = MusicrecPage(browser, trio.url("recommendations"))
+    page.load("?user_id=1")
+    assert page.page.input_value("#user-id") == "1"
+    assert _ids(page.tracks("offline")) == [10, 11, 12, 13]
+    assert page.cap_note("blended") == "at most 2 tracks of one artist"
+    assert page.cap_note("offline") == "no cap per artist"
+
+    assert page.press("offline", 1, "exclude") == 10  # left out of every list, top popular fills in
+    assert _ids(page.tracks("offline")) == [11, 12, 13, 30]
+    assert 10 not in _ids(page.tracks("default"))
+    assert page.page.inner_text("#excluded").startswith("Track 10")
+    assert page.press("offline", 2, "dislike") == 12  # stored: the events service has it
+    assert _ids(page.tracks("offline")) == [11, 13, 30, 20]
+    assert _ids(page.tracks("blended")) == [11, 13, 30, 20]
+
+    page.choose_cap("1")
+    assert page.cap_note("offline") == "at most 1 track of one artist"
+    page.load("?user_id=1")  # a new visit: the exclusion is gone, the dislike stays
+    assert _ids(page.tracks("offline")) == [10, 11, 13, 30]
+    assert browser.errors == []
+
+
+def test_with_filter_heard_a_listen_refreshes_the_offline_list_too(tmp_path: Path,
+                                                                   browser: BrowserPage) -> None:
+    with started_trio(tmp_path, MUSICREC_SERVING__FILTER_HEARD="true") as trio:
+        page = MusicrecPage(browser, trio.url("recommendations"))
+        page.load("?user_id=1")
+        assert _ids(page.tracks("offline")) == [10, 11, 12, 13]
+        assert page.play("offline", 1) == 10
+        assert _ids(page.tracks("offline")) == [11, 12, 13, 30]  # just heard: gone, top popular fills in
+        assert 10 not in _ids(page.tracks("blended"))
+    assert browser.errors == []
+
+
+def test_the_page_shows_the_listeners_arm_of_an_experiment(tmp_path: Path, browser: BrowserPage) -> None:
+    experiment = {"MUSICREC_EXPERIMENTS__NAME": "cap-test", "MUSICREC_EXPERIMENTS__ARMS": "uncapped:1, capped:1",
+                  "MUSICREC_EXPERIMENTS__ARM_CAPPED": "max_per_artist=1",
+                  "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(tmp_path / "exposures.jsonl")}
+    with started_trio(tmp_path, **experiment) as trio:
+        page = MusicrecPage(browser, trio.url("recommendations"))
+        page.load()
+        assert page.page.locator("#arm").is_hidden()  # no listener, no arm
+        page.open_user(1)  # in the capped arm (tests/e2e/test_listener_requests.py): one of Artist A's tracks
+        assert page.page.inner_text("#arm") == "A/B arm: capped"
+        assert _ids(page.tracks("blended")) == [10, 12, 13, 30]
+        page.open_user(2)
+        assert page.page.inner_text("#arm") == "A/B arm: uncapped"
+    assert browser.errors == []
