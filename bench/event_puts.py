@@ -17,8 +17,8 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from bench.wrk import LoadResult, LoadSpec, run_wrk
 from musicrec.api.launcher import RunningService, ServiceSpec, free_port, start_service, stop_service, wait_ready

@@ -18,20 +18,20 @@ import platform
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import redis
 from tqdm import tqdm
 
 from bench.event_puts import SECTION as HTTP_SECTION  # written by bench.event_puts, kept here
+from musicrec.cluster.redis_server import running_redis_server
 from musicrec.serving.event_store import EventStore
 from musicrec.serving.redis_events import KEY_PREFIX, RedisEventStore, encode_listen
 from musicrec.serving.sqlite_events import SqliteEventStore
 from musicrec.settings import PROJECT_ROOT, get_settings
-from musicrec.cluster.redis_server import running_redis_server
 
 logger = logging.getLogger("bench.event_store")
 RESULTS = PROJECT_ROOT / "bench" / "results" / "event_store.md"

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from musicrec.api.launcher import private_trio_environment
@@ -89,7 +89,7 @@ def report(times: list[tuple[str, float]], described: list[str], load_before: st
 
 Command: `../../shared/quiet .venv/bin/python -m bench.first_run` (the real `musicrec run` on a fresh
 data folder, the built-in small data of `make data`, default settings: `[pipeline] tune_minutes = 6`).
-Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on commit {commit}; {os.cpu_count()} cores;
+Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}; {os.cpu_count()} cores;
 load average {load_before} at the start and {load_after} at the end (quiet's own line below adds the
 CPU seconds). Setting up the venv and generating the data (`make data`, seconds at this scale) come
 before these and are not included.

@@ -25,9 +25,9 @@ import os
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import numpy as np
@@ -37,7 +37,11 @@ from bench.serving import fresh_log_dir
 from bench.serving_measure import DEGRADED, counters
 from bench.serving_trio import StartedService, running_trio, settings_for, trio_environment
 from bench.serving_workload import (
-    cached_artifacts, check_blended_works, give_listens, tracks_with_similar, write_ids,
+    cached_artifacts,
+    check_blended_works,
+    give_listens,
+    tracks_with_similar,
+    write_ids,
 )
 from bench.wrk import LoadResult, LoadSpec, require_wrk, run_wrk
 from musicrec.api.access import key_headers

@@ -165,7 +165,7 @@ def render(full: dict, steps: dict, master: str, command: str) -> str:
             whole = result["whole"]
             row += [f"**{whole['wall_seconds']:.1f}**", f"**{whole['cpu_seconds']:.1f}**",
                     f"**{whole['peak_rss_gib']:.2f}**"]
-        lines += [f"| whole run (sampled) | " + " | ".join(row) + " |", "",
+        lines += ["| whole run (sampled) | " + " | ".join(row) + " |", "",
                   "| engine | published | NDCG@10 published | als | ease | popular | ALS chosen | ALS trials |",
                   "|---|---|---:|---:|---:|---:|---|---:|"]
         for engine, result in engines.items():

@@ -22,10 +22,10 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 
@@ -200,7 +200,7 @@ class _Load:
     def acknowledged_since(self, moment: float) -> int:
         return sum(put.status == 200 and put.sent >= moment for put in list(self.puts))
 
-    def __enter__(self) -> "_Load":
+    def __enter__(self) -> _Load:
         self.threads = [threading.Thread(target=self.write, args=(n,)) for n in range(self.writers)]
         self.threads.append(threading.Thread(target=self.read))
         for thread in self.threads:
@@ -304,7 +304,7 @@ def _report(outage: Outage, command: str, writers: int) -> str:
     rows = "\n".join(f"| {name} | {value} |" for name, value in outage.figures().items())
     return f"""# Redis killed under load: the cluster's figures
 
-`{command}` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC): a cluster of two replicas per service behind nginx,
+`{command}` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC): a cluster of two replicas per service behind nginx,
 its own redis-server (`appendfsync always`), {writers} writers putting listens through nginx (each
 user's listens one after another; a writer told 503 waits {REFUSED_PAUSE * 1000:.0f} ms and goes on
 with its next listen) and one reader of blended answers. redis-server is killed with SIGKILL once

@@ -32,8 +32,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from bench.serving_measure import Cpus, measure
 from bench.serving_reload import measure_reloads, serve_through_pointer
@@ -41,7 +41,12 @@ from bench.serving_report import Report, StartFigures, render
 from bench.serving_starts import compare_starts
 from bench.serving_trio import running_trio, settings_for, trio_environment
 from bench.serving_workload import (
-    LISTENS_PER_USER, SIMILAR_SHARE, cached_artifacts, check_blended_works, endpoints, give_listens,
+    LISTENS_PER_USER,
+    SIMILAR_SHARE,
+    cached_artifacts,
+    check_blended_works,
+    endpoints,
+    give_listens,
     tracks_with_similar,
 )
 from bench.wrk import LoadSpec, require_wrk

@@ -52,7 +52,7 @@ class Cpus:
     rest: frozenset[int]
 
     @classmethod
-    def split(cls, pinned: bool = True) -> "Cpus":
+    def split(cls, pinned: bool = True) -> Cpus:
         available = sorted(os.sched_getaffinity(0))
         if len(available) < 2 or not pinned:
             return cls(frozenset(available), frozenset(available))

@@ -13,14 +13,19 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import psutil
 
 from musicrec.api.launcher import (
-    RunningService, ServiceSpec, private_trio_environment, start_service, stop_service, trio,
+    RunningService,
+    ServiceSpec,
+    private_trio_environment,
+    start_service,
+    stop_service,
+    trio,
     wait_ready,
 )
 from musicrec.settings import Settings, load_settings

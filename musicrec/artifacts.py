@@ -28,10 +28,11 @@ import re
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable
+from typing import Any
 
 from musicrec import schema
 from musicrec.errors import ArtifactError
@@ -59,7 +60,7 @@ def sets_folder(artifacts_path: Path) -> Path:
 
 
 def _utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def new_set_folder(artifacts_path: Path) -> Path:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def fingerprint_inputs(inputs: Path) -> dict[str, Any]:
     files = {}
     for path in paths:
         stat = path.stat()
-        mtime = datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat()
+        mtime = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()
         files[path.name] = {"bytes": stat.st_size, "modified_at": mtime}
     summary = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     return {"path": str(inputs), "files": files, "fingerprint": summary}
@@ -86,7 +86,7 @@ def build_manifest(
     return {
         "format": MANIFEST_FORMAT,
         "version": folder.name,
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "inputs": fingerprint_inputs(inputs) if inputs is not None else None,
         "parameters": parameters or {},
         "files": files,

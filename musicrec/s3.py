@@ -20,9 +20,10 @@ import logging
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import botocore.config
@@ -33,7 +34,12 @@ from tqdm import tqdm
 
 from musicrec import schema
 from musicrec.artifacts import (
-    current_set, discard, new_set_folder, prune_sets, switch_current, verify_artifact_set,
+    current_set,
+    discard,
+    new_set_folder,
+    prune_sets,
+    switch_current,
+    verify_artifact_set,
 )
 from musicrec.errors import ArtifactError, DependencyUnavailable, InvalidInput, NotFound
 from musicrec.manifest import build_manifest

@@ -1,8 +1,8 @@
 """Test-wide set-up: tests never read the developer's config.ini values for paths or ports."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

@@ -4,7 +4,7 @@ asks for `redis_url`, once per session, and stopped at the end. Loaded as a pyte
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -96,10 +96,9 @@ def test_input_fingerprint_changes_when_a_raw_file_changes(artifacts: Path, tmp_
 
 def test_failure_inside_the_writer_leaves_the_current_set_untouched(artifacts: Path) -> None:
     first = write_set(artifacts, "good")
-    with pytest.raises(RuntimeError, match="stage failed"):
-        with ArtifactSetWriter(artifacts) as folder:
-            (folder / schema.METRICS_FILE).write_text(json.dumps({"marker": "half"}))
-            raise RuntimeError("stage failed")
+    with pytest.raises(RuntimeError, match="stage failed"), ArtifactSetWriter(artifacts) as folder:
+        (folder / schema.METRICS_FILE).write_text(json.dumps({"marker": "half"}))
+        raise RuntimeError("stage failed")
     assert not folder.exists()
     assert current_set(artifacts) == first.resolve()
     assert marker_of(artifacts) == "good"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import test_service
-from musicrec.settings import load_settings
 from musicrec.api.launcher import free_port
+from musicrec.settings import load_settings
 
 URLS = {"MUSICREC_URLS__RECOMMENDATIONS_URL": "http://127.0.0.1:9100",
         "MUSICREC_URLS__EVENTS_STORE_URL": "http://127.0.0.1:9120"}

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from musicrec import schema
 from musicrec import s3 as s3_module
+from musicrec import schema
 from musicrec.artifacts import ArtifactSetWriter, current_set
 from musicrec.cli import build_parser
 from musicrec.errors import ArtifactError, DependencyUnavailable, InvalidInput, NotFound

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 import hmac
 import ipaddress
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute

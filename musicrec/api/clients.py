@@ -17,9 +17,9 @@ bytes into the wire types), which is cheaper than `json.loads` and a Python loop
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
@@ -136,7 +136,7 @@ class ServiceClient:
         except aiohttp.ConnectionTimeoutError as exc:
             raise DependencyUnavailable(f"{self._where(path)}: could not connect within "
                                         f"{self._timeout.sock_connect:g} s ([serving] connect_timeout)") from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             problem = str(exc) or type(exc).__name__
             raise DependencyUnavailable(f"{self._where(path)}: {problem}") from exc
 

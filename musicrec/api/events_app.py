@@ -22,17 +22,16 @@ serialize the model again on every request.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
-
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.access import Access
+from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, post_only, resolve_k
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import EventsResponse, PutResponse

@@ -17,10 +17,10 @@ import json
 import logging
 import logging.handlers
 import queue
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Sequence
 
 LOGGER_NAME = "musicrec.exposures"
 
@@ -53,6 +53,6 @@ class ExposureLog:
             file_handler.close()
 
     def record(self, user_id: int, arm: str, route: str, recs: Sequence[int]) -> None:
-        line = {"time": datetime.now(timezone.utc).isoformat(), "experiment": self.experiment, "arm": arm,
+        line = {"time": datetime.now(UTC).isoformat(), "experiment": self.experiment, "arm": arm,
                 "user_id": user_id, "route": route, "recs": list(recs)}
         self._logger.info(json.dumps(line, separators=(",", ":")))

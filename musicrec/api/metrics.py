@@ -13,7 +13,8 @@ an extra task and stream to every request. It keeps the labelled series it has u
 from __future__ import annotations
 
 import time
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram

@@ -20,9 +20,10 @@ made from the same artifact set as the lists.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Protocol
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -32,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from musicrec import schema
 from musicrec.api.factory import service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_only, resolve_k
-from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, TracksResponse, TrackInfo
+from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, TrackInfo, TracksResponse
 from musicrec.errors import ArtifactError
 from musicrec.manifest import read_manifest, settings_tuned
 from musicrec.serving.catalog import Catalog

@@ -19,10 +19,11 @@ header, and `arm` with details), is counted per arm for Prometheus and written t
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, AsyncIterator, Mapping, Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response

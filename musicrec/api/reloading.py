@@ -21,10 +21,11 @@ import asyncio
 import fcntl
 import logging
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse

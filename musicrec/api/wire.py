@@ -10,10 +10,15 @@ request body stays a pydantic model: FastAPI validates bodies into one.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs these before Python 3.12
+)
 
 from pydantic import BaseModel, Field, StrictInt
-from typing_extensions import NotRequired, TypedDict  # pydantic needs these before Python 3.12
+from typing_extensions import TypedDict
 
 from musicrec.serving.blending import Relation
 from musicrec.serving.history import EventKind

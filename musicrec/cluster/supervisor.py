@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from musicrec.api.launcher import (
-    RunningService, ServiceSpec, free_port, start_service, stop_service, trio, wait_ready,
+    RunningService,
+    ServiceSpec,
+    free_port,
+    start_service,
+    stop_service,
+    trio,
+    wait_ready,
 )
 from musicrec.api.supervisor import Supervisor
 from musicrec.cluster.nginx import nginx_config, start_nginx, stop_nginx

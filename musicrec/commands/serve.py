@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
-from typing import Callable, Protocol
+from typing import Protocol
 
 from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, running, trio
 from musicrec.api.supervisor import Supervisor

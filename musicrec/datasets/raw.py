@@ -8,8 +8,8 @@ names the file and the column, before any work is done, instead of a confusing f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from musicrec import schema
 from musicrec.datasets.catalog import build_catalog
 from musicrec.datasets.catalog_files import catalog_names_table, tracks_table
-from musicrec.datasets.listening import Listens, ListeningModel
+from musicrec.datasets.listening import ListeningModel, Listens
 from musicrec.datasets.scales import Scale
 
 log = logging.getLogger(__name__)

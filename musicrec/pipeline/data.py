@@ -23,7 +23,7 @@ class Pairs:
     items: np.ndarray
 
     @classmethod
-    def from_listens(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> "Pairs":
+    def from_listens(cls, users: np.ndarray, items: np.ndarray, n_items: int) -> Pairs:
         keys = distinct(users.astype(np.int64) * n_items + items)
         return cls((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32))
 
@@ -31,12 +31,12 @@ class Pairs:
         """One int64 per pair, for fast membership tests (np.isin)."""
         return self.users.astype(np.int64) * n_items + self.items
 
-    def of_users(self, users: np.ndarray) -> "Pairs":
+    def of_users(self, users: np.ndarray) -> Pairs:
         """The pairs of the given users only."""
         keep = np.isin(self.users, users)
         return Pairs(self.users[keep], self.items[keep])
 
-    def unheard_in(self, history: "History") -> "Pairs":
+    def unheard_in(self, history: History) -> Pairs:
         """The pairs whose track the user had not heard in `history` (what a model can recommend)."""
         if not self.users.size:
             return self
@@ -85,7 +85,7 @@ class History:
         """Dense indexes of the users with at least one listen in the history."""
         return np.flatnonzero(np.diff(self.matrix.indptr) > 0)
 
-    def restricted_to(self, users: np.ndarray, items: np.ndarray) -> "History":
+    def restricted_to(self, users: np.ndarray, items: np.ndarray) -> History:
         """The history of the given users and tracks only (both sorted dense indexes), renumbered
         0..n-1: a sample whose fits cost what its own size costs, not the whole catalog's."""
         rows = self.matrix[users][:, items].tocsr()
@@ -105,13 +105,13 @@ class Candidates:
     proposers: np.ndarray | None = None  # int8: which candidate source proposed each row, if known
 
     @classmethod
-    def empty(cls) -> "Candidates":
+    def empty(cls) -> Candidates:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32),
                    np.zeros(0, np.int32))
 
     @classmethod
     def top_by_score(cls, users: np.ndarray, items: np.ndarray, scores: np.ndarray,
-                     k: int) -> "Candidates":
+                     k: int) -> Candidates:
         """Per user, the k highest-scored items (ties by item index, so results are stable)."""
         order = by_user_then_score(users, items, scores)
         users, items, scores = users[order], items[order], scores[order]
@@ -126,12 +126,12 @@ class Candidates:
     def keys(self, n_items: int) -> np.ndarray:
         return self.users.astype(np.int64) * n_items + self.items
 
-    def top(self, k: int) -> "Candidates":
+    def top(self, k: int) -> Candidates:
         keep = self.ranks <= k
         return Candidates(self.users[keep], self.items[keep], self.scores[keep], self.ranks[keep])
 
     @classmethod
-    def concat(cls, parts: list["Candidates"]) -> "Candidates":
+    def concat(cls, parts: list[Candidates]) -> Candidates:
         if not parts:
             return cls.empty()
         columns = [np.concatenate([getattr(part, name) for part in parts])

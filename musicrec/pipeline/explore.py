@@ -25,7 +25,6 @@ from musicrec.datasets.scales import get_scale
 from musicrec.datasets.synthetic import GenerateReport, generate
 from musicrec.errors import NotFound
 from musicrec.pipeline.reports import Report
-from musicrec.pipeline.workspace import Workspace
 
 COLD_USERS_ROW = "cold users: popular"
 _LIST_SEPARATOR = ", "

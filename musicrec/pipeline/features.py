@@ -88,7 +88,7 @@ class FeatureBuilder:
         return looked_up / np.maximum(total[users], 1.0)
 
 
-    def build(self, table: "CandidateTable") -> np.ndarray:
+    def build(self, table: CandidateTable) -> np.ndarray:
         """Feature matrix (rows x feature_names(table.source_names)) of a candidate table, float32."""
         if not len(table):  # sparse look-ups of no rows give no array (thin data may leave none)
             return np.zeros((0, len(feature_names(table.source_names))), dtype=np.float32)

@@ -38,7 +38,7 @@ class RankFusion:
     constant: float
 
     @classmethod
-    def of(cls, report: FusionReport) -> "RankFusion":
+    def of(cls, report: FusionReport) -> RankFusion:
         return cls(dict(report.weights), report.constant)
 
     def scores(self, table: CandidateTable) -> np.ndarray:
@@ -67,7 +67,7 @@ class FusionJudge:
 
     @classmethod
     def of(cls, table: CandidateTable, labels: np.ndarray, users: np.ndarray,
-           relevant: Pairs) -> "FusionJudge":
+           relevant: Pairs) -> FusionJudge:
         """Judge on `users` (sorted), whose candidate rows are `table`; `relevant` holds (at least)
         their relevant tracks."""
         kept = distinct(table.users[labels])

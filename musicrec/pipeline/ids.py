@@ -25,7 +25,7 @@ class IdIndex:
     ids: np.ndarray
 
     @classmethod
-    def from_ids(cls, raw_ids: np.ndarray) -> "IdIndex":
+    def from_ids(cls, raw_ids: np.ndarray) -> IdIndex:
         """Index of the distinct ids in `raw_ids` (any order, repeats allowed)."""
         raw_ids = np.asarray(raw_ids)
         if raw_ids.size and raw_ids.min() < 0:

@@ -46,7 +46,7 @@ class CandidateTable:
     source_names: tuple[str, ...]
 
     @classmethod
-    def union(cls, lists: dict[str, Candidates], n_items: int) -> "CandidateTable":
+    def union(cls, lists: dict[str, Candidates], n_items: int) -> CandidateTable:
         keys = distinct(np.concatenate([found.keys(n_items) for found in lists.values()]))
         scores = np.full((keys.size, len(lists)), np.nan, dtype=np.float32)
         ranks = np.full((keys.size, len(lists)), MISSING_RANK, dtype=np.float32)
@@ -74,7 +74,7 @@ class CandidateTable:
         rows = np.searchsorted(self.keys(n_items), lists.keys(n_items))
         return replace(lists, proposers=np.argmin(self.ranks[rows], axis=1).astype(np.int8))
 
-    def take(self, rows: np.ndarray) -> "CandidateTable":
+    def take(self, rows: np.ndarray) -> CandidateTable:
         return CandidateTable(self.users[rows], self.items[rows], self.scores[rows], self.ranks[rows],
                               self.source_names)
 

@@ -26,7 +26,7 @@ class ItemCounts:
     recent_listens: np.ndarray
 
     @classmethod
-    def of(cls, history: History) -> "ItemCounts":
+    def of(cls, history: History) -> ItemCounts:
         return cls(history.item_listens, history.item_listeners, history.item_recent_listens)
 
 

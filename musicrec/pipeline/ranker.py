@@ -28,8 +28,15 @@ from musicrec.pipeline.features import feature_names
 from musicrec.pipeline.fusion import learn_fusion
 from musicrec.pipeline.lists import CandidateTable
 from musicrec.pipeline.reports import FUSION, RANKER, RankerReport
-from musicrec.pipeline.reranking import (HELD_OUT_SHARE, MIN_POSITIVES, NEGATIVES_PER_USER, RANKER_LOSSES,
-                                         fit_ranker, learning_rows, split_users)
+from musicrec.pipeline.reranking import (
+    HELD_OUT_SHARE,
+    MIN_POSITIVES,
+    NEGATIVES_PER_USER,
+    RANKER_LOSSES,
+    fit_ranker,
+    learning_rows,
+    split_users,
+)
 from musicrec.pipeline.world import FittedWorld
 
 log = logging.getLogger(__name__)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import psutil
 
-from musicrec import schema
 from musicrec.artifacts import ArtifactSetWriter
 from musicrec.pipeline import evaluate, ranker, refit, split, tune
 from musicrec.pipeline.context import StageContext

@@ -21,8 +21,8 @@ from musicrec.replay.inprocess import InProcessTarget, LoadedArtifacts
 from musicrec.replay.metrics import Estimate, estimates, listen_gains, per_user_sums
 from musicrec.replay.runner import Reply, replay
 from musicrec.replay.sample import ReplaySample
-from musicrec.serving.facets import NO_CODE, TrackFacets
 from musicrec.serving.experiments import arm_settings
+from musicrec.serving.facets import NO_CODE, TrackFacets
 from musicrec.settings import Settings, SettingsError
 
 CAPS: tuple[int, ...] = (0, 1, 2, 3, 5)  # the settings of max_per_artist `--caps` compares by default

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -101,7 +101,7 @@ def run_evaluation(options: ReplayOptions, settings: Settings) -> Outcome:
         assert loaded is not None
         arms = compare_arms(loaded, sample, settings, options.resamples, options.seed)
     info = RunInfo(command=options.command, artifacts=lists,
-                   when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                   when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                    settings=Variant.of(settings), max_listens=options.max_listens, seed=options.seed,
                    max_per_artist=settings.serving.max_per_artist, experiment=settings.experiments.name)
     plot = write_report(options.out, info, result, groups, options.ks, tuning, caps, arms)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import httpx
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from musicrec import schema  # noqa: E402
-from musicrec.replay.metrics import METRICS, Estimate  # noqa: E402
-from musicrec.replay.runner import ReplayResult  # noqa: E402
-from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms  # noqa: E402
-from musicrec.replay.compare import SettingRow  # noqa: E402
-from musicrec.replay.tuning import TuningRow, Variant  # noqa: E402
+from musicrec import schema
+from musicrec.replay.compare import SettingRow
+from musicrec.replay.metrics import METRICS, Estimate
+from musicrec.replay.runner import ReplayResult
+from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms
+from musicrec.replay.tuning import TuningRow, Variant
 
 TUNING_HEADER = "## Tuning"
 CAPS_HEADER = "## Cap per artist"

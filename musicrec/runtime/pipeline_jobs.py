@@ -19,9 +19,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from musicrec.runtime import progress
 from musicrec.settings import PROJECT_ROOT, Settings
@@ -98,7 +98,7 @@ class BackgroundPipeline:
         done = progress.done_stages(self.work)
         command = self.command()
         with open(self.log_path, "a", encoding="utf-8") as log:
-            log.write(f"\n=== {datetime.now(timezone.utc).isoformat(timespec='seconds')}: "
+            log.write(f"\n=== {datetime.now(UTC).isoformat(timespec='seconds')}: "
                       f"{shlex.join(command)}\n")
             log.flush()
             self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -17,8 +17,9 @@ import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from musicrec.errors import MusicRecError
 from musicrec.manifest import fingerprint_inputs

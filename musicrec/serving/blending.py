@@ -11,8 +11,9 @@ The lists here hold at most a few hundred ids, so plain Python is both clearer a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Iterable, Literal, Mapping, NamedTuple, Self, Sequence
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, Self
 
 if TYPE_CHECKING:  # settings validate their names against the registries here
     from musicrec.settings import ServingSettings

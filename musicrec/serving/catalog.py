@@ -7,9 +7,9 @@ A request converts only the few names it returns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -48,7 +48,7 @@ class Catalog:
         return len(self.item_ids)
 
     @classmethod
-    def empty(cls) -> "Catalog":
+    def empty(cls) -> Catalog:
         """For an artifact folder without items.parquet: every answer carries ids only."""
         no_names = pa.array([], pa.list_(pa.string()))
         return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), no_names, no_names)

@@ -15,9 +15,10 @@ window of latest events.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, Sequence, get_args
+from typing import Literal, get_args
 
 EventKind = Literal["listen", "skip", "dislike"]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)

@@ -10,9 +10,9 @@ table when the keys are dense (user ids 0..N-1), else with one binary search.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import psutil
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicrec import schema
-from musicrec.serving.columns import artifact_error, checked_column, column_values
+from musicrec.serving.columns import artifact_error, checked_column
 
 logger = logging.getLogger(__name__)
 

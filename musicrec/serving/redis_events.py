@@ -22,8 +22,9 @@ store it twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -31,7 +32,7 @@ from redis.retry import Retry
 
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import Listen
-from musicrec.serving.history import DISLIKE, LISTEN, EventKind
+from musicrec.serving.history import LISTEN, EventKind
 
 KEY_PREFIX = "musicrec:listens:"
 DISLIKES_PREFIX = "musicrec:dislikes:"

@@ -29,10 +29,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import Listen

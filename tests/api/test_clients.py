@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from musicrec.api.clients import EventsClient, FeaturesClient
+from musicrec.api.launcher import free_port
 from musicrec.errors import DependencyUnavailable
 from musicrec.serving.history import History
 from musicrec.settings import ServingSettings
-from musicrec.api.launcher import free_port
 
 SERVING = ServingSettings(connect_timeout=0.2, request_timeout=0.3)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

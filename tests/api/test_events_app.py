@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import hypothesis
 import pytest
 import redis
 import schemathesis
-from schemathesis import GenerationMode
 from fastapi.testclient import TestClient
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -197,9 +197,8 @@ def test_ready_is_503_while_redis_is_down_and_200_again_once_it_is_back(tmp_path
 
 
 def test_start_up_logs_what_it_opened(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="musicrec.api"):
-        with TestClient(create_app(_settings(tmp_path))):
-            pass
+    with caplog.at_level("INFO", logger="musicrec.api"), TestClient(create_app(_settings(tmp_path))):
+        pass
     assert any("events store opened: sqlite" in message for message in caplog.messages)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
@@ -89,13 +89,12 @@ def test_lifespan_loads_once_then_ready_and_closes_at_shutdown(
     app = _app(events)
     assert TestClient(app).get("/ready").status_code == 503  # no lifespan ran: not loaded
     assert TestClient(app).get("/ready").json() == {"detail": "loading"}
-    with caplog.at_level(logging.INFO, logger="musicrec.api.factory"):
-        with TestClient(app) as client:
-            assert events == ["load"]
-            assert DemoState.of_app(app).plane is DemoState.of_app(app).settings
-            assert client.get("/ready").status_code == 200
-            assert client.get("/health").json() == {"status": "ok"}
-            assert client.get("/docs").status_code == 200
+    with caplog.at_level(logging.INFO, logger="musicrec.api.factory"), TestClient(app) as client:
+        assert events == ["load"]
+        assert DemoState.of_app(app).plane is DemoState.of_app(app).settings
+        assert client.get("/ready").status_code == 200
+        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/docs").status_code == 200
     assert events == ["load", "close"]
     assert DemoState.of_app(app).ready is False
     assert any("demo loaded in" in message for message in caplog.messages)

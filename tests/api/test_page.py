@@ -6,8 +6,8 @@ Tracks are named "Track <id>"; 40 and 41 are by Artist E; users 1, 2 and 5 have 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient

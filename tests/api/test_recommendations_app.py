@@ -8,8 +8,8 @@ HTTP clients turn refused, slow and malformed answers into it: tests/api/test_cl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -294,9 +294,8 @@ def test_without_items_parquet_answers_carry_ids_only(tmp_path: Path) -> None:
 def test_missing_artifact_stops_start(tmp_path: Path, missing: str) -> None:
     write_artifact_set(tmp_path)
     (tmp_path / missing).unlink()
-    with pytest.raises(ArtifactError, match=rf"{missing}.*python -m musicrec pipeline"):
-        with _client(tmp_path):
-            pass
+    with pytest.raises(ArtifactError, match=rf"{missing}.*python -m musicrec pipeline"), _client(tmp_path):
+        pass
 
 
 def test_with_an_experiment_each_user_gets_an_arm_and_its_answers(artifacts: Path, tmp_path: Path) -> None:

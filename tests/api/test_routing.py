@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, AsyncIterator, Iterator
+from typing import Annotated
 
 import pytest
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request

@@ -4,8 +4,8 @@ users and no artist runs; every shape at every scale; and the course shape kept 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

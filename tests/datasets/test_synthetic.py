@@ -4,8 +4,8 @@ What tells the shapes apart is in test_shapes.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

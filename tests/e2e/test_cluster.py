@@ -16,9 +16,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -93,7 +93,7 @@ class Load:
                 if response.status_code != 200:
                     self.failures.append(f"{url}: {response.status_code} {response.text[:200]}")
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(LOAD_THREADS)]
         for thread in self.threads:
             thread.start()

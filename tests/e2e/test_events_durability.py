@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from musicrec.api.launcher import ServiceSpec, start_service, stop_service, wait_ready
-from musicrec.api.launcher import free_port
+from musicrec.api.launcher import ServiceSpec, free_port, start_service, stop_service, wait_ready
 
 WRITERS = 4
 USERS_PER_WRITER = 10

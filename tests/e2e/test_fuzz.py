@@ -9,7 +9,7 @@ suite stays quick.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import hypothesis

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import psutil
@@ -145,9 +145,8 @@ def test_writes_are_post_only_and_need_the_key(services: dict[str, RunningServic
 def test_listening_beyond_loopback_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     env = {"MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3"), "MUSICREC_SERVING__API_KEY": ""}
     spec = ServiceSpec("events", "events_service", f"http://0.0.0.0:{free_port('0.0.0.0')}")
-    with pytest.raises(ServiceFailed) as failed:
-        with running([spec], "0.0.0.0", env, log_dir=tmp_path):
-            pass
+    with pytest.raises(ServiceFailed) as failed, running([spec], "0.0.0.0", env, log_dir=tmp_path):
+        pass
     assert "events service exited with code 2" in str(failed.value)
     assert "refusing to listen on 0.0.0.0 (beyond loopback) without an API key" in str(failed.value)
 

@@ -16,8 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from musicrec.api.launcher import ServiceFailed, ServiceSpec, running
-from musicrec.api.launcher import free_port
+from musicrec.api.launcher import ServiceFailed, ServiceSpec, free_port, running
 from musicrec.settings import PROJECT_ROOT, load_settings
 from tests.e2e.conftest import trio_environment
 
@@ -65,9 +64,8 @@ def test_serve_starts_the_trio_and_stops_it(tmp_path: Path, stop_signal: signal.
 def test_a_service_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None:
     env = {"MUSICREC_PATHS__ARTIFACTS": str(tmp_path / "nothing-here")}
     spec = ServiceSpec("features", "features_service", f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(ServiceFailed) as failed:
-        with running([spec], "127.0.0.1", env, log_dir=tmp_path):
-            pass
+    with pytest.raises(ServiceFailed) as failed, running([spec], "127.0.0.1", env, log_dir=tmp_path):
+        pass
     assert "features service exited with code" in str(failed.value)
     assert "no artifact set at" in str(failed.value)  # the last lines of its log
 

@@ -5,9 +5,10 @@ full run (test_runner.py), or stops with a message naming the settings.
 """
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -13,9 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -34,8 +34,8 @@ from musicrec.pipeline.sources.itemknn import ItemKnnSource
 from musicrec.pipeline.spark import session
 from musicrec.pipeline.spark.als import MIN_GAIN, RATING, SparkAlsSource, confidences, solve_side
 from musicrec.pipeline.spark.engine import SparkEngine
-from musicrec.pipeline.spark.itemknn import SparkItemKnnSource
 from musicrec.pipeline.spark.frames import ITEM, USER, ratings
+from musicrec.pipeline.spark.itemknn import SparkItemKnnSource
 from musicrec.pipeline.spark.prepare import prepare as prepare_on_spark
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import PipelineSettings
@@ -45,13 +45,20 @@ from tests.pipeline.sources.test_sources import TEST_VALUES
 from tests.pipeline.test_coarse_time import CASES as COARSE_CASES
 from tests.pipeline.test_coarse_time import coarse_raw  # noqa: F401 (a fixture)
 from tests.pipeline.test_prepare import EXPECTED_EVENTS, _events, _interactions, _write_raw
+
 # The local set's contract checks, run on the Spark-made set: `pipeline_run` below is the Spark run.
 from tests.pipeline.test_runner import (  # noqa: F401
-    artifacts, test_evaluation_lists_never_saw_the_test_period_and_the_published_ones_know_it,
-    test_lists_are_as_long_as_configured, test_metrics_report_every_source_the_choice_and_the_validation_tables,
-    test_recommendations_contract, test_recommendations_exclude_tracks_the_user_already_heard,
-    test_similar_contract, test_similar_tracks_cover_every_catalog_track, test_the_set_is_complete_and_verified,
-    test_top_popular_contract)
+    artifacts,
+    test_evaluation_lists_never_saw_the_test_period_and_the_published_ones_know_it,
+    test_lists_are_as_long_as_configured,
+    test_metrics_report_every_source_the_choice_and_the_validation_tables,
+    test_recommendations_contract,
+    test_recommendations_exclude_tracks_the_user_already_heard,
+    test_similar_contract,
+    test_similar_tracks_cover_every_catalog_track,
+    test_the_set_is_complete_and_verified,
+    test_top_popular_contract,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None,

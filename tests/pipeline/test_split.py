@@ -5,8 +5,21 @@ import pytest
 
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.split import (TARGET, TEST, TRAIN, Listens, LocalLog, Thickness, TooThin, choose_split,
-                                     day_number, history_before, per_user_periods, period_pairs, time_split)
+from musicrec.pipeline.split import (
+    TARGET,
+    TEST,
+    TRAIN,
+    Listens,
+    LocalLog,
+    Thickness,
+    TooThin,
+    choose_split,
+    day_number,
+    history_before,
+    per_user_periods,
+    period_pairs,
+    time_split,
+)
 from musicrec.settings import PipelineSettings
 
 # Minimums the hand-made logs below can meet: two listens of one user who listened before.

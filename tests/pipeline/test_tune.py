@@ -7,17 +7,24 @@ import pyarrow.parquet as pq
 import pytest
 
 from musicrec import schema
-from musicrec.pipeline import tune
+from musicrec.pipeline import scoring, tune
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Pairs
-from musicrec.pipeline.sources import SOURCES, SourceContext
 from musicrec.pipeline.reports import RunPlan, SourceTuning, StagePlan, Trial
-from musicrec.pipeline import scoring
-from musicrec.pipeline.tune import (Search, Validation, best_move, choose, first_choice, keep_budget, search,
-                                     trial_budget, within_noise)
-from musicrec.settings import ItemKnnSettings, PipelineSettings
+from musicrec.pipeline.sources import SOURCES, SourceContext
+from musicrec.pipeline.tune import (
+    Search,
+    Validation,
+    best_move,
+    choose,
+    first_choice,
+    keep_budget,
+    search,
+    trial_budget,
+    within_noise,
+)
 from musicrec.pipeline.workspace import Workspace
-from musicrec.settings import PipelineSettings
+from musicrec.settings import ItemKnnSettings, PipelineSettings
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
 
 
@@ -63,7 +70,7 @@ def _priced(scores: dict[int, list[float]], seconds: dict[int, float]) -> Search
                     fit_seconds=seconds[n], projected_fit_seconds=seconds[n]) for n, values in scores.items()]
     found = Search(SOURCES["itemknn"], SourceTuning(values={}, pinned={}, trials=trials))
     found.per_user = {n: np.array(values) for n, values in scores.items()}
-    found.forward_share = {n: 1.0 for n in scores}
+    found.forward_share = dict.fromkeys(scores, 1.0)
     return found
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import redis
 
-from musicrec.errors import DependencyUnavailable
+from musicrec.api.launcher import free_port
 from musicrec.cluster.redis_server import running_redis_server
+from musicrec.errors import DependencyUnavailable
 from musicrec.serving.event_store import EventStore, Listen, open_event_store
 from musicrec.serving.redis_events import RedisEventStore, decode_listen, encode_listen
 from musicrec.settings import EventSettings
-from musicrec.api.launcher import free_port
 from tests.event_order import check_latest, concurrent_puts
 
 OpenStore = Callable[..., EventStore]

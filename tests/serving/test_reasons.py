@@ -18,8 +18,11 @@ from musicrec import schema
 from musicrec.artifacts import ArtifactSetWriter
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, read_manifest, write_manifest
+from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.blending import AlternateBlend
 from musicrec.serving.catalog import load_catalog
-from musicrec.serving.indexes import load_recommendations
+from musicrec.serving.content import SimilarIndex
+from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.reasons import (
     Explainer,
     OfflineSources,
@@ -27,10 +30,6 @@ from musicrec.serving.reasons import (
     closest_listens,
     load_offline_sources,
 )
-from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
-from musicrec.serving.blending import AlternateBlend
-from musicrec.serving.content import SimilarIndex
-from musicrec.serving.indexes import load_similar, load_top_popular
 from musicrec.serving.recommender import Answer, Recommender
 from musicrec.serving.set_indexes import open_set_indexes
 from tests.artifact_factory import write_artifact_set

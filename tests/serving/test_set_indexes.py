@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from musicrec import schema
-from musicrec.artifacts import ArtifactSetWriter, SERVING_CACHE, prune_sets
+from musicrec.artifacts import SERVING_CACHE, ArtifactSetWriter, prune_sets
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, write_manifest
 from musicrec.serving.catalog import load_catalog

@@ -8,9 +8,9 @@ Every console error and uncaught page error is collected, so a test can assert t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from playwright.sync_api import ConsoleMessage, Error, Page, sync_playwright
 

@@ -7,8 +7,8 @@ The trio serves the tiny artifact set of tests/artifact_factory.py with the cour
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -16,8 +16,15 @@ from implicit.nearest_neighbours import bm25_weight
 from threadpoolctl import threadpool_limits
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.sources.base import (CandidateSource, Choice, FloatRange, IntRange, Progress,
-                                            candidate_pool, searched)
+from musicrec.pipeline.sources.base import (
+    CandidateSource,
+    Choice,
+    FloatRange,
+    IntRange,
+    Progress,
+    candidate_pool,
+    searched,
+)
 
 
 @dataclass(frozen=True)

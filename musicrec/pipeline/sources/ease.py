@@ -16,8 +16,14 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.sources.base import (CandidateSource, FloatRange, Progress, searched, top_from_dense,
-                                            unheard_dense)
+from musicrec.pipeline.sources.base import (
+    CandidateSource,
+    FloatRange,
+    Progress,
+    searched,
+    top_from_dense,
+    unheard_dense,
+)
 
 
 @dataclass(frozen=True)

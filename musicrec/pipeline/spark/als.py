@@ -17,7 +17,7 @@ factors solved against the fixed track factors, then each track's against the ne
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa

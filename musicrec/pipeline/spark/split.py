@@ -11,7 +11,8 @@ driver's matrices, which the stages after this one use as they do with the local
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +26,19 @@ from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex
 from musicrec.pipeline.spark.frames import ITEM, LISTENS, RECENT, USER, column, history_folder, record_history
-from musicrec.pipeline.split import (HISTORY_ENDS_BEFORE, NO_LISTENS, PER_USER_MIN_LISTENS, PER_USER_SHARE,
-                                     TARGET, TEST, TRAIN, Thickness, catalog_index, choose_split, save)
+from musicrec.pipeline.split import (
+    HISTORY_ENDS_BEFORE,
+    NO_LISTENS,
+    PER_USER_MIN_LISTENS,
+    PER_USER_SHARE,
+    TARGET,
+    TEST,
+    TRAIN,
+    Thickness,
+    catalog_index,
+    choose_split,
+    save,
+)
 from musicrec.pipeline.workspace import Cutoff, Workspace
 
 if TYPE_CHECKING:
