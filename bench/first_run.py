@@ -71,7 +71,7 @@ def measure(raw: Path, root: Path) -> tuple[list[tuple[str, float]], list[str]]:
                 if line.startswith("Try it in a browser"):
                     _course_call(env)
                     times.append(("first course call answered (test_service.py)", time.monotonic() - started))
-                if line.startswith("The services now serve it") or line.startswith("The tuned pipeline failed"):
+                if line.startswith(("The services now serve it", "The tuned pipeline failed")):
                     break
         finally:
             timer.cancel()

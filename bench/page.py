@@ -39,12 +39,12 @@ def session(page: MusicrecPage, rounds: int, timed: Callable[[str, Callable[[], 
     words = ["night", "ri", "the", "neon", "lil", "mirror", "sun", "dj"]
     for round_number in range(rounds):
         kind = ("known", "long", "cold")[round_number % 3]
-        timed(f"pick a {kind} user", lambda: page.sample_user(kind))
-        timed("play from the offline list", lambda: page.play("offline", 1 + round_number % 5))
-        timed("play from the online list", lambda: page.play("online", 1 + round_number % 3))
+        timed(f"pick a {kind} user", lambda kind=kind: page.sample_user(kind))
+        timed("play from the offline list", lambda n=round_number: page.play("offline", 1 + n % 5))
+        timed("play from the online list", lambda n=round_number: page.play("online", 1 + n % 3))
         timed("play from the blended list", lambda: page.play("blended", 2))
         word = words[round_number % len(words)]
-        timed("search (one request)", lambda: page.search(word))
+        timed("search (one request)", lambda word=word: page.search(word))
         timed("play a search result", lambda: page.play_found(1))
         page.search("")  # closes the results, which cover the lists
         timed("open a user by id", lambda: page.open_user(int(page.page.input_value("#user-id"))))

@@ -150,9 +150,9 @@ def render(full: dict, steps: dict, master: str, command: str) -> str:
              "otherwise. CPU and peak memory count the pipeline's process and its children (Spark's JVM and "
              "Python workers).", ""]
     for scale, engines in full.items():
+        columns = " | ".join(f"{engine} wall s | {engine} CPU s | {engine} peak GiB" for engine in engines)
         lines += [f"## The whole pipeline, scale `{scale}`", "",
-                  "| stage | " + " | ".join(f"{engine} wall s | {engine} CPU s | {engine} peak GiB" for engine in engines)
-                  + " |", "|---|" + "---:|" * (3 * len(engines))]
+                  f"| stage | {columns} |", "|---|" + "---:|" * (3 * len(engines))]
         names = [entry["stage"] for entry in next(iter(engines.values()))["stages"]]
         for name in names:
             row = []

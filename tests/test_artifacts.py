@@ -216,8 +216,8 @@ def test_an_unreadable_manifest_is_an_artifact_error(tmp_path: Path) -> None:
 
 def test_a_broken_parquet_file_stops_the_writer_naming_it(artifacts: Path) -> None:
     first = write_set(artifacts, "good")
-    with pytest.raises(ArtifactError, match=rf"{schema.SIMILAR_FILE}: not a readable parquet file"):
-        with ArtifactSetWriter(artifacts) as folder:
-            (folder / schema.SIMILAR_FILE).write_bytes(b"not parquet")
+    with pytest.raises(ArtifactError, match=rf"{schema.SIMILAR_FILE}: not a readable parquet file"), \
+            ArtifactSetWriter(artifacts) as folder:
+        (folder / schema.SIMILAR_FILE).write_bytes(b"not parquet")
     assert not folder.exists()
     assert current_set(artifacts) == first.resolve()

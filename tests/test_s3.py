@@ -30,7 +30,7 @@ BIG_FILE = "big.bin"
 
 
 @pytest.fixture
-def s3(seaweedfs: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Settings:  # noqa: F811
+def s3(seaweedfs: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Settings:  # noqa: F811 (the fixture)
     """Credentials through the environment, as a user gives them; a fresh bucket per test."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
@@ -113,7 +113,7 @@ def test_fetch_switches_the_current_set_and_latest_follows_new_publications(
 
 
 def test_a_tampered_object_fails_the_fetch_naming_the_file(
-    s3: S3Settings, seaweedfs: S3Server, tmp_path: Path  # noqa: F811
+    s3: S3Settings, seaweedfs: S3Server, tmp_path: Path  # noqa: F811 (the fixture)
 ) -> None:
     make_set(tmp_path / "made", "good")
     served = tmp_path / "served" / "artifacts"

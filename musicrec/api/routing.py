@@ -7,7 +7,8 @@ alias?) and runs each call inside two exit stacks kept for dependencies with `yi
 routes need none of that: a few scalar query parameters or one JSON body, no dependencies, and a
 ready `Response`. For such a route `LeanRoute` works out once, when the route is built, what to read,
 validates each value with FastAPI's own field validator (so a bad value gets the same 422 error;
-a list parameter gets every value of a repeated name, as FastAPI gives it), and calls the endpoint: that per-request analysis was a large part of a short answer's cost
+a list parameter gets every value of a repeated name, as FastAPI gives it), and calls the endpoint:
+that per-request analysis was a large part of a short answer's cost
 (figures: bench/results/serving-notes.md). Any other route (dependencies, path, header or form
 parameters, a return value FastAPI must serialize) keeps FastAPI's own handler. Declared parameters
 still make the OpenAPI schema and `/docs` as usual; errors raised here reach the app's exception

@@ -49,7 +49,7 @@ class Engine(ABC):
         """The chosen candidate sources, as this engine fits them."""
         return chosen_sources(settings, self.registry)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook with a default, not abstract: most engines hold nothing)
         """Release what the engine holds (a Spark session); the local engine holds nothing."""
 
 

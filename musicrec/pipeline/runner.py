@@ -8,6 +8,7 @@ whole set is complete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -40,10 +41,8 @@ def _processes() -> list[psutil.Process]:
 def _reset_peak_rss() -> None:
     """Let the kernel restart the peak-RSS count, so each stage reports its own peak (Linux)."""
     for process in _processes():
-        try:
+        with contextlib.suppress(OSError):
             Path(f"/proc/{process.pid}/clear_refs").write_text("5")
-        except OSError:
-            pass
 
 
 def _peak_rss(process: psutil.Process) -> int:

@@ -104,7 +104,7 @@ class MaxMerge(OnlineMerge):
             for item, score in zip(items, scores)
         ]
         pairs.sort(key=lambda pair: -pair[1])  # stable sort: ties keep their newest-listen-first order
-        excluded = set(int(item) for item in heard)
+        excluded = {int(item) for item in heard}
         best: dict[int, float] = {}
         for item, score in pairs:
             if item not in excluded and item not in best:
@@ -126,7 +126,7 @@ class SumMerge(OnlineMerge):
     name = "sum"
 
     def __call__(self, similar_lists: SimilarLists, heard: Iterable[int], k: int) -> ScoredItems:
-        excluded = set(int(item) for item in heard)
+        excluded = {int(item) for item in heard}
         total: dict[int, float] = {}
         for items, scores, *_ in similar_lists:
             for item, score in zip(items, scores):

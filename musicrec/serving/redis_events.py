@@ -143,4 +143,5 @@ class RedisEventStore:
         try:
             yield
         except redis.RedisError as error:
-            raise DependencyUnavailable(f"cannot {action} the Redis event store at {self._safe_url()}: {error}") from error
+            raise DependencyUnavailable(
+                f"cannot {action} the Redis event store at {self._safe_url()}: {error}") from error

@@ -131,7 +131,7 @@ def open_set_indexes(set_folder: Path, required: Sequence[str], optional: Sequen
     the wrong size.
     """
     verify_artifact_set(set_folder, required=required, checksums=[])
-    used = tuple([*required, *(name for name in optional if (set_folder / name).is_file())])
+    used = (*required, *(name for name in optional if (set_folder / name).is_file()))
     own = set_folder / schema.SERVING_INDEX_FOLDER
     if index_files.has_serving_indexes(own) and read_manifest(set_folder) is not None:
         root: Path | None = set_folder

@@ -123,9 +123,9 @@ def test_a_body_over_the_limit_is_a_413(client: TestClient) -> None:
 
 
 def test_missing_artifact_stops_start_with_its_name(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match=r"similar\.parquet.*python -m musicrec pipeline"):
-        with TestClient(create_app(_settings(tmp_path))):
-            pass
+    with pytest.raises(ArtifactError, match=r"similar\.parquet.*python -m musicrec pipeline"), \
+            TestClient(create_app(_settings(tmp_path))):
+        pass
 
 
 def test_start_is_logged_with_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -142,9 +142,9 @@ def test_file_changed_after_its_manifest_stops_start(tmp_path: Path) -> None:
     write_artifact_set(tmp_path)
     write_manifest(tmp_path, build_manifest(tmp_path))
     write_similar(tmp_path, row_group_size=2)  # same rows, different bytes
-    with pytest.raises(ArtifactError, match=r"corrupt artifact .*similar\.parquet"):
-        with TestClient(create_app(_settings(tmp_path))):
-            pass
+    with pytest.raises(ArtifactError, match=r"corrupt artifact .*similar\.parquet"), \
+            TestClient(create_app(_settings(tmp_path))):
+        pass
 
 
 def test_a_mapped_file_changed_after_its_manifest_makes_ready_fail_naming_it(tmp_path: Path) -> None:

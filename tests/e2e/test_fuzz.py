@@ -3,8 +3,8 @@
 Valid and invalid requests are generated from each service's own OpenAPI document and sent over
 HTTP to the real processes (the recommendations service really calls the other two), of a trio of
 the module's own: its own events store (the fuzzer's listens land nowhere else), an API key,
-which every generated request carries, and an A/B experiment of two arms. Bounded to a fixed number of examples per service so the
-suite stays quick.
+which every generated request carries, and an A/B experiment of two arms. Bounded to a fixed
+number of examples per service so the suite stays quick.
 """
 
 from __future__ import annotations

@@ -131,7 +131,8 @@ def test_an_experiment_names_each_answers_arm_and_logs_it(tmp_path: Path) -> Non
     log = tmp_path / "exposures.jsonl"
     experiment = {"MUSICREC_EXPERIMENTS__NAME": "cap-test", "MUSICREC_EXPERIMENTS__ARMS": "uncapped:1, capped:1",
                   "MUSICREC_EXPERIMENTS__ARM_UNCAPPED": "max_per_artist=0",
-                  "MUSICREC_EXPERIMENTS__ARM_CAPPED": "max_per_artist=1", "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(log)}
+                  "MUSICREC_EXPERIMENTS__ARM_CAPPED": "max_per_artist=1",
+                  "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(log)}
     with started_trio(tmp_path, **experiment) as trio:
         base = trio.url("recommendations")
         capped = httpx.get(f"{base}/recommendations", params={"user_id": 1, "k": 4, "details": "true"})

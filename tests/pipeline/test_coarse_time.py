@@ -26,7 +26,7 @@ from tests.pipeline.conftest import PARAMS
 # The contract checks of the full run; collected here too, they check each set of `artifacts` below.
 # (Not the checks that every list is full and every track has similar tracks: one day of data has
 # too few listens for that, see the one-day tests.)
-from tests.pipeline.test_runner import (  # noqa: F401
+from tests.pipeline.test_runner import (  # noqa: F401 (imported tests are collected here)
     test_recommendations_contract,
     test_recommendations_exclude_tracks_the_user_already_heard,
     test_similar_contract,

@@ -47,7 +47,7 @@ from tests.pipeline.test_coarse_time import coarse_raw  # noqa: F401 (a fixture)
 from tests.pipeline.test_prepare import EXPECTED_EVENTS, _events, _interactions, _write_raw
 
 # The local set's contract checks, run on the Spark-made set: `pipeline_run` below is the Spark run.
-from tests.pipeline.test_runner import (  # noqa: F401
+from tests.pipeline.test_runner import (  # noqa: F401 (imported tests and fixtures are collected here)
     artifacts,
     test_evaluation_lists_never_saw_the_test_period_and_the_published_ones_know_it,
     test_lists_are_as_long_as_configured,
@@ -119,7 +119,7 @@ def test_prepare_split_and_popularity_leave_the_local_engines_files(pipeline_run
 
 
 @pytest.mark.parametrize("case", ["month", "one_day"])
-def test_a_widened_window_and_the_per_user_split_are_the_local_engines(tmp_path, coarse_raw, case):
+def test_a_widened_window_and_the_per_user_split_are_the_local_engines(tmp_path, coarse_raw, case):  # noqa: F811 (the fixture)
     """Month-dated data widens the target window; one day of data holds out each user's last listens."""
     roots = {}
     for engine in ("local", "spark"):

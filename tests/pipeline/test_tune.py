@@ -98,7 +98,6 @@ def test_pinned_values_are_reported_and_kept():
 
 
 def test_validation_on_a_user_sample_keeps_only_their_rows():
-    settings = PipelineSettings(tune_users=100)
     matrix = two_taste_groups(users=200, items=10, heard=4)
     users, items = np.nonzero(matrix == 0)
     validation = Validation(history_of(matrix), Pairs(users.astype(np.int32), items.astype(np.int32)),

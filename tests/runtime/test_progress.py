@@ -44,9 +44,9 @@ def test_an_unreadable_record_is_no_progress(tmp_path: Path) -> None:
 
 
 def test_a_second_run_on_a_claimed_folder_stops_with_the_holders_pid(tmp_path: Path) -> None:
-    with progress.claim(tmp_path):
-        with pytest.raises(MusicRecError, match=rf"another pipeline run \(pid {os.getpid()}\) is using"):
-            with progress.claim(tmp_path):
-                pass
+    with progress.claim(tmp_path), \
+            pytest.raises(MusicRecError, match=rf"another pipeline run \(pid {os.getpid()}\) is using"), \
+            progress.claim(tmp_path):
+        pass
     with progress.claim(tmp_path):  # released with its holder
         pass

@@ -30,7 +30,8 @@ def test_settings_make_the_experiment_and_each_arms_serving_options() -> None:
     experiment = configured_experiment(settings)
     assert experiment is not None and experiment.arms == ("control", "capped") and experiment.shares == (3.0, 1.0)
     capped = arm_settings(settings, "capped").serving
-    assert (capped.max_per_artist, capped.blend, capped.online_weight) == (0, "alternate", settings.serving.online_weight)
+    expected = (0, "alternate", settings.serving.online_weight)
+    assert (capped.max_per_artist, capped.blend, capped.online_weight) == expected
     assert arm_settings(settings, "control").serving == settings.serving
     assert configured_experiment(load_settings(environ={})) is None  # off unless configured
 

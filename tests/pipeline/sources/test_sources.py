@@ -95,7 +95,8 @@ def test_every_registered_source_has_a_settings_section_naming_its_parameters():
 def test_unknown_source_settings_are_refused_when_settings_load(tmp_path):
     config = tmp_path / "config.ini"
     config.write_text("[pipeline.ease]\nlambda_typo = 3\n")
-    with pytest.raises(SettingsError, match=r"\[pipeline.ease\] lambda_typo \(or MUSICREC_PIPELINE__EASE__LAMBDA_TYPO\)"):
+    expected = r"\[pipeline.ease\] lambda_typo \(or MUSICREC_PIPELINE__EASE__LAMBDA_TYPO\)"
+    with pytest.raises(SettingsError, match=expected):
         load_settings(config, {})
     config.write_text("[pipeline.nope]\nx = 1\n")
     with pytest.raises(SettingsError, match=r"\[pipeline\] nope"):
