@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +35,17 @@ RESULTS = Path(__file__).parent / "results" / "page.md"
 TARGET_MS = 100.0
 
 
-def session(page: MusicrecPage, rounds: int, timed: Callable[[str, Callable[[], object]], None]) -> None:
+def session(page: MusicrecPage, rounds: int, timed: Callable[[str, Callable[[], object]], object]) -> None:
     """What a person does, `rounds` times over: pick a listener, play from each list, search, play."""
     words = ["night", "ri", "the", "neon", "lil", "mirror", "sun", "dj"]
     for round_number in range(rounds):
         kind = ("known", "long", "cold")[round_number % 3]
-        timed(f"pick a {kind} user", lambda kind=kind: page.sample_user(kind))
-        timed("play from the offline list", lambda n=round_number: page.play("offline", 1 + n % 5))
-        timed("play from the online list", lambda n=round_number: page.play("online", 1 + n % 3))
+        timed(f"pick a {kind} user", partial(page.sample_user, kind))
+        timed("play from the offline list", partial(page.play, "offline", 1 + round_number % 5))
+        timed("play from the online list", partial(page.play, "online", 1 + round_number % 3))
         timed("play from the blended list", lambda: page.play("blended", 2))
         word = words[round_number % len(words)]
-        timed("search (one request)", lambda word=word: page.search(word))
+        timed("search (one request)", partial(page.search, word))
         timed("play a search result", lambda: page.play_found(1))
         page.search("")  # closes the results, which cover the lists
         timed("open a user by id", lambda: page.open_user(int(page.page.input_value("#user-id"))))

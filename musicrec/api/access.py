@@ -133,19 +133,20 @@ def document_key(app: FastAPI, serving: ServingSettings, error_model: dict[str, 
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            guarded = [route for route in app.routes if isinstance(route, APIRoute)
-                       and route.include_in_schema and _is_guarded(route)]
-            if guarded:
-                schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-                schemes[API_KEY_SCHEME] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
-            for route in guarded:
-                for method in route.methods:
-                    operation = schema["paths"][route.path_format][method.lower()]
-                    operation["security"] = [{API_KEY_SCHEME: []}]
-                    operation["responses"]["401"] = {"description": "The API key is missing or wrong",
-                                                     "content": {"application/json": {"schema": error_model}}}
-        return app.openapi_schema
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        guarded = [route for route in app.routes if isinstance(route, APIRoute)
+                   and route.include_in_schema and _is_guarded(route)]
+        if guarded:
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes[API_KEY_SCHEME] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+        for route in guarded:
+            for method in route.methods or ():
+                operation = schema["paths"][route.path_format][method.lower()]
+                operation["security"] = [{API_KEY_SCHEME: []}]
+                operation["responses"]["401"] = {"description": "The API key is missing or wrong",
+                                                 "content": {"application/json": {"schema": error_model}}}
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -159,7 +159,7 @@ def _operations_router() -> APIRouter:
     )
     async def ready(request: Request) -> Any:
         """The data is loaded (and its checksums did not turn out wrong) and requests get real answers."""
-        state = ServiceState.of(request)
+        state: ServiceState[Any] = ServiceState.of(request)
         if not state.ready:
             return JSONResponse({"detail": "loading"}, status_code=503)
         if state.refused:

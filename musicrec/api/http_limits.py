@@ -21,7 +21,7 @@ import asyncio
 import json
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from musicrec.settings import ServingSettings
 
@@ -85,7 +85,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._deadline = None
-        if self._head_bytes == 0 and self._reading_head and (self.cycle is None or self.cycle.response_complete):
+        cycle: RequestResponseCycle | None = self.cycle  # uvicorn types it as set; None before a request
+        if self._head_bytes == 0 and self._reading_head and (cycle is None or cycle.response_complete):
             self.transport.close()  # nothing of a request arrived: just an idle connection
             return
         self._refuse(408, f"the request did not arrive within {self.read_timeout:g} s ([serving] read_timeout)")
@@ -95,7 +96,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self._cancel_deadline()
-        cycle = self.cycle
+        cycle: RequestResponseCycle | None = self.cycle
         answering = cycle is not None and cycle.response_started and not cycle.response_complete
         if cycle is not None:
             cycle.disconnected = True  # the app's answer, if it still sends one, goes nowhere

@@ -49,7 +49,7 @@ class ServiceSpec:
 @dataclass
 class RunningService:
     spec: ServiceSpec
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path | None
 
     @property
@@ -105,7 +105,7 @@ def start_service(
     command = [sys.executable, "-m", "musicrec.api.server", spec.module, "--host", host,
                "--port", str(port_of(spec.url))]
     log_path = log_dir / f"{spec.name}.log" if log_dir else None
-    output: IO | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 (child keeps it)
+    output: IO[bytes] | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 (child keeps it)
     try:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
                                    stdout=output, stderr=subprocess.STDOUT if output else None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from musicrec.api.state import ServiceState
 from musicrec.errors import ArtifactError
@@ -22,7 +23,7 @@ from musicrec.serving.set_indexes import SetIndexes
 logger = logging.getLogger(__name__)
 
 
-def verify_in_background(state: ServiceState, service: str, indexes: SetIndexes) -> threading.Thread:
+def verify_in_background(state: ServiceState[Any], service: str, indexes: SetIndexes) -> threading.Thread:
     """Hash the files behind `indexes`; on a mismatch set `state.refused` (read by `/ready`)."""
     def verify() -> None:
         started = time.perf_counter()

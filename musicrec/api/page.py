@@ -33,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from musicrec import schema
 from musicrec.api.factory import service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_only, resolve_k
-from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, TrackInfo, TracksResponse
+from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, TracksResponse, track_info
 from musicrec.errors import ArtifactError
 from musicrec.manifest import read_manifest, settings_tuned
 from musicrec.serving.catalog import Catalog
@@ -118,7 +118,7 @@ def page_router(page_of: Callable[[Request], PagePlane]) -> APIRouter:
         """Tracks whose name or artists contain `q` (any case): titles starting with it first."""
         plane = page_of(request)
         found = plane.search.find(q, resolve_k(request, k))
-        tracks = [TrackInfo(**vars(track)) for track in plane.catalog.details(found)]
+        tracks = [track_info(track) for track in plane.catalog.details(found)]
         return JSONResponse(TracksResponse(tracks=tracks))
 
     @router.get("/sample_user", response_model=ListenerResponse)

@@ -50,7 +50,7 @@ from musicrec.api.params import (
 )
 from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
-from musicrec.api.wire import Reason, RecsResponse, TrackInfo
+from musicrec.api.wire import RecsResponse, track_info
 from musicrec.serving.catalog import Catalog
 from musicrec.serving.experiments import Experiment, arm_settings, configured_experiment
 from musicrec.serving.facets import TrackFacets
@@ -135,7 +135,7 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
         headers = {**headers, ARM_HEADER: arm}
     if details:
         reasons = plane.explainer.reasons(answer.recs, answer.origin, offline_fallback=answer.used_default)
-        content["details"] = [TrackInfo(**vars(track), reason=Reason(**vars(reason)))
+        content["details"] = [track_info(track, reason)
                               for track, reason in zip(plane.catalog.details(answer.recs), reasons)]
         if arm is not None:
             content["arm"] = arm

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -200,7 +200,7 @@ def _fetch_lock(artifacts: Path) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def serving_sets(reloader: SetReloader) -> AsyncIterator[None]:
+async def serving_sets(reloader: SetReloader[Any]) -> AsyncIterator[None]:
     """Load the first set, then poll the pointer every `[serving] reload_interval` s (0: never)."""
     reloader.load_first()
     reloader.state.reloader = reloader
@@ -214,7 +214,7 @@ async def serving_sets(reloader: SetReloader) -> AsyncIterator[None]:
         reloader.close()
 
 
-async def _poll(reloader: SetReloader, interval: float) -> None:
+async def _poll(reloader: SetReloader[Any], interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
@@ -232,7 +232,7 @@ def reload_router() -> APIRouter:
 
     async def admin_reload(request: Request) -> JSONResponse:
         """Load the set the pointer names now (if it changed), verify it, switch; 409 if it is refused."""
-        reloader: SetReloader = ServiceState.of(request).reloader
+        reloader: SetReloader[Any] = ServiceState.of(request).reloader
         outcome = await reloader.reload()
         if outcome.refused:
             return JSONResponse({"detail": f"new artifact set refused, still serving {outcome.artifact_set}: "
@@ -246,7 +246,7 @@ def reload_router() -> APIRouter:
 class ArtifactSetHeader:
     """Adds `X-Artifact-Set` (the set serving now) to answers whose route did not name its own."""
 
-    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+    def __init__(self, app: ASGIApp, state: ServiceState[Any]) -> None:
         self.app = app
         self.state = state
 

@@ -10,18 +10,17 @@ request body stays a pydantic model: FastAPI validates bodies into one.
 
 from __future__ import annotations
 
-from typing import (
-    Annotated,
-    Any,
-    Literal,
-    NotRequired,  # pydantic needs these before Python 3.12
-)
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, Field, StrictInt
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from musicrec.serving.blending import Relation
 from musicrec.serving.history import EventKind
+
+if TYPE_CHECKING:  # only for the converters' signatures: clients of this module need no catalog code
+    from musicrec.serving import reasons
+    from musicrec.serving.catalog import TrackDetails
 
 INT32_MAX = 2**31 - 1  # ids are int32 in every artifact, so a larger one can never be known
 MAX_BATCH = 1000  # tracks per batch call: bounds the work one request can ask for
@@ -66,6 +65,15 @@ class TrackInfo(TypedDict):
     artists: list[str]
     genres: list[str]
     reason: NotRequired[Reason]
+
+
+def track_info(track: TrackDetails, reason: reasons.Reason | None = None) -> TrackInfo:
+    """A track's details (and why it is recommended) as they go over the wire, field by field."""
+    info = TrackInfo(item_id=track.item_id, name=track.name, artists=track.artists, genres=track.genres)
+    if reason is not None:
+        info["reason"] = Reason(source=reason.source, text=reason.text, because_of=reason.because_of,
+                                proposed_by=reason.proposed_by)
+    return info
 
 
 class RecsResponse(TypedDict):

@@ -10,6 +10,7 @@ a bool or text column where ids belong (a bool `item_id_2` served ids 1 and 0), 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +21,7 @@ from musicrec.errors import ArtifactError
 INT32 = np.iinfo(np.int32)
 
 # Arrow's fixed-width number types whose values buffer numpy can view as it is.
-_NUMPY_TYPES = {
+_NUMPY_TYPES: dict[pa.DataType, type[np.integer[Any]] | type[np.floating[Any]]] = {
     pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
     pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64,
     pa.float16(): np.float16, pa.float32(): np.float32, pa.float64(): np.float64,
@@ -42,7 +43,8 @@ def column_values(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         column = column.combine_chunks()
     dtype = _NUMPY_TYPES.get(column.type)
     if dtype is None:
-        return column.to_numpy(zero_copy_only=False)
+        values: np.ndarray = column.to_numpy(zero_copy_only=False)
+        return values
     itemsize = np.dtype(dtype).itemsize
     return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * itemsize)
 

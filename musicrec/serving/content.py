@@ -69,7 +69,9 @@ class ContentSimilar:
         popularity[rows[rows >= 0]] = counts[rows >= 0]
         albums = Facet.of(catalog.albums, len(facets)) if catalog.albums is not None else None
         levels: list[tuple[Relation, Facet, ByPopularity]] = []
-        for relation, facet in (("album", albums), ("artist", facets.artists), ("genre", facets.genres)):
+        relations: tuple[tuple[Relation, Facet | None], ...] = (
+            ("album", albums), ("artist", facets.artists), ("genre", facets.genres))
+        for relation, facet in relations:
             if facet is not None:
                 levels.append((relation, facet, ByPopularity.of(facet, learned, popularity, top)))
         return cls(facets, learned, tuple(levels))

@@ -139,7 +139,7 @@ def write_serving_indexes(set_folder: Path, out: Path) -> list[str]:
 def has_serving_indexes(folder: Path) -> bool:
     """Whether `folder` holds serving indexes of the layout this code reads."""
     try:
-        return json.loads((folder / FORMAT_FILE).read_text()).get("format") == INDEX_FORMAT
+        return bool(json.loads((folder / FORMAT_FILE).read_text()).get("format") == INDEX_FORMAT)
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -108,12 +108,12 @@ class RedisEventStore:
             return []  # LRANGE 0 -1 would mean "everything"
         with self._guard("read listens from"):
             values = self._client.lrange(f"{KEY_PREFIX}{user_id}", 0, k - 1)
-        return [decode_listen(value) for value in values]
+        return [decode_listen(value) for value in cast(list[bytes], values)]  # the pool does not decode
 
     def disliked(self, user_id: int) -> list[int]:
         with self._guard("read dislikes from"):
             values = self._client.zrevrange(f"{DISLIKES_PREFIX}{user_id}", 0, self.max_dislikes - 1)
-        return [int(value) for value in values]
+        return [int(value) for value in cast(list[bytes], values)]  # members only: no scores asked for
 
     def describe(self) -> str:
         with self._guard("count users in"):

@@ -68,7 +68,7 @@ class TrackSearch:
     @property
     def nbytes(self) -> int:
         arrays = (self.starts, self.title_bytes, self.item_ids, self.word_offsets, self.postings)
-        return len(self.text) + sum(array.nbytes for array in arrays) + self.vocabulary.nbytes
+        return len(self.text) + sum(array.nbytes for array in arrays) + int(self.vocabulary.nbytes)
 
     def find(self, query: str, k: int) -> list[int]:
         """Up to `k` track ids matching `query` (case-insensitive), best match first."""
@@ -115,10 +115,11 @@ class TrackSearch:
 
 
 def _as_text(value: pa.Scalar) -> str:
-    return value.as_py()
+    text: str = value.as_py()
+    return text
 
 
-def _starts_a_word(text: bytes, position: int) -> bool:
+def _starts_a_word(text: bytes | mmap.mmap, position: int) -> bool:
     """The byte before is neither an ASCII letter or digit nor part of a longer UTF-8 character."""
     before = text[position - 1]
     return before < 0x80 and not chr(before).isalnum()

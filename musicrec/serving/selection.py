@@ -106,7 +106,7 @@ class Selector:
     facets: TrackFacets
     popular: np.ndarray  # where the tail starts
 
-    def select(self, pool: Sequence[int], k: int, options: ListOptions = NO_OPTIONS,
+    def select(self, pool: np.ndarray | Sequence[int], k: int, options: ListOptions = NO_OPTIONS,
                history: History = NO_HISTORY, *, removed: Iterable[int] = (), cap: int = 0,
                tail: bool = True) -> list[int]:
         """The answer's tracks from `pool` (best first).
@@ -130,7 +130,7 @@ class Selector:
             return list(islice(ranked, options.offset, length))
         return capped(self._with_artists(ranked), k, per_window, length)[options.offset:]
 
-    def _ranked(self, pool: Sequence[int], tail: bool, taken_out: frozenset[int], skipped: frozenset[int],
+    def _ranked(self, pool: np.ndarray | Sequence[int], tail: bool, taken_out: frozenset[int], skipped: frozenset[int],
                 track_filter: TrackFilter | None, length: int) -> Iterator[int]:
         """The pool then the tail, without repeats and what is taken out, skipped tracks after the pool."""
         seen: set[int] = set()
