@@ -56,7 +56,10 @@ class Scale:
         return self.listens / self.users
 
 
-def _sizes(shape: Shape, *rows: tuple) -> dict[str, Scale]:
+ScaleRow = tuple[str, int, int, int, int, int, float]  # Scale's fields before `shape`, in order
+
+
+def _sizes(shape: Shape, *rows: ScaleRow) -> dict[str, Scale]:
     """Every scale of one shape, by name, from rows of `Scale`'s fields in order."""
     scales = [Scale(*row, shape=shape) for row in rows]
     assert tuple(scale.name for scale in scales) == SCALE_NAMES

@@ -113,7 +113,8 @@ def content_neighbours(queries: np.ndarray, sources: np.ndarray, content: ItemCo
     first, second, score = first[unique_pair], second[unique_pair], score[unique_pair]
     order = np.lexsort((second, -score, first))
     first, second, score = first[order], second[order], score[order]
-    return top_k_per_group(first, k, first, second, score)
+    first, second, score = top_k_per_group(first, k, first, second, score)
+    return first, second, score
 
 
 def top_k_per_group(groups: np.ndarray, k: int, *columns: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -29,7 +29,8 @@ class Pairs:
 
     def keys(self, n_items: int) -> np.ndarray:
         """One int64 per pair, for fast membership tests (np.isin)."""
-        return self.users.astype(np.int64) * n_items + self.items
+        keys: np.ndarray = self.users.astype(np.int64) * n_items + self.items
+        return keys
 
     def of_users(self, users: np.ndarray) -> Pairs:
         """The pairs of the given users only."""
@@ -124,7 +125,8 @@ class Candidates:
         return int(self.users.size)
 
     def keys(self, n_items: int) -> np.ndarray:
-        return self.users.astype(np.int64) * n_items + self.items
+        keys: np.ndarray = self.users.astype(np.int64) * n_items + self.items
+        return keys
 
     def top(self, k: int) -> Candidates:
         keep = self.ranks <= k
@@ -134,10 +136,10 @@ class Candidates:
     def concat(cls, parts: list[Candidates]) -> Candidates:
         if not parts:
             return cls.empty()
-        columns = [np.concatenate([getattr(part, name) for part in parts])
-                   for name in ("users", "items", "scores", "ranks")]
+        users, items, scores, ranks = (np.concatenate([getattr(part, name) for part in parts])
+                                       for name in ("users", "items", "scores", "ranks"))
         known = all(part.proposers is not None for part in parts)
-        return cls(*columns, np.concatenate([part.proposers for part in parts]) if known else None)
+        return cls(users, items, scores, ranks, np.concatenate([part.proposers for part in parts]) if known else None)
 
 
 def by_user_then_score(users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -58,4 +58,5 @@ class IdIndex:
 
     def decode(self, dense: np.ndarray) -> np.ndarray:
         """Raw ids of dense indexes."""
-        return self.ids[np.asarray(dense)]
+        raw: np.ndarray = self.ids[np.asarray(dense)]
+        return raw

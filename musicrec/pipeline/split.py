@@ -49,7 +49,7 @@ from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs, user_runs
 from musicrec.pipeline.ids import MISSING, IdIndex
 from musicrec.pipeline.reports import SplitReport
-from musicrec.pipeline.workspace import Cutoff, Workspace
+from musicrec.pipeline.workspace import Cutoff, Period, Workspace
 from musicrec.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ PER_USER_MIN_LISTENS = 3  # per-user split: users with fewer keep every listen i
 # Each history holds the listens of the periods before this one: fit = train, eval = train + target,
 # serve = every listen.
 HISTORY_ENDS_BEFORE: dict[Cutoff, int | None] = {"fit": TARGET, "eval": TEST, "serve": None}
+HELD_OUT: tuple[tuple[Period, int], ...] = (("target", TARGET), ("test", TEST))  # the periods kept as pairs
 NO_LISTENS = "events.parquet has no listens of catalog tracks: nothing to train on"
 
 
@@ -432,7 +433,7 @@ def catalog_index(work: Workspace) -> IdIndex:
 
 
 def save(work: Workspace, split: Split, log: ListenLog, histories: Iterable[tuple[Cutoff, History]],
-         pairs: Iterable[tuple[str, Pairs]], period_listens: np.ndarray, dropped: int) -> dict[str, Any]:
+         pairs: Iterable[tuple[Period, Pairs]], period_listens: np.ndarray, dropped: int) -> dict[str, Any]:
     """Write what the split leaves for later stages and split.json; returns its summary. `histories`
     and `pairs` may be generators: each is written and let go before the next is made (memory at
     full size). `period_listens`: the listens of each period (TRAIN, TARGET, TEST)."""
@@ -441,10 +442,10 @@ def save(work: Workspace, split: Split, log: ListenLog, histories: Iterable[tupl
         work.save_history(name, history)
         sizes = {"users": len(history.users), "items": len(history.items)}
         del history
-    pair_counts = {}
-    for name, found in pairs:
-        work.save_pairs(name, found)
-        pair_counts[name] = int(found.users.size)
+    pair_counts: dict[Period, int] = {}
+    for period, found in pairs:
+        work.save_pairs(period, found)
+        pair_counts[period] = int(found.users.size)
     report = SplitReport(
         **split.report, first_day=day_of(log.first_day), last_day=day_of(log.last_day),
         recent_days=split.recent_days, listens=log.size, train_listens=int(period_listens[TRAIN]),
@@ -481,8 +482,8 @@ def split_locally(context: StageContext) -> dict[str, Any]:
             keep = None if ends is None else split.period < ends
             yield name, history_of(listens, keep, users, items, cutoff, split.recent_days)
 
-    def pairs() -> Iterable[tuple[str, Pairs]]:
-        for name, value in (("target", TARGET), ("test", TEST)):
+    def pairs() -> Iterable[tuple[Period, Pairs]]:
+        for name, value in HELD_OUT:
             inside = split.period == value
             yield name, Pairs.from_listens(listens.users[inside], listens.items[inside], len(items))
 

@@ -331,7 +331,7 @@ def run(context: StageContext) -> dict[str, Any]:
         return report.values()
     log.info("tune: a sample of %d users, %d tracks, %d listens; %d judged on the target window",
              validation.sample.size, len(validation.history.items), validation.listens, validation.users.size)
-    listens = {cutoff: work.history_pairs(cutoff) for cutoff in budget.CUTOFFS}
+    listens: dict[str, int] = {cutoff: work.history_pairs(cutoff) for cutoff in budget.CUTOFFS}
     deadline = time.monotonic() + settings.tune_minutes * 60
     weights = {name: max(len(source.searchable(settings)), 1) for name, source in sources.items()}
     searches: dict[str, Search] = {}

@@ -121,7 +121,8 @@ class Workspace:
 
     def _indptr(self, cutoff: Cutoff) -> np.ndarray:
         with np.load(self.require(f"history_{cutoff}.npz", "split")) as stored:
-            return stored["indptr"]
+            indptr: np.ndarray = stored["indptr"]
+            return indptr
 
     def save_pairs(self, period: Period, pairs: Pairs) -> None:
         np.savez(self.output(f"{period}_pairs.npz"), users=pairs.users, items=pairs.items)
@@ -145,7 +146,8 @@ class Workspace:
 
     def save_source_state(self, cutoff: Cutoff, source: str, state: dict[str, np.ndarray]) -> None:
         """What a source fit at `cutoff` needs to be brought forward to a later one."""
-        np.savez(self.output(f"fitted/{cutoff}/{source}.npz"), **state)
+        # numpy's stub matches **kwds against `allow_pickle: bool` too; these keys are array names
+        np.savez(self.output(f"fitted/{cutoff}/{source}.npz"), **state)  # type: ignore[arg-type]
 
     def load_source_state(self, cutoff: Cutoff, source: str, made_by: str) -> dict[str, np.ndarray]:
         with np.load(self.require(f"fitted/{cutoff}/{source}.npz", made_by)) as stored:
@@ -179,7 +181,8 @@ class Workspace:
         self.output(name).write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")
 
     def load_json(self, name: str, made_by: str) -> dict[str, Any]:
-        return json.loads(self.require(name, made_by).read_text())
+        content: dict[str, Any] = json.loads(self.require(name, made_by).read_text())
+        return content
 
 
 def _load_counts(path: Path) -> sp.csr_matrix:

@@ -88,7 +88,7 @@ class AlsSource(CandidateSource):
         if not n or not users.size:
             return Candidates.empty()
         with threadpool_limits(1, "blas"):
-            ids, scores = self.model.recommend(users, self.history.matrix[users], N=n, items=self.pool,
+            ids, scores = self.model.recommend(users, self.fitted_history.matrix[users], N=n, items=self.pool,
                                                filter_already_liked_items=True)
         valid = np.isfinite(scores) & (scores > -np.finfo(np.float32).max)
         rows = np.repeat(users, n).reshape(-1, n)

@@ -56,7 +56,7 @@ class ArtistSource(CandidateSource):
         self.artist_tracks = top_per_row(artist_tracks, self.params.tracks)
 
     def _recommend_batch(self, users: np.ndarray, n: int) -> Candidates:
-        heard = self.history.matrix[users]
+        heard = self.fitted_history.matrix[users]
         by_artist = heard @ self.item_to_artist
         share = sp.diags(1.0 / np.maximum(np.asarray(by_artist.sum(axis=1)).ravel(), 1.0)) @ by_artist
         scores = top_per_row(share, ARTISTS_PER_USER) @ self.artist_tracks

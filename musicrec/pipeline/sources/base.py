@@ -104,6 +104,13 @@ class CandidateSource(ABC):
         """A source with the given values, pinned settings on top, defaults for the rest."""
         return cls(cls.Params(**{**values, **cls.pinned(context.settings)}), context)
 
+    @property
+    def fitted_history(self) -> History:
+        """The history of the last fit, which `recommend` reads (the users' heard tracks)."""
+        if self.history is None:
+            raise RuntimeError(f"{self.name}: recommend called before fit")
+        return self.history
+
     def fit(self, history: History, progress: Progress | None = None) -> None:
         """Learn from `history`; `progress(step, self)` may be called when a partial model is usable
         (so the tuner can prune a poor trial early)."""

@@ -42,5 +42,5 @@ class PopularSource(CandidateSource):
 
     def _recommend_batch(self, users: np.ndarray, n: int) -> Candidates:
         scores = np.broadcast_to(self.pool_scores, (users.size, self.pool.size)).copy()
-        heard = self.history.matrix[users][:, self.pool]
+        heard = self.fitted_history.matrix[users][:, self.pool]
         return top_from_dense(users, unheard_dense(scores, heard), self.pool, n)

@@ -30,7 +30,7 @@ from musicrec.pipeline.data import History
 from musicrec.pipeline.sources.als import BM25_B, BM25_K1, AlsParams, AlsSource
 from musicrec.pipeline.sources.base import Progress, candidate_pool
 from musicrec.pipeline.spark import session
-from musicrec.pipeline.spark.frames import ITEM, LISTENS, USER, factors_array, ratings
+from musicrec.pipeline.spark.frames import ITEM, LISTENS, USER, factors_array, one_row, ratings
 
 RATING = "rating"
 MIN_GAIN = 1e-6  # the least confidence above 1 a heard track gets (Spark drops ratings <= 0 as unheard)
@@ -46,7 +46,7 @@ def confidences(pairs: DataFrame, weighting: str, alpha: float, n_items: int) ->
     else:  # bm25 per track, as implicit.nearest_neighbours.bm25_weight on the tracks x users matrix
         per_user = pairs.groupBy(USER).agg(F.count(F.lit(1)).alias("user_tracks"))
         per_item = pairs.groupBy(ITEM).agg(F.sum(LISTENS).alias("item_listens"))
-        average = float(pairs.agg(F.sum(LISTENS)).first()[0] or 0) / max(n_items, 1)
+        average = float(one_row(pairs.agg(F.sum(LISTENS)))[0] or 0) / max(n_items, 1)
         pairs = pairs.join(per_user, USER).join(per_item, ITEM)
         idf = F.lit(float(np.log(max(n_items, 1)))) - F.log1p(F.col("user_tracks"))
         norm = F.lit(1.0 - BM25_B) + F.lit(BM25_B) * F.col("item_listens") / F.lit(max(average, 1e-12))

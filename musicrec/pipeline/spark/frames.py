@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 
 from musicrec.pipeline.data import History
 from musicrec.pipeline.spark.session import SparkRun
@@ -67,9 +67,17 @@ def column(table: pa.Table, name: str, dtype: type | np.dtype) -> np.ndarray:
     return table.column(name).combine_chunks().to_numpy(zero_copy_only=False).astype(dtype, copy=False)
 
 
+def one_row(frame: DataFrame) -> Row:
+    """The row of an aggregate over a whole frame: Spark always makes one, `first()` is typed optional."""
+    row = frame.first()
+    if row is None:
+        raise RuntimeError("an aggregate over a whole frame gave no row")
+    return row
+
+
 def scattered(table: pa.Table, index: str, name: str, size: int, dtype: type = np.int64) -> np.ndarray:
     """A per-entity column of a collected frame as a dense array of `size` (0 where absent)."""
-    out = np.zeros(size, dtype=dtype)
+    out: np.ndarray = np.zeros(size, dtype=dtype)
     out[column(table, index, np.int64)] = column(table, name, dtype)
     return out
 

@@ -27,6 +27,7 @@ from musicrec import schema
 from musicrec.datasets.raw import check_columns, raw_file, read_catalog_names, read_tracks
 from musicrec.errors import RawDataError
 from musicrec.pipeline.prepare import ROW_GROUP_SIZE, PrepareReport, build_items
+from musicrec.pipeline.spark.frames import one_row
 from musicrec.pipeline.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,8 @@ def _check_ranges(path: Path, frame: DataFrame) -> None:
             bounds[name] = np.iinfo(target.to_pandas_dtype())
     if not bounds:
         return
-    found = frame.agg(*[F.min(name).alias(f"{name}_min") for name in bounds],
-                      *[F.max(name).alias(f"{name}_max") for name in bounds]).first()
+    found = one_row(frame.agg(*[F.min(name).alias(f"{name}_min") for name in bounds],
+                              *[F.max(name).alias(f"{name}_max") for name in bounds]))
     for name, limits in bounds.items():
         low, high = found[f"{name}_min"], found[f"{name}_max"]
         if low is not None and (low < limits.min or high > limits.max):
@@ -106,10 +107,10 @@ def clean_listens(session: SparkSession, listens: DataFrame, item_ids: pa.Array,
         usable = usable & F.col(name).isNotNull()
     flagged = (listens.join(F.broadcast(catalog), listens[schema.TRACK_ID] == catalog[KNOWN], "left")
                .withColumn("usable", usable))
-    counts = flagged.agg(
+    counts = one_row(flagged.agg(
         F.count(F.lit(1)).alias("read"),
         F.sum(F.when(~F.col("usable"), 1).otherwise(0)).alias("nulls"),
-        F.sum(F.when(F.col("usable") & F.col(KNOWN).isNull(), 1).otherwise(0)).alias("unknown")).first()
+        F.sum(F.when(F.col("usable") & F.col(KNOWN).isNull(), 1).otherwise(0)).alias("unknown")))
     report.listens_read = int(counts["read"])
     report.listens_with_null_values = int(counts["nulls"] or 0)
     report.listens_of_unknown_tracks = int(counts["unknown"] or 0)
@@ -117,7 +118,7 @@ def clean_listens(session: SparkSession, listens: DataFrame, item_ids: pa.Array,
             .select(F.col(schema.USER_ID), F.col(schema.TRACK_ID).alias(schema.ITEM_ID),
                     F.col(schema.STARTED_AT), F.col(schema.TRACK_SEQ))
             .dropDuplicates().persist())
-    written = kept.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct(schema.USER_ID).alias("users")).first()
+    written = one_row(kept.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct(schema.USER_ID).alias("users")))
     report.events_written, report.users = int(written["rows"]), int(written["users"])
     report.duplicate_listens = (report.listens_read - report.listens_with_null_values
                                 - report.listens_of_unknown_tracks - report.events_written)

@@ -72,7 +72,8 @@ def start(settings: SparkSettings, work: Workspace) -> SparkRun:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     partitions = "spark.sql.shuffle.partitions"
-    if session.sparkContext.master.startswith("local") and not session.sparkContext.getConf().contains(partitions):
+    master = session.sparkContext.master or ""  # typed optional; a running context has one
+    if master.startswith("local") and not session.sparkContext.getConf().contains(partitions):
         # Spark's default of 200 is sized for clusters; on one machine it makes every shuffle much
         # slower (bench/results/pipeline-spark.md). On a cluster, set it for the cluster.
         session.conf.set(partitions, str(LOCAL_PARTITIONS_PER_CORE * session.sparkContext.defaultParallelism))

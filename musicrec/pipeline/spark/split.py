@@ -25,8 +25,9 @@ from musicrec import schema
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.spark.frames import ITEM, LISTENS, RECENT, USER, column, history_folder, record_history
+from musicrec.pipeline.spark.frames import ITEM, LISTENS, RECENT, USER, column, history_folder, one_row, record_history
 from musicrec.pipeline.split import (
+    HELD_OUT,
     HISTORY_ENDS_BEFORE,
     NO_LISTENS,
     PER_USER_MIN_LISTENS,
@@ -39,7 +40,7 @@ from musicrec.pipeline.split import (
     choose_split,
     save,
 )
-from musicrec.pipeline.workspace import Cutoff, Workspace
+from musicrec.pipeline.workspace import Cutoff, Period, Workspace
 
 if TYPE_CHECKING:
     from musicrec.pipeline.context import StageContext
@@ -52,7 +53,7 @@ class SparkLog:
 
     def __init__(self, listens: DataFrame) -> None:
         self.listens = listens
-        first, last, total = listens.agg(F.min(DAY), F.max(DAY), F.count(F.lit(1))).first()
+        first, last, total = one_row(listens.agg(F.min(DAY), F.max(DAY), F.count(F.lit(1))))
         if not total:
             raise ArtifactError(NO_LISTENS)
         self.size, self.first_day, self.last_day = int(total), int(first), int(last)
@@ -117,8 +118,8 @@ def split(session: SparkSession, context: StageContext) -> dict[str, Any]:
             kept = listens if ends is None else listens.filter(F.col(PERIOD) < ends)
             yield name, history_of(kept, work, name, cutoff, chosen.recent_days, users, items)
 
-    def pairs() -> Iterator[tuple[str, Pairs]]:
-        for name, value in (("target", TARGET), ("test", TEST)):
+    def pairs() -> Iterator[tuple[Period, Pairs]]:
+        for name, value in HELD_OUT:
             yield name, period_pairs(listens, value, len(items))
 
     counts = {row[PERIOD]: int(row["count"]) for row in listens.groupBy(PERIOD).count().collect()}
