@@ -56,7 +56,7 @@ def post(base_url: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
         headers = key_headers(get_settings().serving)
         response = httpx.post(url, params=params, headers=headers, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
-        raise ClientError(f"cannot reach {url}: {exc or type(exc).__name__} (is the service running? "
+        raise ClientError(f"cannot reach {url}: {str(exc) or type(exc).__name__} (is the service running? "
                           "start the trio with: python -m musicrec serve)") from None
     if response.status_code != 200:
         try:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from bench.serving_measure import Endpoint
 from bench.synthetic_artifacts import generate
 from musicrec import schema
-from musicrec.api.params import INT32_MAX
+from musicrec.api.wire import INT32_MAX
 from musicrec.serving.index_files import INDEX_FORMAT
 
 logger = logging.getLogger("bench.serving")

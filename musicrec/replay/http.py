@@ -13,6 +13,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -39,10 +40,10 @@ class HttpTarget:
 
     def __init__(self, recommendations_url: str, events_url: str, headers: dict[str, str] | None = None) -> None:
         """`headers`: sent with every call (the API key, when one is set: `access.key_headers`)."""
-        options = {"timeout": TIMEOUT, "headers": headers,
-                   "limits": httpx.Limits(max_connections=32, max_keepalive_connections=32)}
-        self._recommendations = httpx.AsyncClient(base_url=recommendations_url, **options)
-        self._events = httpx.AsyncClient(base_url=events_url, **options)
+        client = partial(httpx.AsyncClient, timeout=TIMEOUT, headers=headers,
+                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        self._recommendations = client(base_url=recommendations_url)
+        self._events = client(base_url=events_url)
 
     async def recommend(self, strategy: str, user_id: int, k: int) -> Reply:
         params = {"k": k} if strategy == "default" else {schema.USER_ID: user_id, "k": k}
