@@ -88,10 +88,13 @@ def test_input_fingerprint_changes_when_a_raw_file_changes(artifacts: Path, tmp_
     raw = tmp_path / schema.INTERACTIONS_FILE
     raw.write_bytes(b"abc")
     write_set(artifacts, "a", inputs=raw)
-    before = read_manifest(artifacts)["inputs"]["fingerprint"]
+    first = read_manifest(artifacts)
+    assert first is not None
+    before = first["inputs"]["fingerprint"]
     raw.write_bytes(b"abcd")
     write_set(artifacts, "b", inputs=raw)
-    assert read_manifest(artifacts)["inputs"]["fingerprint"] != before
+    second = read_manifest(artifacts)
+    assert second is not None and second["inputs"]["fingerprint"] != before
 
 
 def test_failure_inside_the_writer_leaves_the_current_set_untouched(artifacts: Path) -> None:

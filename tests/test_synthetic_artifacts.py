@@ -32,6 +32,7 @@ def test_files_have_the_contract_schemas_rows_and_a_valid_manifest(folder: Path)
     for name, expected in SCHEMAS.items():
         assert pq.read_schema(folder / name).equals(expected), name
     manifest = verify_artifact_set(folder, SCHEMAS)
+    assert manifest is not None
     assert {name: manifest["files"][name]["rows"] for name in SCHEMAS} == {
         schema.RECOMMENDATIONS_FILE: 1_250_000, schema.SIMILAR_FILE: 8_000,
         schema.TOP_POPULAR_FILE: 20, schema.ITEMS_FILE: 3_000}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
@@ -152,7 +153,7 @@ def test_unknown_user_gets_an_empty_list(client: TestClient) -> None:
     ],
 )
 def test_bad_input_is_422_and_stores_nothing(
-    client: TestClient, path: str, params: dict[str, object], fragment: str
+    client: TestClient, path: str, params: dict[str, Any], fragment: str
 ) -> None:
     response = client.post(path, params=params)
     assert response.status_code == 422

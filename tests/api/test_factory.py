@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
@@ -14,8 +15,9 @@ from pydantic import BaseModel
 
 from musicrec.api.factory import ERROR_RESPONSES, create_service_app
 from musicrec.api.metrics import service_counter
-from musicrec.api.params import INT32_MAX, ItemId, TopK, UserId, post_and_get, resolve_k
+from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
 from musicrec.api.state import ServiceState
+from musicrec.api.wire import INT32_MAX
 from musicrec.errors import ArtifactError, NotFound
 from musicrec.settings import Settings, load_settings
 
@@ -78,7 +80,7 @@ def events() -> list[str]:
 
 
 @pytest.fixture()
-def client(events: list[str]) -> TestClient:
+def client(events: list[str]) -> Iterator[TestClient]:
     with TestClient(_app(events), raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -144,7 +146,7 @@ def test_k_defaults_from_settings(client: TestClient) -> None:
     ],
 )
 def test_bad_input_is_422_with_a_message_naming_the_parameter(
-    client: TestClient, params: dict[str, object], fragment: str
+    client: TestClient, params: dict[str, Any], fragment: str
 ) -> None:
     response = client.post("/echo", params=params)
     assert response.status_code == 422

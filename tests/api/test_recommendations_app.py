@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from musicrec.api.recommendations_app import create_app
 from musicrec.errors import ArtifactError, DependencyUnavailable
+from musicrec.serving.blending import SimilarList
 from musicrec.serving.experiments import Experiment
 from musicrec.serving.history import EventKind, History
 from musicrec.settings import load_settings
@@ -39,12 +41,15 @@ class FakeListens:
         kinds = self.kinds.get(user_id, ["listen"] * len(items))[:k]
         return History(items, kinds, frozenset(self.disliked.get(user_id, ())))
 
+    async def put(self, user_id: int, item_id: int, kind: EventKind = "listen") -> None:
+        raise AssertionError("these tests store no events (tests/api/test_page.py does)")
+
 
 class FakeSimilar:
     def __init__(self, down: bool = False) -> None:
         self.down = down
 
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
         if self.down:
             raise DependencyUnavailable("features service at http://features/similar_items_batch: refused")
         pairs = [SIMILAR.get(item_id, [])[:k] for item_id in item_ids]
@@ -69,7 +74,7 @@ def client(artifacts: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def _recs(client: TestClient, path: str, method: str = "POST", **params: object) -> list[int]:
+def _recs(client: TestClient, path: str, method: str = "POST", **params: Any) -> list[int]:
     answer = client.request(method, path, params=params)
     assert answer.status_code == 200, answer.text
     return answer.json()["recs"]
@@ -286,7 +291,7 @@ def test_counters_for_default_and_empty_online_answers(artifacts: Path) -> None:
 def test_without_items_parquet_answers_carry_ids_only(tmp_path: Path) -> None:
     with _client(write_artifact_set(tmp_path, with_items=False)) as test_client:
         answer = test_client.get("/recommendations_offline", params={"user_id": 5, "details": True}).json()
-    unnamed = {"name": None, "artists": [], "genres": [], "reason": OFFLINE}
+    unnamed: dict[str, Any] = {"name": None, "artists": [], "genres": [], "reason": OFFLINE}
     assert answer["details"] == [{"item_id": 30, **unnamed}, {"item_id": 31, **unnamed}]
 
 
@@ -305,7 +310,7 @@ def test_with_an_experiment_each_user_gets_an_arm_and_its_answers(artifacts: Pat
                "max_per_artist=0", "MUSICREC_EXPERIMENTS__EXPOSURE_LOG": str(log)}
     experiment = Experiment("cap-test", ("uncapped", "capped"), (1.0, 1.0))
     assert (experiment.arm_of(1), experiment.arm_of(2)) == ("capped", "uncapped")
-    with _client(artifacts, **environ) as test_client:
+    with _client(artifacts, None, None, **environ) as test_client:
         # user 1, blended k=4: 10 (A) 41 (E) 11 (A) 12 (B) without a cap; capped at 1 per 10, 11 waits
         answer = test_client.get("/recommendations", params={"user_id": 1, "k": 4, "details": "true"})
         assert answer.headers["x-experiment-arm"] == "capped"

@@ -11,17 +11,22 @@ from fastapi.testclient import TestClient
 from musicrec import schema
 from musicrec.api import features_app, recommendations_app
 from musicrec.artifacts import prune_sets
+from musicrec.serving.blending import SimilarList
+from musicrec.serving.history import EventKind, History
 from musicrec.settings import Settings, load_settings
 from tests.artifact_factory import COURSE_RULE_ENV, publish_artifact_set
 
 
 class NoListens:
-    async def recent(self, user_id: int, k: int) -> list[int]:
-        return []
+    async def history(self, user_id: int, k: int) -> History:
+        return History()
+
+    async def put(self, user_id: int, item_id: int, kind: EventKind = "listen") -> None:
+        raise AssertionError("these tests store no events")
 
 
 class NoSimilar:
-    async def similar_batch(self, item_ids: list[int], k: int) -> list[tuple[list[int], list[float]]]:
+    async def similar_batch(self, item_ids: list[int], k: int) -> list[SimilarList]:
         return [([], []) for _ in item_ids]
 
 

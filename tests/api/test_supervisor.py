@@ -51,7 +51,7 @@ def test_a_dead_service_is_started_again_after_a_delay_and_the_others_are_left_a
     harness = Harness()
     supervisor, services = _supervised(harness)
     harness.now += 100.0
-    services["events"].process.returncode = -9  # type: ignore[attr-defined]
+    services["events"].process.returncode = -9
     with caplog.at_level(logging.WARNING):
         supervisor.check()
         assert harness.started == []
@@ -73,9 +73,9 @@ def test_a_dead_service_is_started_again_after_a_delay_and_the_others_are_left_a
 def test_quick_exits_in_a_row_wait_longer_each_time_up_to_the_limit() -> None:
     harness = Harness()
     supervisor, _ = _supervised(harness)
-    delays = []
+    delays: list[float] = []
     for _ in range(10):
-        _current(supervisor, "features").process.returncode = 1  # type: ignore[attr-defined]
+        _current(supervisor, "features").process.returncode = 1
         supervisor.check()
         exited_at = harness.now
         while len(harness.started) < len(delays) + 1:
@@ -92,7 +92,7 @@ def test_a_service_that_stayed_up_starts_over_at_the_first_delay() -> None:
     delays = []
     for stays_up in (1.0, 1.0, STABLE_AFTER + 1):
         harness.now += stays_up
-        _current(supervisor, "events").process.returncode = 1  # type: ignore[attr-defined]
+        _current(supervisor, "events").process.returncode = 1
         supervisor.check()
         restart_at = supervisor.watched[0].restart_at
         assert restart_at is not None
@@ -118,7 +118,7 @@ def test_a_process_watched_with_its_own_hooks_is_restarted_by_them_under_the_sam
 
     supervisor.watch([redis], restart=restart, is_ready=lambda service: answers["ping"])
     harness.ready = True  # the uvicorn probe says yes; redis must be asked its own way
-    redis.process.returncode = -9  # type: ignore[attr-defined]
+    redis.process.returncode = -9
     with caplog.at_level(logging.WARNING):
         supervisor.check()
         harness.now += FIRST_DELAY

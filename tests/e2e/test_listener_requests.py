@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -27,14 +28,14 @@ ROUTES = ("/recommendations_offline", "/recommendations_online", "/recommendatio
 
 
 def put(trio: Trio, user_id: int, item_id: int, kind: str | None = None) -> None:
-    params: dict[str, object] = {"user_id": user_id, "item_id": item_id}
+    params: dict[str, Any] = {"user_id": user_id, "item_id": item_id}
     if kind:
         params["kind"] = kind
     answer = httpx.post(f"{trio.url('events')}/put", params=params)
     assert answer.json() == {"result": "ok"}, answer.text
 
 
-def recs(trio: Trio, path: str, **params: object) -> list[int]:
+def recs(trio: Trio, path: str, **params: Any) -> list[int]:
     answer = httpx.get(f"{trio.url('recommendations')}{path}", params=params)
     assert answer.status_code == 200, answer.text
     assert answer.json()["degraded"] is False

@@ -27,6 +27,7 @@ ASKERS = 4  # clients asking for blended recommendations in a loop while service
 def _wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 60) -> list[str]:
     deadline = time.monotonic() + timeout
     lines: list[str] = []
+    assert process.stdout is not None  # started with stdout=PIPE
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line and process.poll() is not None:
@@ -52,7 +53,7 @@ def test_serve_starts_the_trio_and_stops_it(tmp_path: Path, stop_signal: signal.
             assert answer == {"recs": [30, 10], "degraded": False}
             serve.send_signal(stop_signal)
             assert serve.wait(30) == 0
-            assert "Stopped all services." in serve.stdout.read()
+            assert serve.stdout is not None and "Stopped all services." in serve.stdout.read()
         finally:
             if serve.poll() is None:
                 serve.kill()

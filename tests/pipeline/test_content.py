@@ -27,7 +27,7 @@ def test_content_neighbours_prefer_album_then_artist_then_genre():
     rows = list(zip(first.tolist(), second.tolist()))
     # item 0: album 10 -> 3 (0.5); artist 1 -> 1 (0.4, rank 0), 3 (already better); genre 5 -> 1, 2
     assert rows[:3] == [(0, 3), (0, 1), (0, 2)]
-    assert score[:3].tolist() == np.float32([0.5, 0.4, 0.2 - 0.001]).tolist()
+    assert score[:3].tolist() == np.array([0.5, 0.4, 0.2 - 0.001], dtype=np.float32).tolist()
     # item 5: no album; artist 1 -> 1, 3 ; genre 5 -> 1, 2
     assert rows[3:] == [(5, 1), (5, 3), (5, 2)]
     assert (first != second).all()

@@ -71,12 +71,12 @@ def test_the_judge_scores_what_the_pipeline_measures_on_the_fused_lists():
     keys = np.union1d(table.keys(n_items)[chosen & (table.users != 0)], outside)
     relevant = Pairs((keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32))
     labels = np.isin(table.keys(n_items), relevant.keys(n_items))
-    users = np.arange(n_users)
-    judge = FusionJudge.of(table, labels, users, relevant)
+    everyone = np.arange(n_users)
+    judge = FusionJudge.of(table, labels, everyone, relevant)
     for fusion in (RankFusion({"als": 1.0, "ease": 1.0, "artist": 1.0}, 60.0),
                    RankFusion({"als": 0.25, "ease": 4.0, "artist": 0.0}, 1.0)):
         fused = Candidates.top_by_score(table.users, table.items, fusion.scores(table), scoring.K)
-        assert judge.ndcg(fusion) == pytest.approx(scoring.ndcg(fused, users, relevant, n_items))
+        assert judge.ndcg(fusion) == pytest.approx(scoring.ndcg(fused, everyone, relevant, n_items))
 
 
 def _alternating(mean: float, spread: float, n: int = 200) -> np.ndarray:

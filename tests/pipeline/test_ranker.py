@@ -74,4 +74,5 @@ def test_lists_name_the_source_that_ranked_each_track_best():
     table = CandidateTable.union({"als": als, "ease": ease}, n_items=10)
     named = table.with_proposers(Candidates.top_by_score(table.users, table.items, np.array([1.0, 2.0]), 2), 10)
     assert named.items.tolist() == [6, 5]
+    assert named.proposers is not None
     assert [table.source_names[code] for code in named.proposers] == ["ease", "als"]

@@ -31,13 +31,14 @@ from musicrec.pipeline.runner import run_pipeline
 from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.sources.als import confidence
 from musicrec.pipeline.sources.itemknn import ItemKnnSource
+from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.spark import session
 from musicrec.pipeline.spark.als import MIN_GAIN, RATING, SparkAlsSource, confidences, solve_side
 from musicrec.pipeline.spark.engine import SparkEngine
 from musicrec.pipeline.spark.frames import ITEM, USER, ratings
 from musicrec.pipeline.spark.itemknn import SparkItemKnnSource
 from musicrec.pipeline.spark.prepare import prepare as prepare_on_spark
-from musicrec.pipeline.workspace import Workspace
+from musicrec.pipeline.workspace import Cutoff, Workspace
 from musicrec.settings import PipelineSettings
 from tests.pipeline.conftest import SPARK
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
@@ -68,7 +69,7 @@ pytestmark = [pytest.mark.slow,
 # scaled by each user's and track's pairs (so each engine tunes its own value). Its NDCG@10, and the
 # published list's, may differ from the local engine's by this share of the local value.
 NDCG_TOLERANCE = 0.15
-CUTOFFS = ("fit", "eval", "serve")
+CUTOFFS: tuple[Cutoff, ...] = ("fit", "eval", "serve")
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +225,7 @@ def test_spark_sources_make_unheard_lists_within_each_users_taste(spark_run, nam
         assert ((again.users < 10) == (again.items < 5)).all()
     else:
         expected = ItemCounts.of(history)
+        assert isinstance(source, PopularSource)
         assert all(np.array_equal(getattr(source.counts, field), getattr(expected, field))
                    for field in ("listens", "listeners", "recent_listens"))
 

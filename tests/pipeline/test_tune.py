@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def test_search_runs_for_every_kind_of_space(name):
     found = search(SOURCES[name], SourceContext(settings, content_of(10)), validation, seconds=3)
     choose(found, first_choice(found, 3600), settings, validation, {"fit": 10, "eval": 10, "serve": 10})
     assert found.tuning.trials and set(found.tuning.values) == {
-        f.name for f in SOURCES[name].Params.__dataclass_fields__.values()}
+        f.name for f in dataclasses.fields(SOURCES[name].Params)}
 
 
 def test_a_run_over_budget_falls_back_to_cheaper_settings_and_says_so():

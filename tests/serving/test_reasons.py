@@ -136,6 +136,7 @@ def test_mapped_sources_give_the_reasons_of_the_parquet_column(tmp_path: Path, m
     mapped = indexes.offline_sources(indexes.recommendations())
     decoded = load_offline_sources(folder, load_recommendations(folder))
     assert mapped.codes is not None and mapped.codes.dtype == np.int8 and _is_mapped(mapped.codes)
+    assert decoded.codes is not None
     assert mapped.codes.tolist() == decoded.codes.tolist() and mapped.names == decoded.names
     recommender = _recommender(folder, [])
     for user in (1, 2, 3, 5):
@@ -148,6 +149,7 @@ def test_sources_are_optional(folder: Path) -> None:
     assert load_offline_sources(folder, load_recommendations(folder)).of(1) == {}
     indexes = open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)
     assert indexes.offline_sources(indexes.recommendations()).codes is None
+    assert indexes.root is not None
     serving = indexes.root / schema.SERVING_INDEX_FOLDER / "recommendations"
     assert not list(serving.glob("sources.*"))  # nothing new is written without the column
 
@@ -159,6 +161,7 @@ def test_mapped_sources_must_fit_the_recommendations(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="sources.npy: 131 bytes, manifest says 137"):
         open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)  # listed in the manifest like the lists
     manifest = read_manifest(folder)
+    assert manifest is not None
     write_manifest(folder, {**manifest, "files": build_manifest(folder)["files"]})
     indexes = open_set_indexes(folder, **RECOMMENDATIONS_SERVICE)
     with pytest.raises(ArtifactError, match="sources.npy: int8 \\(3,\\) sources do not fit 9 recommendations"):

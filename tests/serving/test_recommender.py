@@ -31,7 +31,8 @@ def _recommender(folder: Path, history: list[int], kinds: list[EventKind] | None
                  **options: object) -> Recommender:
     """User 1's events are `history`, newest first, of `kinds` (listens unless given)."""
     listens = InMemoryListens(20)
-    for item, kind in reversed(list(zip(history, kinds or ["listen"] * len(history)))):
+    default: list[EventKind] = ["listen"] * len(history)
+    for item, kind in reversed(list(zip(history, kinds or default))):
         listens.put(1, item, kind)
     options = {"blend": AlternateBlend(), **options}
     return Recommender(

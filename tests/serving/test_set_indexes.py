@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import mmap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ RECOMMENDATIONS_SERVICE = {"required": [schema.RECOMMENDATIONS_FILE, schema.TOP_
 
 def _is_mapped(array: np.ndarray) -> bool:
     """True when the array's memory is a file mapping, not the process's own."""
-    base = array
+    base: Any = array  # an array, then what its memory belongs to
     while getattr(base, "base", None) is not None and not isinstance(base, mmap.mmap):
         base = base.base
     return isinstance(base, mmap.mmap)

@@ -11,15 +11,27 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
-from playwright.sync_api import ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Error, Page, ViewportSize, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
 ]
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
+
+
+class ShownTrack(TypedDict):
+    """A track of a list as the page shows it; ids are the page's strings."""
+
+    item_id: str
+    name: str
+    source: str
+    because_of: str
+    reason: str
+    new: bool
 
 
 @dataclass
@@ -45,7 +57,7 @@ def chromium_page() -> Iterator[BrowserPage]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+            page = browser.new_page(viewport=VIEWPORT)
             opened = BrowserPage(page)
             page.on("console", opened._console)
             page.on("pageerror", opened._page_error)
@@ -122,7 +134,7 @@ class MusicrecPage:
             track.locator("button.play").click()
         return item_id
 
-    def tracks(self, list_name: str) -> list[dict[str, str]]:
+    def tracks(self, list_name: str) -> list[ShownTrack]:
         """Each track of a list as shown: id, name, reason source, the listen it follows, highlight."""
         return self.page.locator(f'.list[data-list="{list_name}"] li.track').evaluate_all("""items =>
             items.map(item => {

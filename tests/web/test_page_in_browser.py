@@ -14,7 +14,7 @@ import pytest
 
 from musicrec.api.launcher import stop_service
 from tests.e2e.conftest import Trio, started_trio
-from tests.web.browser import BrowserPage, MusicrecPage, chromium_page
+from tests.web.browser import BrowserPage, MusicrecPage, ShownTrack, chromium_page
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,11 @@ def browser() -> Iterator[BrowserPage]:
         yield opened
 
 
-def _ids(tracks: list[dict[str, str]]) -> list[int]:
+def _ids(tracks: list[ShownTrack]) -> list[int]:
     return [int(track["item_id"]) for track in tracks]
 
 
-def _follows(tracks: list[dict[str, str]], played: int) -> list[dict[str, str]]:
+def _follows(tracks: list[ShownTrack], played: int) -> list[ShownTrack]:
     """The online tracks whose reason names the listen just played."""
     return [track for track in tracks if track["source"] == "online" and track["because_of"] == str(played)]
 

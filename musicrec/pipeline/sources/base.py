@@ -12,7 +12,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,7 +100,7 @@ class CandidateSource(ABC):
         return {name: space for name, space in cls.space().items() if name not in pinned}
 
     @classmethod
-    def from_values(cls, values: dict[str, Any], context: SourceContext) -> CandidateSource:
+    def from_values(cls, values: dict[str, Any], context: SourceContext) -> Self:
         """A source with the given values, pinned settings on top, defaults for the rest."""
         return cls(cls.Params(**{**values, **cls.pinned(context.settings)}), context)
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from musicrec.settings import PipelineSettings, SettingsError, load_settings, so
 from tests.pipeline.histories import content_of, history_of, two_taste_groups
 
 # Small settings where the defaults are sized for real data (64 factors on 10 tracks).
-TEST_VALUES = {"als": {"factors": 4, "iterations": 15, "regularization": 0.01, "alpha": 1.0},
+TEST_VALUES: dict[str, dict[str, Any]] = {"als": {"factors": 4, "iterations": 15, "regularization": 0.01, "alpha": 1.0},
                "itemknn": {"neighbours": 5}, "ease": {"lambda_": 1.0}, "popular": {},
                "artist": {"tracks": 5}}
 PERSONAL = ("als", "itemknn", "ease", "artist")
