@@ -156,7 +156,7 @@ def _operations_router() -> APIRouter:
         response_model=HealthResponse,
         responses={503: {"model": ErrorResponse, "description": "Still loading, or a dependency is down"}},
     )
-    async def ready(request: Request) -> Any:
+    async def ready(request: Request) -> JSONResponse:
         """The data is loaded (and its checksums did not turn out wrong) and requests get real answers."""
         state = ServiceState.of(request)
         if not state.ready:
@@ -166,11 +166,12 @@ def _operations_router() -> APIRouter:
         if (down := await state.dependency_down()) is not None:
             return JSONResponse({"detail": down}, status_code=503)
         serving = getattr(getattr(state, "plane", None), "artifact_set", None)
-        return HealthResponse(status="ready", artifact_set=serving) if serving else HealthResponse(status="ready")
+        answer = HealthResponse(status="ready", artifact_set=serving) if serving else HealthResponse(status="ready")
+        return JSONResponse(answer)
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-    def metrics(request: Request) -> Response:
-        """Prometheus text format."""
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format (made in microseconds from a few counters: no thread-pool hop)."""
         body = generate_latest(ServiceState.of(request).metrics_registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
