@@ -39,6 +39,7 @@ from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -103,8 +104,16 @@ def create_service_app(
     for router in routers:
         app.router.routes.extend(guarded_routes(router.routes, service.settings.serving))
     document_key(app, service.settings.serving, {"$ref": "#/components/schemas/ErrorResponse"})
+    service_routes_first(app)
     dispatch_fixed_paths(app.router)
     return app
+
+
+def service_routes_first(app: FastAPI) -> None:
+    """Move FastAPI's documentation routes (added when the app is made) after the service's own, where
+    FastAPI's custom-docs recipe declares them: the router tries routes in order, so a request for a
+    service route no longer first tries each documentation route."""
+    app.router.routes.sort(key=lambda route: not isinstance(route, APIRoute))  # stable: order kept within each
 
 
 def _lifespan(name: str, load: Loader[State], state: State) -> Callable[[FastAPI], Any]:
