@@ -11,8 +11,10 @@ steady enough to compare two commits. Instructions come from callgrind: one run 
 dumping its counters at each boundary between measured phases (`--dump-before=getppid`).
 
 Variants switch off one serving decision each, to show what it is worth today:
-`fastapi-routes` (FastAPI's own APIRoute instead of LeanRoute) and `router-loop` (Starlette's
-route loop instead of FixedPathDispatch). Writes bench/results/request_cost.md.
+`fastapi-routes` (FastAPI's own APIRoute instead of LeanRoute), `router-loop` (Starlette's
+route loop instead of FixedPathDispatch, the service's routes first) and `docs-first-loop` (the
+route loop with FastAPI's documentation routes first, as an app lists them unless moved).
+Writes bench/results/request_cost.md.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from musicrec import schema
 from musicrec.settings import PROJECT_ROOT, load_settings
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "request_cost.md"
-VARIANTS = ("as-built", "fastapi-routes", "router-loop")
+VARIANTS = ("as-built", "fastapi-routes", "router-loop", "docs-first-loop")
 USERS, ITEMS, LISTENERS, WARMUP = 20_000, 20_000, 1000, 200
 # route name -> (app, method, path); query or body made per request from the known ids
 ROUTES = {
@@ -63,6 +65,9 @@ def apply_variant(variant: str) -> None:
         factory.LeanRoute = APIRoute  # type: ignore[attr-defined, assignment]
     elif variant == "router-loop":
         factory.dispatch_fixed_paths = lambda router: None  # type: ignore[attr-defined]
+    elif variant == "docs-first-loop":
+        factory.dispatch_fixed_paths = lambda router: None  # type: ignore[attr-defined]
+        factory.service_routes_first = lambda app: None
 
 
 async def call(app: Any, method: str, path: str, query: str = "", body: bytes = b"") -> int:

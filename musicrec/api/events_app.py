@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from musicrec.api.access import Access
 from musicrec.api.factory import create_service_app, service_router
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, post_only, resolve_k
+from musicrec.api.routing import on_fastapis_handler
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import EventsResponse, PutResponse
 from musicrec.serving.event_store import EventStore, Listen, open_event_store
@@ -61,6 +62,8 @@ Kind = Annotated[EventKind, Query(
 
 
 @post_only(router, "/put", response_model=PutResponse)
+@on_fastapis_handler("a plain def: the store's write blocks (SQLite commits to disk), so FastAPI runs it in its "
+                     "thread pool")
 def put_listen(request: Request, user_id: UserId, item_id: ItemId, kind: Kind = LISTEN) -> PutResponse:
     """Record that the user just listened to the track (or skipped or disliked it)."""
     EventsState.of(request).plane.put(user_id, item_id, kind=kind)

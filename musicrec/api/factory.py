@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -104,8 +105,16 @@ def create_service_app(
     for router in routers:
         app.router.routes.extend(guarded_routes(router.routes, service.settings.serving))
     document_key(app, service.settings.serving, {"$ref": "#/components/schemas/ErrorResponse"})
+    service_routes_first(app)
     dispatch_fixed_paths(app.router)
     return app
+
+
+def service_routes_first(app: FastAPI) -> None:
+    """Move FastAPI's documentation routes (added when the app is made) after the service's own, where
+    FastAPI's custom-docs recipe declares them: the router tries routes in order, so a request for a
+    service route no longer first tries each documentation route."""
+    app.router.routes.sort(key=lambda route: not isinstance(route, APIRoute))  # stable: order kept within each
 
 
 def _lifespan(name: str, load: Loader[State], state: State) -> Callable[[FastAPI], Any]:
@@ -157,7 +166,7 @@ def _operations_router() -> APIRouter:
         response_model=HealthResponse,
         responses={503: {"model": ErrorResponse, "description": "Still loading, or a dependency is down"}},
     )
-    async def ready(request: Request) -> Any:
+    async def ready(request: Request) -> JSONResponse:
         """The data is loaded (and its checksums did not turn out wrong) and requests get real answers."""
         state: ServiceState[Any] = ServiceState.of(request)
         if not state.ready:
@@ -167,11 +176,12 @@ def _operations_router() -> APIRouter:
         if (down := await state.dependency_down()) is not None:
             return JSONResponse({"detail": down}, status_code=503)
         serving = getattr(getattr(state, "plane", None), "artifact_set", None)
-        return HealthResponse(status="ready", artifact_set=serving) if serving else HealthResponse(status="ready")
+        answer = HealthResponse(status="ready", artifact_set=serving) if serving else HealthResponse(status="ready")
+        return JSONResponse(answer)
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-    def metrics(request: Request) -> Response:
-        """Prometheus text format."""
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format (made in microseconds from a few counters: no thread-pool hop)."""
         body = generate_latest(ServiceState.of(request).metrics_registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

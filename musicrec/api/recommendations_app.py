@@ -50,6 +50,7 @@ from musicrec.api.params import (
 )
 from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
+from musicrec.api.strategies import BLENDED, DEFAULT, OFFLINE, ONLINE
 from musicrec.api.wire import RecsResponse, track_info
 from musicrec.serving.catalog import Catalog
 from musicrec.serving.experiments import Experiment, arm_settings, configured_experiment
@@ -144,7 +145,7 @@ def _respond(state: RecommendationsState, plane: RecommendationsPlane, route: st
 
 # Every recommendation route takes the list options (musicrec.serving.selection) as query parameters,
 # and on POST an optional JSON body with more of them: `ListFilters`.
-@post_and_get(router, "/recommendations_default", response_model=RecsResponse, post_body="filters")
+@post_and_get(router, DEFAULT.path, response_model=RecsResponse, post_body="filters")
 async def recommendations_default(
     request: Request, k: TopK = None, details: Details = False, exclude: Exclude = None, genre: Genre = None,
     artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None, filters: Filters = None,
@@ -153,11 +154,11 @@ async def recommendations_default(
     state = RecommendationsState.of(request)
     plane = state.plane
     options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
-    answer = plane.recommender.default(resolve_k(request, k), options)
-    return _respond(state, plane, "default", answer, details)
+    answer = await DEFAULT.ask(plane.recommender, 0, resolve_k(request, k), options)
+    return _respond(state, plane, DEFAULT.name, answer, details)
 
 
-@post_and_get(router, "/recommendations_offline", response_model=RecsResponse, post_body="filters")
+@post_and_get(router, OFFLINE.path, response_model=RecsResponse, post_body="filters")
 async def recommendations_offline(
     request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
     genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
@@ -168,11 +169,11 @@ async def recommendations_offline(
     plane = state.plane
     options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
     recommender, arm = plane.for_user(user_id)
-    answer = await recommender.offline(user_id, resolve_k(request, k), options)
-    return _respond(state, plane, "offline", answer, details, user_id, arm)
+    answer = await OFFLINE.ask(recommender, user_id, resolve_k(request, k), options)
+    return _respond(state, plane, OFFLINE.name, answer, details, user_id, arm)
 
 
-@post_and_get(router, "/recommendations_online", response_model=RecsResponse, post_body="filters")
+@post_and_get(router, ONLINE.path, response_model=RecsResponse, post_body="filters")
 async def recommendations_online(
     request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
     genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
@@ -183,11 +184,11 @@ async def recommendations_online(
     plane = state.plane
     options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
     recommender, arm = plane.for_user(user_id)
-    answer = await recommender.online(user_id, resolve_k(request, k), options)
-    return _respond(state, plane, "online", answer, details, user_id, arm)
+    answer = await ONLINE.ask(recommender, user_id, resolve_k(request, k), options)
+    return _respond(state, plane, ONLINE.name, answer, details, user_id, arm)
 
 
-@post_and_get(router, "/recommendations", response_model=RecsResponse, post_body="filters")
+@post_and_get(router, BLENDED.path, response_model=RecsResponse, post_body="filters")
 async def recommendations(
     request: Request, user_id: UserId, k: TopK = None, details: Details = False, exclude: Exclude = None,
     genre: Genre = None, artist: Artist = None, offset: Offset = 0, max_per_artist: MaxPerArtist = None,
@@ -198,8 +199,8 @@ async def recommendations(
     plane = state.plane
     options = list_options(exclude, genre, artist, offset, max_per_artist, filters)
     recommender, arm = plane.for_user(user_id)
-    answer = await recommender.blended(user_id, resolve_k(request, k), options)
-    return _respond(state, plane, "blended", answer, details, user_id, arm)
+    answer = await BLENDED.ask(recommender, user_id, resolve_k(request, k), options)
+    return _respond(state, plane, BLENDED.name, answer, details, user_id, arm)
 
 
 def open_set(folder: Path) -> SetIndexes:

@@ -10,7 +10,8 @@ validates each value with FastAPI's own field validator (so a bad value gets the
 a list parameter gets every value of a repeated name, as FastAPI gives it), and calls the endpoint:
 that per-request analysis was a large part of a short answer's cost
 (figures: bench/results/serving-notes.md). Any other route (dependencies, path, header or form
-parameters, a return value FastAPI must serialize) keeps FastAPI's own handler. Declared parameters
+parameters, a return value FastAPI must serialize) is refused when it is built unless its endpoint is
+marked `on_fastapis_handler(why)`, which keeps FastAPI's own handler for it. Declared parameters
 still make the OpenAPI schema and `/docs` as usual; errors raised here reach the app's exception
 handlers.
 
@@ -28,7 +29,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response, params
@@ -46,15 +47,47 @@ from musicrec.errors import MalformedRequest, RequestTooLarge
 from musicrec.settings import ServingSettings
 
 SCALARS = (int, float, str, bool, type(None))
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+FASTAPI_HANDLED = "__musicrec_fastapi_handled__"  # the endpoint attribute `on_fastapis_handler` sets
+
+
+class UnplannedRoute(TypeError):
+    """A route LeanRoute cannot plan and that does not say it runs on FastAPI's own handler."""
 
 
 class LeanRoute(APIRoute):
-    """An APIRoute that answers plannable requests without FastAPI's per-request parameter analysis."""
+    """An APIRoute that answers plannable requests without FastAPI's per-request parameter analysis.
+
+    A route it cannot plan is refused when it is built, unless its endpoint is marked with
+    `on_fastapis_handler`: the routes left to FastAPI's slower handler are an explicit list, not
+    whatever happens to fall out of the plan.
+    """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
         if _is_plannable(self):
             self.app = _planned_app(self.dependant, self.body_field)
+        elif not hasattr(endpoint, FASTAPI_HANDLED):
+            raise UnplannedRoute(
+                f"route {path} ({endpoint.__qualname__}) cannot be planned by LeanRoute: it may take only "
+                "query parameters, one JSON body and the Request, be `async def` and return a Response; "
+                "change it, or mark it @on_fastapis_handler(why) to leave it on FastAPI's own handler")
+
+
+def on_fastapis_handler(why: str) -> Callable[[Endpoint], Endpoint]:
+    """Mark an endpoint that LeanRoute leaves to FastAPI's own handler, saying why (apply it below the
+    route decorator)."""
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, FASTAPI_HANDLED, why)
+        return endpoint
+    return mark
+
+
+def runs_on_fastapis_handler(route: APIRoute) -> bool:
+    """Is this route left to FastAPI's own handler (not planned)?"""
+    return not route.app.__qualname__.startswith(_planned_app.__name__)
 
 
 def _is_plannable(route: APIRoute) -> bool:
@@ -95,9 +128,11 @@ def _returns_response(route: APIRoute) -> bool:
 
 
 def _is_scalar(annotation: Any) -> bool:
-    """int, str, ... or an optional one: a single value per query parameter."""
+    """int, str, a Literal of them ... or an optional one: a single value per query parameter."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return all(member in SCALARS for member in typing.get_args(annotation))
+        return all(_is_scalar(member) for member in typing.get_args(annotation))
+    if typing.get_origin(annotation) is Literal:
+        return all(type(value) in SCALARS for value in typing.get_args(annotation))
     return annotation in SCALARS
 
 

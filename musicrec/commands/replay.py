@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from musicrec.api.strategies import BLENDED, OFFLINE
 from musicrec.replay.compare import CAPS
 from musicrec.replay.evaluate import ReplayOptions, run_evaluation
 from musicrec.replay.metrics import BOOTSTRAP_RESAMPLES, DEFAULT_KS
@@ -63,8 +64,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     outcome = run_evaluation(options, settings)
     for group in outcome.groups:
         if group.lift is not None and group.users:
-            offline = group.values[("offline", "HitRate", LIFT_K)]
-            blended = group.values[("blended", "HitRate", LIFT_K)]
+            offline = group.values[(OFFLINE.name, "HitRate", LIFT_K)]
+            blended = group.values[(BLENDED.name, "HitRate", LIFT_K)]
             print(f"{group.group:<30} offline HitRate@{LIFT_K} {offline.value:.4f}  blended {blended.value:.4f}  "
                   f"lift {group.lift.value:+.4f} [{group.lift.low:+.4f}, {group.lift.high:+.4f}]")
     for kind, rows in (("max_per_artist", outcome.caps), ("arm", outcome.arms)):

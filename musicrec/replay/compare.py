@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicrec.api.strategies import BLENDED
 from musicrec.replay.inprocess import InProcessTarget, LoadedArtifacts
-from musicrec.replay.metrics import Estimate, estimates, listen_gains, per_user_sums
+from musicrec.replay.metrics import Estimate, estimates, listen_gains, paired_difference, per_user_sums
 from musicrec.replay.runner import Reply, replay
 from musicrec.replay.sample import ReplaySample
 from musicrec.serving.experiments import arm_settings
@@ -27,7 +28,7 @@ from musicrec.settings import Settings, SettingsError
 
 CAPS: tuple[int, ...] = (0, 1, 2, 3, 5)  # the settings of max_per_artist `--caps` compares by default
 DIVERSITY_K = 10
-STRATEGY = "blended"
+STRATEGY = BLENDED.name
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,7 @@ def compare_settings(artifacts: LoadedArtifacts, sample: ReplaySample, variants:
     for position, (label, hit_rate, ndcg, diversity, hits) in enumerate(measured):
         difference = None
         if position:
-            paired = per_user_sums((hits - baseline)[:, None], sample.offsets)
-            difference = estimates(paired, counts, resamples, seed)[0]
+            difference = paired_difference(hits, baseline, sample.offsets, counts, resamples, seed)
         rows.append(SettingRow(label, hit_rate, ndcg, diversity, difference, len(sample), sample.listens))
     return rows
 

@@ -20,18 +20,13 @@ import httpx
 
 from musicrec import schema
 from musicrec.api.launcher import private_trio_environment, running, trio
+from musicrec.api.strategies import strategy_named
 from musicrec.errors import DependencyUnavailable
 from musicrec.replay.runner import Reply
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-ROUTES = {
-    "default": "/recommendations_default",
-    "offline": "/recommendations_offline",
-    "online": "/recommendations_online",
-    "blended": "/recommendations",
-}
 TIMEOUT = httpx.Timeout(10.0, connect=2.0)  # generous: a slow answer is measured, not dropped
 
 
@@ -46,8 +41,9 @@ class HttpTarget:
         self._events = client(base_url=events_url)
 
     async def recommend(self, strategy: str, user_id: int, k: int) -> Reply:
-        params = {"k": k} if strategy == "default" else {schema.USER_ID: user_id, "k": k}
-        answer = await _post(self._recommendations, ROUTES[strategy], params)
+        asked = strategy_named(strategy)
+        params = {schema.USER_ID: user_id, "k": k} if asked.personal else {"k": k}
+        answer = await _post(self._recommendations, asked.path, params)
         return Reply(answer["recs"], bool(answer.get("degraded", False)))
 
     async def put(self, user_id: int, item_id: int) -> None:

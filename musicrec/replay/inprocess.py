@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from musicrec import schema
+from musicrec.api.strategies import strategy_named
 from musicrec.replay.runner import Reply
 from musicrec.serving.blending import SimilarList
 from musicrec.serving.catalog import load_catalog
@@ -22,7 +23,7 @@ from musicrec.serving.content import SimilarIndex
 from musicrec.serving.facets import TrackFacets
 from musicrec.serving.history import DISLIKE, LISTEN, EventKind, History
 from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
-from musicrec.serving.recommender import Answer, Recommender, build_recommender
+from musicrec.serving.recommender import Recommender, build_recommender
 from musicrec.settings import Settings
 
 
@@ -68,17 +69,7 @@ class InProcessTarget:
         self._listens = listens
 
     async def recommend(self, strategy: str, user_id: int, k: int) -> Reply:
-        recommender = self.recommender
-        if strategy == "default":
-            answer: Answer = recommender.default(k)
-        elif strategy == "offline":
-            answer = await recommender.offline(user_id, k)
-        elif strategy == "online":
-            answer = await recommender.online(user_id, k)
-        elif strategy == "blended":
-            answer = await recommender.blended(user_id, k)
-        else:
-            raise ValueError(f"unknown strategy {strategy!r}")
+        answer = await strategy_named(strategy).ask(self.recommender, user_id, k)
         return Reply(answer.recs, answer.degraded)
 
     async def put(self, user_id: int, item_id: int) -> None:

@@ -90,3 +90,10 @@ def estimates(
     tail = (1.0 - confidence) / 2 * 100
     lows, highs = np.percentile(means, [tail, 100 - tail], axis=0)
     return [Estimate(float(v), float(lo), float(hi)) for v, lo, hi in zip(values, lows, highs)]
+
+
+def paired_difference(gains: np.ndarray, baseline: np.ndarray, offsets: np.ndarray, counts: np.ndarray,
+                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> Estimate:
+    """Pooled mean of `gains - baseline` (per listen, same listens) with its bootstrap interval: the
+    users are resampled once for both, so what the two share cancels (the replay's one paired statistic)."""
+    return estimates(per_user_sums((gains - baseline)[:, None], offsets), counts, resamples, seed)[0]

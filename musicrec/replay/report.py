@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from musicrec import schema
+from musicrec.api.strategies import BLENDED, OFFLINE
 from musicrec.replay.compare import SettingRow
 from musicrec.replay.metrics import METRICS, Estimate
 from musicrec.replay.runner import ReplayResult
@@ -57,8 +58,8 @@ def _signed(estimate: Estimate) -> str:
 
 
 def _lift_line(group: GroupScores) -> str:
-    offline = group.values[("offline", "HitRate", LIFT_K)]
-    blended = group.values[("blended", "HitRate", LIFT_K)]
+    offline = group.values[(OFFLINE.name, "HitRate", LIFT_K)]
+    blended = group.values[(BLENDED.name, "HitRate", LIFT_K)]
     lift = group.lift
     assert lift is not None
     verdict = "yes" if lift.low > 0 else ("no: worse" if lift.high < 0 else "no: within the interval")

@@ -19,11 +19,12 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
+from musicrec.api.strategies import STRATEGIES as STRATEGY_TABLE
 from musicrec.replay.sample import ReplaySample
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES: tuple[str, ...] = ("default", "offline", "online", "blended")
+STRATEGIES: tuple[str, ...] = tuple(STRATEGY_TABLE)  # every answer of the service, in the table's order
 LIST_DEPTH = 20  # every strategy is asked for its top 20; metrics at smaller k cut this list
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicrec.api.strategies import BLENDED, OFFLINE
 from musicrec.replay.metrics import DEFAULT_KS, METRICS, Estimate, estimates, listen_gains, per_user_sums
 from musicrec.replay.runner import ReplayResult
 
@@ -44,10 +45,10 @@ def score(
 ) -> list[GroupScores]:
     """Every (strategy, metric, k) per group, plus the paired blended-minus-offline lift."""
     keys, gains = _columns(result, ks)
-    has_lift = {"offline", "blended"} <= set(result.strategies)
+    has_lift = {OFFLINE.name, BLENDED.name} <= set(result.strategies)
     if has_lift:
-        offline = listen_gains(result.ranks[:, result.strategies.index("offline")], "HitRate", LIFT_K)
-        blended = listen_gains(result.ranks[:, result.strategies.index("blended")], "HitRate", LIFT_K)
+        offline = listen_gains(result.ranks[:, result.strategies.index(OFFLINE.name)], "HitRate", LIFT_K)
+        blended = listen_gains(result.ranks[:, result.strategies.index(BLENDED.name)], "HitRate", LIFT_K)
         gains = np.column_stack([gains, blended - offline])
     sample = result.sample
     sums = per_user_sums(gains, sample.offsets)

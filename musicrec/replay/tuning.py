@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from musicrec.api.strategies import BLENDED, OFFLINE, ONLINE
 from musicrec.replay.inprocess import LoadedArtifacts
-from musicrec.replay.metrics import Estimate, estimates, listen_gains, per_user_sums
+from musicrec.replay.metrics import Estimate, listen_gains, paired_difference
 from musicrec.replay.runner import replay
 from musicrec.replay.sample import ReplaySample
 from musicrec.replay.scores import LIFT_K, GroupScores, score
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 HISTORIES: tuple[int, ...] = (1, 3, 5, 10)
 FILTERS: tuple[bool, ...] = (False, True)
-TUNED_STRATEGIES = ("offline", "online", "blended")
+TUNED_STRATEGIES = (OFFLINE.name, ONLINE.name, BLENDED.name)
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,6 @@ class TuningRow:
     listens: int
 
 
-def _paired_difference(gains: np.ndarray, baseline: np.ndarray, sample: ReplaySample, resamples: int,
-                       seed: int) -> Estimate:
-    sums = per_user_sums((gains - baseline)[:, None], sample.offsets)
-    return estimates(sums, sample.listen_counts().astype(np.float64), resamples, seed)[0]
-
-
 def tune(
     artifacts: LoadedArtifacts, sample: ReplaySample, settings: Settings, variants: list[Variant],
     resamples: int, seed: int,
@@ -107,17 +102,18 @@ def tune(
     for variant in tqdm(variants, desc="tuning", unit="variant"):
         target = artifacts.target(variant.apply(settings))
         result = asyncio.run(replay(sample, target, "inprocess", TUNED_STRATEGIES, progress=False))
-        hits = listen_gains(result.ranks[:, TUNED_STRATEGIES.index("blended")], "HitRate", LIFT_K)
+        hits = listen_gains(result.ranks[:, TUNED_STRATEGIES.index(BLENDED.name)], "HitRate", LIFT_K)
         scored.append((variant, score(result, (LIFT_K,), resamples, seed)[0], hits))
     baseline = next((hits for variant, _, hits in scored if variant == COURSE_RULE), None)
     rows = [
         TuningRow(
             variant=variant,
-            blended=everyone.values[("blended", "HitRate", LIFT_K)],
-            online=everyone.values[("online", "HitRate", LIFT_K)],
-            blended_ndcg=everyone.values[("blended", "NDCG", LIFT_K)],
+            blended=everyone.values[(BLENDED.name, "HitRate", LIFT_K)],
+            online=everyone.values[(ONLINE.name, "HitRate", LIFT_K)],
+            blended_ndcg=everyone.values[(BLENDED.name, "NDCG", LIFT_K)],
             lift=everyone.lift,  # type: ignore[arg-type]  # offline and blended are both replayed
-            vs_course=None if baseline is None else _paired_difference(hits, baseline, sample, resamples, seed),
+            vs_course=None if baseline is None else paired_difference(
+                hits, baseline, sample.offsets, sample.listen_counts().astype(np.float64), resamples, seed),
             users=everyone.users, listens=everyone.listens,
         )
         for variant, everyone, hits in scored

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pytest
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
@@ -20,9 +20,16 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message
 
+from musicrec.api import events_app, features_app, recommendations_app
 from musicrec.api.factory import create_service_app
 from musicrec.api.params import TopK, UserId
-from musicrec.api.routing import FixedPathDispatch, LeanRoute
+from musicrec.api.routing import (
+    FixedPathDispatch,
+    LeanRoute,
+    UnplannedRoute,
+    on_fastapis_handler,
+    runs_on_fastapis_handler,
+)
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import INT32_MAX, MAX_BATCH
 from musicrec.settings import load_settings
@@ -239,24 +246,32 @@ def _dependency() -> int:
     return 1
 
 
+async def returns_a_model(k: TopK = None) -> Batch:
+    return Batch(item_ids=[], k=k or 1)
+
+
+def synchronous(k: TopK = None) -> JSONResponse:
+    return JSONResponse({})
+
+
+async def with_dependency(value: Annotated[int, Depends(_dependency)]) -> JSONResponse:
+    return JSONResponse({"value": value})
+
+
+async def with_a_default_factory(ids: Annotated[list[int], Query(default_factory=list)]) -> JSONResponse:
+    return JSONResponse({"ids": ids})
+
+
+UNPLANNABLE: dict[str, Callable[..., Any]] = {
+    "/model": returns_a_model, "/sync": synchronous, "/dependency": with_dependency, "/factory": with_a_default_factory,
+}
+
+
 def _unplannable_router() -> APIRouter:
+    """Routes LeanRoute cannot plan, each marked to run on FastAPI's handler, and two it plans."""
     router = APIRouter(route_class=LeanRoute)
-
-    @router.get("/model")
-    async def returns_a_model(k: TopK = None) -> Batch:
-        return Batch(item_ids=[], k=k or 1)
-
-    @router.get("/sync")
-    def synchronous(k: TopK = None) -> JSONResponse:
-        return JSONResponse({})
-
-    @router.get("/dependency")
-    async def with_dependency(value: Annotated[int, Depends(_dependency)]) -> JSONResponse:
-        return JSONResponse({"value": value})
-
-    @router.get("/factory")
-    async def with_a_default_factory(ids: Annotated[list[int], Query(default_factory=list)]) -> JSONResponse:
-        return JSONResponse({"ids": ids})
+    for path, endpoint in UNPLANNABLE.items():
+        router.get(path)(on_fastapis_handler("the test's")(endpoint))
 
     @router.get("/planned")
     async def planned(k: TopK = None) -> JSONResponse:
@@ -266,15 +281,34 @@ def _unplannable_router() -> APIRouter:
     async def with_a_list(ids: Annotated[list[int], Query()]) -> JSONResponse:
         return JSONResponse({"ids": ids})
 
+    @router.get("/literal")
+    async def with_a_literal(kind: Literal["known", "cold"] = "known") -> JSONResponse:
+        return JSONResponse({"kind": kind})
+
     return router
+
+
+@pytest.mark.parametrize("path", list(UNPLANNABLE))
+def test_a_route_it_cannot_plan_is_refused_when_built_unless_marked(path: str) -> None:
+    router = APIRouter(route_class=LeanRoute)
+    with pytest.raises(UnplannedRoute, match=f"route {path} .*on_fastapis_handler"):
+        router.get(path)(UNPLANNABLE[path])
 
 
 def test_only_routes_it_can_plan_leave_fastapis_handler() -> None:
     routes = {route.path: route for route in _unplannable_router().routes if isinstance(route, APIRoute)}
-    for path in ("/planned", "/list"):
-        assert routes.pop(path).app.__qualname__.startswith("_planned_app"), path
+    for path in ("/planned", "/list", "/literal"):
+        assert not runs_on_fastapis_handler(routes.pop(path)), path
     for path, route in routes.items():
-        assert not route.app.__qualname__.startswith("_planned_app"), path
+        assert runs_on_fastapis_handler(route), path
+
+
+def test_the_services_leave_only_the_events_write_to_fastapis_handler() -> None:
+    """Every service route is planned but /put (marked: its write blocks, so it runs in the thread pool)."""
+    handled = [(app.title, route.path) for app in (events_app.create_app(), features_app.create_app(),
+                                                   recommendations_app.create_app())
+               for route in app.routes if isinstance(route, LeanRoute) and runs_on_fastapis_handler(route)]
+    assert [path for _, path in handled] == ["/put"]
 
 
 def test_all_routes_work_also_in_an_included_router_with_a_prefix() -> None:
@@ -285,6 +319,8 @@ def test_all_routes_work_also_in_an_included_router_with_a_prefix() -> None:
         assert client.get("/v1/dependency").json() == {"value": 1}
         assert client.get("/v1/list?ids=1&ids=2").json() == {"ids": [1, 2]}
         assert client.get("/v1/planned?k=3").json() == {"k": 3}
+        assert client.get("/v1/literal?kind=cold").json() == {"kind": "cold"}
+        assert client.get("/v1/literal?kind=hot").status_code == 422
         assert client.get("/planned?k=3").status_code == 404
 
 
@@ -293,6 +329,7 @@ def _app_with_a_path_parameter(dispatch: bool) -> FastAPI:
     router = _router(LeanRoute)
 
     @router.get("/tracks/{track_id}")
+    @on_fastapis_handler("a path parameter")
     async def track(track_id: int) -> JSONResponse:
         return JSONResponse({"track": track_id})
 
@@ -336,9 +373,10 @@ def test_fixed_path_dispatch_answers_as_the_routers_loop_does(method: str, url: 
 
 
 def test_the_dispatch_table_holds_fixed_paths_up_to_the_first_route_with_a_parameter() -> None:
+    """The service's routes come first, FastAPI's documentation routes after them."""
     dispatch = _app_with_a_path_parameter(dispatch=True).router.middleware_stack
     assert isinstance(dispatch, FixedPathDispatch)
     paths = {path for path, _ in dispatch.table}
-    assert {"/health", "/ready", "/metrics", "/query", "/body", "/docs", "/openapi.json"} <= paths
-    assert "/tracks/popular" not in paths
+    assert {"/health", "/ready", "/metrics", "/query", "/body"} <= paths
+    assert not {"/tracks/popular", "/docs", "/openapi.json"} & paths  # after /tracks/{track_id}
     assert dispatch.table[("/query", "GET")].path == "/query"
