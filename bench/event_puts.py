@@ -1,6 +1,6 @@
 """Durable puts over HTTP: `python -m bench.event_puts [--seconds S]`.
 
-Starts the events service as production does (`musicrec.api.launcher`) on a fresh SQLite store, then
+Starts the events service as production does (`musicrec.runtime.launcher`) on a fresh SQLite store, then
 on Redis (a redis-server of its own with `appendfsync always`, so an acknowledged listen is on disk
 as with SQLite), and loads `POST /put` with wrk at 1, 16 and 64 connections: random users among
 `USERS`, so puts for one user rarely meet (the concurrency the group commit has to absorb is across
@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.wrk import LoadResult, LoadSpec, run_wrk
-from musicrec.api.launcher import RunningService, ServiceSpec, free_port, start_service, stop_service, wait_ready
 from musicrec.cluster.redis_server import running_redis_server
+from musicrec.runtime.launcher import RunningService, ServiceSpec, free_port, start_service, stop_service, wait_ready
 from musicrec.settings import PROJECT_ROOT
 
 logger = logging.getLogger("bench.event_puts")

@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from musicrec.api.launcher import private_trio_environment
+from musicrec.runtime.launcher import private_trio_environment
 from musicrec.settings import PROJECT_ROOT
 
 DEFAULT_REPORT = PROJECT_ROOT / "bench" / "results" / "first_run.md"

@@ -26,7 +26,7 @@ import numpy as np
 import psutil
 
 from bench.serving_report import code_version, machine_facts
-from musicrec.api.launcher import private_trio_environment, running, trio
+from musicrec.runtime.launcher import private_trio_environment, running, trio
 from musicrec.settings import get_settings, load_settings
 from tests.web.browser import MusicrecPage, chromium_page
 

@@ -36,7 +36,7 @@ import psutil
 from musicrec.datasets.scales import get_scale
 from musicrec.datasets.synthetic import generate
 from musicrec.pipeline.content import NONE, ItemContent
-from musicrec.pipeline.engine import open_engine
+from musicrec.pipeline.engine_choice import open_engine
 from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import load_settings

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import httpx
 
-from musicrec.api.launcher import free_port
-from musicrec.api.supervisor import FIRST_DELAY
 from musicrec.cluster.redis_server import RedisServer
-from musicrec.cluster.supervisor import RunningCluster, plan_cluster, running_cluster
+from musicrec.cluster.replicas import RunningCluster, plan_cluster, running_cluster
 from musicrec.commands.serve import SUPERVISE_EVERY
+from musicrec.runtime.launcher import free_port
+from musicrec.runtime.supervisor import FIRST_DELAY
 from musicrec.settings import PROJECT_ROOT, load_settings
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "redis_outage.md"

@@ -114,7 +114,7 @@ async def measure_routes(folder: Path, work: Path, requests: int) -> dict[str, f
     """CPU microseconds per request of every route; os.getppid() marks each measured phase."""
     from musicrec.api import events_app, features_app, recommendations_app
     from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
-    from musicrec.serving.indexes import load_similar
+    from musicrec.serving.artifact_reading import load_similar
 
     settings = load_settings(environ={"MUSICREC_PATHS__ARTIFACTS": str(folder),
                                       "MUSICREC_EVENTS__SQLITE_PATH": str(work / "events.sqlite3"),

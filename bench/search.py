@@ -35,7 +35,7 @@ from musicrec.datasets.catalog import build_catalog
 from musicrec.datasets.catalog_files import catalog_names_table, tracks_table
 from musicrec.datasets.scales import get_scale
 from musicrec.pipeline.prepare import PrepareReport, build_items
-from musicrec.serving.catalog import Catalog, load_catalog
+from musicrec.serving.catalog import TrackCatalog, load_catalog
 from musicrec.serving.search import TrackSearch, build_search
 
 log = logging.getLogger("bench.search")
@@ -79,7 +79,7 @@ def cyrillic(folder: Path) -> None:
     pq.write_table(table, folder / schema.ITEMS_FILE)
 
 
-def queries(catalog: Catalog, per_kind: int, rng: np.random.Generator) -> dict[str, list[str]]:
+def queries(catalog: TrackCatalog, per_kind: int, rng: np.random.Generator) -> dict[str, list[str]]:
     """What people type: a title's start, a whole title, an artist, one letter, a typo."""
     rows = rng.choice(len(catalog), size=per_kind, replace=False)
     titles = [name for name in catalog.names.take(pa.array(rows)).to_pylist() if name]
@@ -97,7 +97,7 @@ def queries(catalog: Catalog, per_kind: int, rng: np.random.Generator) -> dict[s
     }
 
 
-def time_queries(index: TrackSearch, catalog: Catalog, kind: str, texts: list[str]) -> Timing:
+def time_queries(index: TrackSearch, catalog: TrackCatalog, kind: str, texts: list[str]) -> Timing:
     seconds, cpu_seconds, found = [], [], []
     for text in texts:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -138,7 +138,7 @@ def render(results: dict[str, tuple[dict[str, float], list[Timing]]], args: argp
         f"`python -m bench.search --tracks {args.tracks} --seed {args.seed} --per-kind {args.per_kind}` "
         f"on {machine_facts()}; code {code_version()};",
         f"load average before: {load_before}, after: {_load()}. A query is timed as `GET /search_tracks` "
-        f"answers it, in process: `TrackSearch.find` for the best {K} plus their names (`Catalog.details`); "
+        f"answers it, in process: `TrackSearch.find` for the best {K} plus their names (`TrackCatalog.details`); "
         "the HTTP round trip adds about a millisecond (tests/api/test_page.py runs the route itself).",
         "",
     ]

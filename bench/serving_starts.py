@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.serving_trio import settings_for, start_timed, trio_environment
-from musicrec.api.launcher import stop_service, trio
+from musicrec.runtime.launcher import stop_service, trio
 
 logger = logging.getLogger("bench.serving")
 COMPARED = ("features", "recommendations")

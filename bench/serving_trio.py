@@ -1,6 +1,6 @@
 """Start the real trio for the benchmark on free loopback ports, timing each start and its memory.
 
-The services run exactly as in production (`musicrec.api.launcher`: one uvicorn process each, one
+The services run exactly as in production (`musicrec.runtime.launcher`: one uvicorn process each, one
 worker, settings from `MUSICREC_*` overrides), pointed at the benchmark's artifacts and a fresh
 SQLite event store. They are started one after another, each ready before the next, so a start-up
 time is one service's own: from `Popen` until `/ready` answers 200 (interpreter start, imports,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from musicrec.api.launcher import (
+from musicrec.runtime.launcher import (
     RunningService,
     ServiceSpec,
     private_trio_environment,

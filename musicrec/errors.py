@@ -68,7 +68,7 @@ class DependencyUnavailable(MusicRecError):
     status_code = 503
 
 
-class RawDataError(ArtifactError):
+class RawDataError(MusicRecError):
     """A raw input file (tracks, catalog_names, interactions) is missing or has the wrong schema.
 
     The data came from the user, not from our pipeline, so it is a client-side problem (422); the

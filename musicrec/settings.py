@@ -20,8 +20,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from musicrec.serving.blending import BLENDS, MERGES, implemented
-
 ENV_PREFIX = "MUSICREC_"
 CONFIG_ENV = "MUSICREC_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +58,19 @@ class DataSettings(_Section):
     seed: int = 42
 
 
+# The blends and online merges that musicrec.serving.blending implements, named here so that settings
+# import nothing above them; tests/serving/test_blending.py checks its registries hold exactly these.
+BLEND_NAMES = ("alternate", "weighted")
+MERGE_NAMES = ("max", "sum")
+
+
+def implemented(names: tuple[str, ...], name: str) -> str:
+    """`name` if it is one of `names`; the error lists them."""
+    if name not in names:
+        raise ValueError(f"{name!r} is not implemented; choose one of {', '.join(names)}")
+    return name
+
+
 class ServingSettings(_Section):
     host: str = "127.0.0.1"
     default_k: int = Field(10, ge=1)
@@ -68,9 +79,9 @@ class ServingSettings(_Section):
     # is online_history=3, blend=alternate, filter_heard=false.
     online_history: int = Field(1, ge=1)
     similar_per_listen: int = Field(10, ge=1)
-    blend: str = "weighted"  # a name in musicrec.serving.blending.BLENDS
+    blend: str = "weighted"  # one of BLEND_NAMES
     online_weight: float = Field(0.7, ge=0, le=1)
-    online_merge: str = "max"  # a name in musicrec.serving.blending.MERGES
+    online_merge: str = "max"  # one of MERGE_NAMES
     filter_heard: bool = True
     # Tracks of one main artist per 10 tracks of a blended list (scaled with k); 0: no cap.
     max_per_artist: int = Field(2, ge=0, le=10)
@@ -94,12 +105,12 @@ class ServingSettings(_Section):
     @field_validator("blend")
     @classmethod
     def _implemented_blend(cls, name: str) -> str:
-        return implemented(BLENDS, name)
+        return implemented(BLEND_NAMES, name)
 
     @field_validator("online_merge")
     @classmethod
     def _implemented_merge(cls, name: str) -> str:
-        return implemented(MERGES, name)
+        return implemented(MERGE_NAMES, name)
 
 
 class EventSettings(_Section):

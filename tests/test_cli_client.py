@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import test_service
-from musicrec.api.launcher import free_port
+from musicrec.runtime.launcher import free_port
 from musicrec.settings import load_settings
 
 URLS = {"MUSICREC_URLS__RECOMMENDATIONS_URL": "http://127.0.0.1:9100",

@@ -28,9 +28,9 @@ from yarl import URL
 from musicrec import schema
 from musicrec.api.access import key_headers
 from musicrec.api.breaker import CircuitBreaker, CircuitOpen
-from musicrec.api.server import KEEP_ALIVE_SECONDS
 from musicrec.api.wire import PutResponse, RecentEvents, SimilarItemsBatchResponse
 from musicrec.errors import DependencyUnavailable
+from musicrec.runtime.server import KEEP_ALIVE_SECONDS
 from musicrec.serving.blending import SimilarList
 from musicrec.serving.history import LISTEN, EventKind, History
 from musicrec.settings import ServingSettings
@@ -43,7 +43,7 @@ POOL_SIZE = 64
 # on a connection the other side is just closing.
 IDLE_CONNECTION_SECONDS = KEEP_ALIVE_SECONDS - 1
 
-Answer = TypeVar("Answer")
+Decoded = TypeVar("Decoded")
 Params = dict[str, int | str]
 
 
@@ -94,9 +94,9 @@ class ServiceClient:
         return URL(url, encoded=True)
 
     async def call(
-        self, path: str, answer: TypeAdapter[Answer], *, params: Params | None = None,
+        self, path: str, answer: TypeAdapter[Decoded], *, params: Params | None = None,
         json: Any = None,
-    ) -> Answer:
+    ) -> Decoded:
         """POST to `path` and return its answer, parsed and checked against `answer`.
 
         While the dependency's circuit is open (it failed `[serving] breaker_failures` times in a
@@ -118,8 +118,8 @@ class ServiceClient:
         return checked
 
     async def _call(
-        self, path: str, answer: TypeAdapter[Answer], params: Params | None, json: Any
-    ) -> Answer:
+        self, path: str, answer: TypeAdapter[Decoded], params: Params | None, json: Any
+    ) -> Decoded:
         try:
             async with self._session.post(self._url(path, params), json=json) as response:
                 body = await response.read()

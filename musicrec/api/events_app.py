@@ -36,7 +36,8 @@ from musicrec.api.params import ItemId, TopK, UserId, post_and_get, post_only, r
 from musicrec.api.routing import on_fastapis_handler
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import EventsResponse, PutResponse
-from musicrec.serving.event_store import EventStore, Listen, open_event_store
+from musicrec.serving.event_backends import open_event_store
+from musicrec.serving.event_store import EventStore, Listen
 from musicrec.serving.history import LISTEN, EventKind
 from musicrec.settings import Settings
 

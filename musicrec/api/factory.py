@@ -17,7 +17,7 @@ to load its data plane into it) and gets the rest:
   "<name> loaded in X.XX s" and only then does `/ready` answer 200 (503 `{"detail": "loading"}`
   before); `/health` always answers 200 while the process runs. `/ready` is 503 again while a
   dependency the service cannot answer without is down (`ServiceState.dependency_down`).
-- `/metrics` is Prometheus text from a per-app registry (see `musicrec.api.metrics`): per-route
+- `/metrics` is Prometheus text from a per-app registry (see `musicrec.api.prometheus`): per-route
   latency and request counts, plus the counters a service's state adds with `service_counter`.
 - One error policy: a `MusicRecError` becomes `{"detail": message}` with its own status; invalid
   query parameters become 422 with a message naming the parameter (and a short preview of the
@@ -45,7 +45,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from musicrec.api.access import document_key, guarded_routes
-from musicrec.api.metrics import install_request_metrics
+from musicrec.api.prometheus import install_request_metrics
 from musicrec.api.routing import LeanRoute, dispatch_fixed_paths
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import ErrorResponse, HealthResponse

@@ -15,9 +15,10 @@ import threading
 import time
 from typing import Any
 
+import psutil
+
 from musicrec.api.state import ServiceState
 from musicrec.errors import ArtifactError
-from musicrec.serving.indexes import process_rss_mib
 from musicrec.serving.set_indexes import SetIndexes
 
 logger = logging.getLogger(__name__)
@@ -52,3 +53,8 @@ def log_loaded(service: str, what: str, started: float, array_bytes: int) -> Non
     """One line per start-up with what operators size machines by: rows, memory, seconds."""
     logger.info("%s: loaded %s; %.0f MiB of arrays in %.2f s; process RSS %.0f MiB",
                 service, what, array_bytes / 2**20, time.perf_counter() - started, process_rss_mib())
+
+
+def process_rss_mib() -> float:
+    """Resident memory of this process, for the load log that operators size machines by."""
+    return psutil.Process().memory_info().rss / 2**20

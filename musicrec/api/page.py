@@ -36,7 +36,7 @@ from musicrec.api.params import ItemId, TopK, UserId, post_only, resolve_k
 from musicrec.api.wire import AboutResponse, ListenerResponse, PutResponse, TracksResponse, track_info
 from musicrec.errors import ArtifactError
 from musicrec.manifest import read_manifest, settings_tuned
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.history import LISTEN, EventKind
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.listeners import Kind, ListenerSampler, load_listener_sampler
@@ -65,7 +65,7 @@ class ListenRecorder(Protocol):
 class PagePlane:
     """What the page's routes answer from, made from one artifact set."""
 
-    catalog: Catalog
+    catalog: TrackCatalog
     search: TrackSearch
     listeners: ListenerSampler
     about: AboutResponse
@@ -73,7 +73,7 @@ class PagePlane:
     rng: np.random.Generator
 
 
-def load_page_plane(folder: Path, settings: Settings, personal: RankedLists, catalog: Catalog,
+def load_page_plane(folder: Path, settings: Settings, personal: RankedLists, catalog: TrackCatalog,
                     search: TrackSearch, recorder: ListenRecorder) -> PagePlane:
     """The page's indexes (search, listeners) and what it shows about the set in `folder`."""
     return PagePlane(

@@ -33,7 +33,6 @@ from musicrec.api.clients import EventsClient, FeaturesClient, ServiceClient
 from musicrec.api.exposures import ExposureLog
 from musicrec.api.factory import Loader, create_service_app, service_router
 from musicrec.api.loading import describe_source, log_loaded
-from musicrec.api.metrics import service_counter
 from musicrec.api.page import ListenRecorder, PagePlane, load_page_plane, page_router, serve_page
 from musicrec.api.params import (
     Artist,
@@ -48,11 +47,12 @@ from musicrec.api.params import (
     post_and_get,
     resolve_k,
 )
+from musicrec.api.prometheus import service_counter
 from musicrec.api.reloading import ArtifactSetHeader, SetPlane, SetReloader, reload_router, serving_sets
 from musicrec.api.state import ServiceState
 from musicrec.api.strategies import BLENDED, DEFAULT, OFFLINE, ONLINE
 from musicrec.api.wire import RecsResponse, track_info
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.experiments import Experiment, arm_settings, configured_experiment
 from musicrec.serving.facets import TrackFacets
 from musicrec.serving.reasons import Explainer
@@ -70,7 +70,7 @@ ARM_HEADER = "X-Experiment-Arm"
 Details = Annotated[bool, Query(description="Add each track's name, artists, genres and reason.")]
 
 
-class Listens(UserEvents, ListenRecorder, Protocol):
+class ListenStore(UserEvents, ListenRecorder, Protocol):
     """The events service as this one uses it: the user's events for the lists, and the page's events."""
 
 
@@ -80,7 +80,7 @@ class RecommendationsPlane(SetPlane):
     recommender per arm besides the one of `[serving]` (for the default list)."""
 
     recommender: Recommender
-    catalog: Catalog
+    catalog: TrackCatalog
     explainer: Explainer
     page: PagePlane
     experiment: Experiment | None = None
@@ -209,7 +209,7 @@ def open_set(folder: Path) -> SetIndexes:
                             optional=[schema.ITEMS_FILE])
 
 
-def load_plane(indexes: SetIndexes, settings: Settings, listens: Listens, similar: SimilarTracks
+def load_plane(indexes: SetIndexes, settings: Settings, listens: ListenStore, similar: SimilarTracks
                ) -> RecommendationsPlane:
     """The plane of one set, mapped and logged; it asks `listens` and `similar`."""
     started = time.perf_counter()
@@ -241,7 +241,7 @@ def _closed_at_exit(stack: AsyncExitStack, client: Client) -> Client:
     return client
 
 
-def _loader(listens: Listens | None, similar: SimilarTracks | None) -> Loader[RecommendationsState]:
+def _loader(listens: ListenStore | None, similar: SimilarTracks | None) -> Loader[RecommendationsState]:
     @asynccontextmanager
     async def load(state: RecommendationsState) -> AsyncIterator[None]:
         settings = state.settings
@@ -268,7 +268,7 @@ def _page_of(request: Request) -> PagePlane:
 
 def create_app(
     settings: Settings | None = None,
-    listens: Listens | None = None,
+    listens: ListenStore | None = None,
     similar: SimilarTracks | None = None,
 ) -> FastAPI:
     """The recommendations app; data is loaded when the server starts, not here.

@@ -244,7 +244,7 @@ async def read_body(request: Request, serving: ServingSettings) -> bytes:
 
     A declared Content-Length over the limit is refused before a byte of the body is read; a body
     without one (chunked) is read only up to the limit. (How long a client may take to send it is
-    bounded by the server: `musicrec.api.http_limits`.)
+    bounded by the server: `musicrec.runtime.http_limits`.)
     """
     limit = serving.max_body_bytes
     declared = request.headers.get("content-length")

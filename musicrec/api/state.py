@@ -27,7 +27,7 @@ class ServiceState(Generic[Plane]):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.metrics_registry = CollectorRegistry()  # per app: see musicrec.api.metrics
+        self.metrics_registry = CollectorRegistry()  # per app: see musicrec.api.prometheus
         self.ready = False
         self.refused: str | None = None  # why the loaded data turned out unusable (see api.loading)
         self.reloader: Any = None  # the SetReloader of a service that serves artifact sets

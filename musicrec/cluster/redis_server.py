@@ -23,7 +23,7 @@ from pathlib import Path
 
 import redis
 
-from musicrec.api.launcher import free_port
+from musicrec.runtime.launcher import free_port
 
 START_TIMEOUT_SECONDS = 10.0
 # What redis-server logs when it loaded its append-only file, or loaded it although its tail was cut.

@@ -11,7 +11,7 @@ from pathlib import Path
 from musicrec.api.strategies import BLENDED, OFFLINE
 from musicrec.replay.compare import CAPS
 from musicrec.replay.evaluate import ReplayOptions, run_evaluation
-from musicrec.replay.metrics import BOOTSTRAP_RESAMPLES, DEFAULT_KS
+from musicrec.replay.listen_metrics import BOOTSTRAP_RESAMPLES, DEFAULT_KS
 from musicrec.replay.scores import LIFT_K
 from musicrec.settings import PROJECT_ROOT, Settings
 

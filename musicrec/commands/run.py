@@ -25,10 +25,10 @@ import httpx
 
 from musicrec import schema
 from musicrec.api.access import API_KEY_HEADER
-from musicrec.api.launcher import READY_TIMEOUT
 from musicrec.commands.serve import run_trio, until_stopped
 from musicrec.errors import MusicRecError
 from musicrec.manifest import read_manifest, settings_tuned
+from musicrec.runtime.launcher import READY_TIMEOUT
 from musicrec.runtime.pipeline_jobs import BackgroundPipeline, make_quick_set
 from musicrec.settings import Settings
 

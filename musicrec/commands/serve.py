@@ -14,8 +14,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Protocol
 
-from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, running, trio
-from musicrec.api.supervisor import Supervisor
+from musicrec.runtime.launcher import READY_TIMEOUT, ServiceFailed, running, trio
+from musicrec.runtime.supervisor import Supervisor
 from musicrec.settings import PROJECT_ROOT, Settings
 
 CLUSTER_DIR = PROJECT_ROOT / "data" / "cluster"
@@ -90,7 +90,7 @@ def run_trio(settings: Settings, ready_timeout: float, companion: Companion | No
 
 
 def _run_cluster(settings: Settings, replicas: int) -> int:
-    from musicrec.cluster.supervisor import plan_cluster, running_cluster
+    from musicrec.cluster.replicas import plan_cluster, running_cluster
 
     plan = plan_cluster(settings, replicas, CLUSTER_DIR)
     with running_cluster(plan) as cluster:

@@ -29,7 +29,7 @@ HIT_EXPONENT = 0.25
 
 
 @dataclass(frozen=True)
-class Catalog:
+class SyntheticCatalog:
     """Dense arrays describing every genre, artist, album and track."""
 
     genre_ids: np.ndarray  # int64 [genres]
@@ -140,7 +140,7 @@ def _lift_the_tail(weight: np.ndarray, quantile: float) -> np.ndarray:
     return np.maximum(weight, np.quantile(weight, quantile))
 
 
-def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
+def build_catalog(scale: Scale, rng: np.random.Generator) -> SyntheticCatalog:
     """Generate the whole catalogue for `scale` (a few seconds at full size)."""
     genre_ids, genre_weight = _genres(rng, scale.genres)
     sizes = _artist_sizes(rng, scale.tracks)
@@ -162,7 +162,7 @@ def build_catalog(scale: Scale, rng: np.random.Generator) -> Catalog:
     track_weight = _bend_the_head(track_weight)
     track_weight = _lift_the_tail(track_weight, scale.shape.tail_floor_quantile)
     track_weight[rng.random(scale.tracks) < NEVER_PLAYED_SHARE] = 0.0
-    return Catalog(
+    return SyntheticCatalog(
         genre_ids=genre_ids,
         genre_weight=genre_weight,
         artist_ids=sparse_ids(rng, n_artists, 1e7),

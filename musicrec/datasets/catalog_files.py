@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from musicrec import schema
 from musicrec.datasets import names
-from musicrec.datasets.catalog import NO_GENRE, Catalog
+from musicrec.datasets.catalog import NO_GENRE, SyntheticCatalog
 
 EMPTY_GENRES_SHARE = 0.02
 EMPTY_ALBUMS_SHARE = 0.01
@@ -26,19 +26,19 @@ def _list_array(counts: np.ndarray, values: np.ndarray) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.int64()))
 
 
-def _genre_lists(catalog: Catalog, rng: np.random.Generator) -> pa.ListArray:
+def _genre_lists(catalog: SyntheticCatalog, rng: np.random.Generator) -> pa.ListArray:
     genres = catalog.artist_genres[catalog.track_artist]  # [tracks, 2]
     present = genres != NO_GENRE
     present[rng.random(catalog.n_tracks) < EMPTY_GENRES_SHARE] = False
     return _list_array(present.sum(axis=1), catalog.genre_ids[genres[present]])
 
 
-def _album_lists(catalog: Catalog, rng: np.random.Generator) -> pa.ListArray:
+def _album_lists(catalog: SyntheticCatalog, rng: np.random.Generator) -> pa.ListArray:
     has_album = rng.random(catalog.n_tracks) >= EMPTY_ALBUMS_SHARE
     return _list_array(has_album.astype(np.int64), catalog.album_ids[catalog.track_album[has_album]])
 
 
-def _artist_lists(catalog: Catalog, rng: np.random.Generator) -> pa.ListArray:
+def _artist_lists(catalog: SyntheticCatalog, rng: np.random.Generator) -> pa.ListArray:
     featuring = rng.integers(0, catalog.n_artists, catalog.n_tracks)
     has_featuring = (rng.random(catalog.n_tracks) < FEATURING_SHARE) & (featuring != catalog.track_artist)
     pairs = np.stack([catalog.track_artist, featuring], axis=1)
@@ -46,7 +46,7 @@ def _artist_lists(catalog: Catalog, rng: np.random.Generator) -> pa.ListArray:
     return _list_array(present.sum(axis=1), catalog.artist_ids[pairs[present]])
 
 
-def tracks_table(catalog: Catalog, rng: np.random.Generator) -> pa.Table:
+def tracks_table(catalog: SyntheticCatalog, rng: np.random.Generator) -> pa.Table:
     """`tracks.parquet`: one row per track, except a few played ones that real files also miss."""
     table = pa.table(
         {
@@ -74,7 +74,7 @@ def _names_rows(kind: str, ids: np.ndarray, labels: pa.Array, keep: np.ndarray) 
     )
 
 
-def catalog_names_table(catalog: Catalog, rng: np.random.Generator) -> pa.Table:
+def catalog_names_table(catalog: SyntheticCatalog, rng: np.random.Generator) -> pa.Table:
     """`catalog_names.parquet`: (id, type, name) for genres, artists, albums and tracks; some missing."""
     genre_keep = np.ones(catalog.n_genres, dtype=bool)
     genre_keep[-1] = False  # one long-tail genre without a name

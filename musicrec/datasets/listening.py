@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicrec.datasets.catalog import LISTENING_DAYS, NO_GENRE, Catalog
+from musicrec.datasets.catalog import LISTENING_DAYS, NO_GENRE, SyntheticCatalog
 from musicrec.datasets.packed import first_occurrences
 from musicrec.datasets.sampling import NO_MEMBER, GroupedSampler
 from musicrec.datasets.scales import Scale
@@ -46,7 +46,7 @@ MODE_SHARES = (0.2, 0.45, 0.35)
 
 
 @dataclass(frozen=True)
-class Listens:
+class GeneratedListens:
     """One chunk of listens, sorted by user then time; `track` is a dense catalogue index."""
 
     user: np.ndarray  # int64 user number
@@ -75,7 +75,7 @@ def _pick_slot(cumulative: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class ListeningModel:
     """Draws listens for chunks of users from one catalogue; deterministic for a given rng."""
 
-    def __init__(self, catalog: Catalog, scale: Scale) -> None:
+    def __init__(self, catalog: SyntheticCatalog, scale: Scale) -> None:
         self.catalog = catalog
         tracks = np.arange(catalog.n_tracks)
         weight = catalog.track_weight
@@ -194,7 +194,7 @@ class ListeningModel:
             track[rows] = draw(rows)
         return track, session_day[session]
 
-    def chunk(self, count: int, rng: np.random.Generator) -> Listens:
+    def chunk(self, count: int, rng: np.random.Generator) -> GeneratedListens:
         """Listens of `count` new users numbered 0..count-1, sorted by user and time."""
         users = self._users(count, rng)
         listen_user = np.repeat(np.arange(count), users.draws)
@@ -210,4 +210,4 @@ class ListeningModel:
         kept_user = listen_user[keep]
         per_user = np.bincount(kept_user, minlength=count)
         seq = np.arange(keep.size) - (np.cumsum(per_user) - per_user)[kept_user] + 1
-        return Listens(user=kept_user, track=track[keep], day=day[keep], seq=seq.astype(np.int32))
+        return GeneratedListens(user=kept_user, track=track[keep], day=day[keep], seq=seq.astype(np.int32))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from musicrec import schema
 from musicrec.datasets.catalog import build_catalog
 from musicrec.datasets.catalog_files import catalog_names_table, tracks_table
-from musicrec.datasets.listening import ListeningModel, Listens
+from musicrec.datasets.listening import GeneratedListens, ListeningModel
 from musicrec.datasets.scales import Scale
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class GenerateReport:
 
 
 def _interactions_table(
-    listens: Listens, track_ids: np.ndarray, first_user: int, rng: np.random.Generator
+    listens: GeneratedListens, track_ids: np.ndarray, first_user: int, rng: np.random.Generator
 ) -> pa.Table:
     """The chunk in the course schema, with a few exact duplicate rows like real exports."""
     copies = np.where(rng.random(listens.user.size) < DUPLICATE_SHARE, 2, 1)

@@ -12,7 +12,7 @@ work-folder files, so the stages after it cannot tell which one ran:
 
 Everything bounded by design (EASE on its pool of tracks, CatBoost on its sample of users, the
 tuning loop, the lists) runs on the driver with either engine. The local engine never imports
-pyspark: `open_engine` imports the Spark engine only when it is asked for.
+pyspark: `engine_choice.open_engine` imports the Spark engine only when it is asked for.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from musicrec.pipeline import split
 from musicrec.pipeline.prepare import PrepareReport, prepare
 from musicrec.pipeline.sources import SOURCES, CandidateSource, chosen_sources
 from musicrec.pipeline.workspace import Workspace
-from musicrec.settings import PipelineSettings, SparkSettings
+from musicrec.settings import PipelineSettings
 
 if TYPE_CHECKING:
     from musicrec.pipeline.context import StageContext
@@ -66,12 +66,3 @@ class LocalEngine(Engine):
 
 
 LOCAL = LocalEngine()
-
-
-def open_engine(params: PipelineSettings, spark: SparkSettings, work: Workspace) -> Engine:
-    """The engine `[pipeline] engine` names; a Spark engine starts (or joins) its Spark session."""
-    if params.engine == "spark":
-        from musicrec.pipeline.spark.engine import SparkEngine  # pyspark only when asked for
-
-        return SparkEngine(spark, work)
-    return LOCAL

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from musicrec.datasets.packed import distinct
-from musicrec.pipeline import metrics, scoring
+from musicrec.pipeline import ranking_metrics, scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.fusion import RankFusion
@@ -37,7 +37,7 @@ K = scoring.K
 def random_recs(n_users: int, items: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k uniformly random items per user (the floor every model must beat)."""
     if not items.size:
-        return np.full((n_users, k), metrics.NO_ITEM, dtype=np.int64)
+        return np.full((n_users, k), ranking_metrics.NO_ITEM, dtype=np.int64)
     return items[rng.integers(0, items.size, size=(n_users, k))].astype(np.int64)
 
 

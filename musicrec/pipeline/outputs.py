@@ -16,10 +16,10 @@ from musicrec.pipeline.content import ItemContent, content_neighbours
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.lists import recommendations_table
-from musicrec.pipeline.popular import popular_table
 from musicrec.pipeline.sources import SourceContext
 from musicrec.pipeline.sources.als import AlsParams, AlsSource
 from musicrec.pipeline.sources.popular import PopularSource
+from musicrec.pipeline.top_popular import popular_table
 from musicrec.pipeline.world import FittedWorld
 
 

@@ -22,7 +22,7 @@ import psutil
 from musicrec.artifacts import ArtifactSetWriter
 from musicrec.pipeline import evaluate, ranker, refit, split, tune
 from musicrec.pipeline.context import StageContext
-from musicrec.pipeline.engine import open_engine
+from musicrec.pipeline.engine_choice import open_engine
 from musicrec.pipeline.reports import TuningReport
 from musicrec.pipeline.workspace import PUBLISHED_FILES, Workspace
 from musicrec.settings import PipelineSettings, SparkSettings

@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 
 from musicrec.datasets.packed import distinct
-from musicrec.pipeline import metrics
+from musicrec.pipeline import ranking_metrics
 from musicrec.pipeline.data import Candidates, History, Pairs
 
-K = metrics.EVALUATION_K
+K = ranking_metrics.EVALUATION_K
 
 
 def as_matrix(lists: Candidates, users: np.ndarray, k: int = K) -> np.ndarray:
     """Flat lists -> users x k matrix of items aligned with sorted `users` (NO_ITEM where short)."""
-    recs = np.full((users.size, k), metrics.NO_ITEM, dtype=np.int64)
+    recs = np.full((users.size, k), ranking_metrics.NO_ITEM, dtype=np.int64)
     if not users.size:
         return recs
     position = np.searchsorted(users, lists.users).clip(0, users.size - 1)
@@ -30,11 +30,11 @@ def as_matrix(lists: Candidates, users: np.ndarray, k: int = K) -> np.ndarray:
 
 
 def judge(recs: np.ndarray, users: np.ndarray, relevant: Pairs, history: History) -> dict[str, float]:
-    """Every metric of a users x k matrix of recommendations (see metrics.all_metrics)."""
+    """Every metric of a users x k matrix of recommendations (see ranking_metrics.all_metrics)."""
     n_items = len(history.items)
-    hits = metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
+    hits = ranking_metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
     n_relevant = np.bincount(relevant.users, minlength=len(history.users))[users]
-    return metrics.all_metrics(recs, hits, n_relevant, history.item_listeners,
+    return ranking_metrics.all_metrics(recs, hits, n_relevant, history.item_listeners,
                                int(history.active_users.size), n_items)
 
 
@@ -42,9 +42,9 @@ def ndcg_per_user(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items
                   k: int = K) -> np.ndarray:
     """NDCG@k of each of `users` (sorted) for flat lists."""
     recs = as_matrix(lists, users, k)
-    hits = metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
+    hits = ranking_metrics.hit_matrix(recs, users, relevant.keys(n_items), n_items)
     n_relevant = np.bincount(relevant.users, minlength=int(users.max(initial=0)) + 1)[users]
-    return metrics.ndcg_per_user(hits, n_relevant, k)
+    return ranking_metrics.ndcg_per_user(hits, n_relevant, k)
 
 
 def ndcg(lists: Candidates, users: np.ndarray, relevant: Pairs, n_items: int, k: int = K) -> float:

@@ -79,7 +79,7 @@ def day_of(number: int) -> date:
 
 
 @dataclass(frozen=True)
-class Listens:
+class ListenArrays:
     """The event log as dense arrays: one row per listen, in the order of events.parquet (by user,
     then track_seq)."""
 
@@ -88,10 +88,10 @@ class Listens:
     days: np.ndarray  # int32 days since epoch
 
 
-def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, Listens, int]:
+def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, ListenArrays, int]:
     """Read events.parquet into dense arrays; returns the user index, listens, dropped count.
 
-    Listens of tracks outside the catalog cannot be named or served, so they are dropped (prepare
+    ListenArrays of tracks outside the catalog cannot be named or served, so they are dropped (prepare
     normally leaves none) and counted.
     """
     table = pq.read_table(events_path, columns=[schema.USER_ID, schema.ITEM_ID, schema.STARTED_AT])
@@ -104,7 +104,7 @@ def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, Listens, i
     if dropped:
         raw_users, item_index, days = raw_users[known], item_index[known], days[known]
     users = IdIndex.from_ids(raw_users)
-    return users, Listens(users.encode(raw_users), item_index, days.astype(np.int32)), dropped
+    return users, ListenArrays(users.encode(raw_users), item_index, days.astype(np.int32)), dropped
 
 
 # --- how much a window holds --------------------------------------------------------------------
@@ -120,7 +120,7 @@ class Thickness:
     users: np.ndarray  # users with a listen from days[j] up to `end` and one before days[j]
 
     @classmethod
-    def before(cls, listens: Listens, n_users: int, end: int) -> Thickness:
+    def before(cls, listens: ListenArrays, n_users: int, end: int) -> Thickness:
         days, users = listens.days, listens.users
         if days.size and days.max() >= end:  # the test window ends after the log: no copy of it
             inside = days < end
@@ -252,7 +252,7 @@ class ListenLog(Protocol):
 class LocalLog:
     """The listens in this process as a ListenLog."""
 
-    listens: Listens
+    listens: ListenArrays
     n_users: int
 
     @property
@@ -337,7 +337,7 @@ def time_split(log: ListenLog, settings: PipelineSettings) -> Split:
                  as_configured=not (target.widened or test.widened))
 
 
-def per_user_periods(listens: Listens) -> np.ndarray:
+def per_user_periods(listens: ListenArrays) -> np.ndarray:
     """TEST for each user's last PER_USER_SHARE of listens (by day, then the order of events.parquet,
     which is track_seq), TARGET for as many before them, TRAIN for the rest (int8 per listen)."""
     n = listens.users.size
@@ -384,7 +384,7 @@ def choose_split(log: ListenLog, settings: PipelineSettings) -> Split:
 
 # --- histories and pairs ------------------------------------------------------------------------
 
-def history_of(listens: Listens, keep: np.ndarray | None, users: IdIndex, items: IdIndex, cutoff: int,
+def history_of(listens: ListenArrays, keep: np.ndarray | None, users: IdIndex, items: IdIndex, cutoff: int,
                recent_days: int) -> History:
     """Count matrices and per-user / per-item arrays of the kept listens (all when `keep` is None);
     `cutoff` is the first day after them, `recent_days` before it count as recent."""
@@ -404,7 +404,7 @@ def history_of(listens: Listens, keep: np.ndarray | None, users: IdIndex, items:
                    user_last_day, cutoff)
 
 
-def history_before(listens: Listens, users: IdIndex, items: IdIndex, cutoff: int,
+def history_before(listens: ListenArrays, users: IdIndex, items: IdIndex, cutoff: int,
                    recent_days: int) -> History:
     """The history of the listens before day `cutoff`."""
     return history_of(listens, listens.days < cutoff, users, items, cutoff, recent_days)
@@ -418,7 +418,7 @@ def count_matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -
     return matrix
 
 
-def period_pairs(listens: Listens, start: date, end: date | None, n_items: int) -> Pairs:
+def period_pairs(listens: ListenArrays, start: date, end: date | None, n_items: int) -> Pairs:
     """Distinct (user, item) pairs listened from `start` up to (not including) `end`."""
     mask = listens.days >= day_number(start)
     if end is not None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from musicrec.api.strategies import BLENDED
 from musicrec.replay.inprocess import InProcessTarget, LoadedArtifacts
-from musicrec.replay.metrics import Estimate, estimates, listen_gains, paired_difference, per_user_sums
+from musicrec.replay.listen_metrics import Estimate, estimates, listen_gains, paired_difference, per_user_sums
 from musicrec.replay.runner import Reply, replay
 from musicrec.replay.sample import ReplaySample
 from musicrec.serving.experiments import arm_settings

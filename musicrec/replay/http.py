@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 
 from musicrec import schema
-from musicrec.api.launcher import private_trio_environment, running, trio
 from musicrec.api.strategies import strategy_named
 from musicrec.errors import DependencyUnavailable
 from musicrec.replay.runner import Reply
+from musicrec.runtime.launcher import private_trio_environment, running, trio
 from musicrec.settings import Settings
 
 logger = logging.getLogger(__name__)

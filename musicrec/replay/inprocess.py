@@ -17,12 +17,13 @@ import numpy as np
 from musicrec import schema
 from musicrec.api.strategies import strategy_named
 from musicrec.replay.runner import Reply
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.blending import SimilarList
 from musicrec.serving.catalog import load_catalog
 from musicrec.serving.content import SimilarIndex
 from musicrec.serving.facets import TrackFacets
 from musicrec.serving.history import DISLIKE, LISTEN, EventKind, History
-from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
+from musicrec.serving.indexes import RankedLists
 from musicrec.serving.recommender import Recommender, build_recommender
 from musicrec.settings import Settings
 

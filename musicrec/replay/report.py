@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from musicrec import schema
 from musicrec.api.strategies import BLENDED, OFFLINE
 from musicrec.replay.compare import SettingRow
-from musicrec.replay.metrics import METRICS, Estimate
+from musicrec.replay.listen_metrics import METRICS, Estimate
 from musicrec.replay.runner import ReplayResult
 from musicrec.replay.scores import LIFT_K, GroupScores, latency_ms
 from musicrec.replay.tuning import TuningRow, Variant

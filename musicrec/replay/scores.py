@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.api.strategies import BLENDED, OFFLINE
-from musicrec.replay.metrics import DEFAULT_KS, METRICS, Estimate, estimates, listen_gains, per_user_sums
+from musicrec.replay.listen_metrics import DEFAULT_KS, METRICS, Estimate, estimates, listen_gains, per_user_sums
 from musicrec.replay.runner import ReplayResult
 
 GROUPS: tuple[str, ...] = ("all users", "with offline recommendations", "cold (no offline list)")

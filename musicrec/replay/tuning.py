@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from musicrec.api.strategies import BLENDED, OFFLINE, ONLINE
 from musicrec.replay.inprocess import LoadedArtifacts
-from musicrec.replay.metrics import Estimate, listen_gains, paired_difference
+from musicrec.replay.listen_metrics import Estimate, listen_gains, paired_difference
 from musicrec.replay.runner import replay
 from musicrec.replay.sample import ReplaySample
 from musicrec.replay.scores import LIFT_K, GroupScores, score

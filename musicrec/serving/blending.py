@@ -11,7 +11,7 @@ The lists here hold at most a few hundred ids, so plain Python is both clearer a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, Self
 
@@ -222,13 +222,6 @@ class WeightedBlend(Blend):
 
 MERGES: dict[str, type[OnlineMerge]] = {merge.name: merge for merge in (MaxMerge, SumMerge)}
 BLENDS: dict[str, type[Blend]] = {blend.name: blend for blend in (AlternateBlend, WeightedBlend)}
-
-
-def implemented(registry: Mapping[str, type[Rule]], name: str) -> str:
-    """`name` if `registry` has a rule of that name; the error lists the names it has."""
-    if name not in registry:
-        raise ValueError(f"{name!r} is not implemented; choose one of {', '.join(registry)}")
-    return name
 
 
 def configured_merge(serving: ServingSettings) -> OnlineMerge:

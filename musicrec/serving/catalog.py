@@ -16,8 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from musicrec import schema
+from musicrec.serving.arrow import arrow_view
+from musicrec.serving.artifact_reading import open_parquet
 from musicrec.serving.columns import artifact_error, checked_column, column_values
-from musicrec.serving.indexes import KEY_MAX, KEY_MIN, _open_parquet, arrow_view
+from musicrec.serving.indexes import KEY_MAX, KEY_MIN
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class TrackDetails:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class TrackCatalog:
     """Names, artists and genres of tracks, looked up by binary search over sorted ids.
 
     `albums` (None when the set's indexes were saved without them) serve the features service's
@@ -48,7 +50,7 @@ class Catalog:
         return len(self.item_ids)
 
     @classmethod
-    def empty(cls) -> Catalog:
+    def empty(cls) -> TrackCatalog:
         """For an artifact folder without items.parquet: every answer carries ids only."""
         no_names = pa.array([], pa.list_(pa.string()))
         return cls(np.empty(0, dtype=np.int32), pa.array([], pa.string()), no_names, no_names)
@@ -75,15 +77,15 @@ class Catalog:
         ]
 
 
-def load_catalog(folder: Path) -> Catalog:
+def load_catalog(folder: Path) -> TrackCatalog:
     """Read items.parquet if present (it is optional: the course's artifact folders lack it).
 
     Genres and albums are optional too: a track table without them still names tracks and artists.
     """
     path = folder / schema.ITEMS_FILE
     if not path.exists():
-        return Catalog.empty()
-    parquet = _open_parquet(path, [schema.ITEM_ID, schema.NAME, schema.ARTISTS])
+        return TrackCatalog.empty()
+    parquet = open_parquet(path, [schema.ITEM_ID, schema.NAME, schema.ARTISTS])
     columns = [schema.ITEM_ID, schema.NAME, schema.ARTISTS]
     columns += [name for name in (schema.GENRES, schema.ALBUMS) if name in parquet.schema_arrow.names]
     try:
@@ -93,7 +95,7 @@ def load_catalog(folder: Path) -> Catalog:
     ids = checked_column(table, schema.ITEM_ID, schema.ITEMS_SCHEMA, path)  # nulls, types, range
     if np.any(ids[1:] < ids[:-1]):  # the pipeline writes them sorted; other sets may not
         table = table.take(pc.sort_indices(table.column(schema.ITEM_ID)))
-    catalog = Catalog(
+    catalog = TrackCatalog(
         item_ids=column_values(table.column(schema.ITEM_ID)).astype(np.int32),
         names=table.column(schema.NAME).combine_chunks(),
         artists=table.column(schema.ARTISTS).combine_chunks(),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.serving.blending import Relation
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.facets import Facet, TrackFacets
 from musicrec.serving.indexes import RankedLists
 
@@ -58,7 +58,7 @@ class ContentSimilar:
     levels: tuple[tuple[Relation, Facet, ByPopularity], ...]
 
     @classmethod
-    def of(cls, catalog: Catalog, similar: RankedLists, top: int) -> ContentSimilar:
+    def of(cls, catalog: TrackCatalog, similar: RankedLists, top: int) -> ContentSimilar:
         """`top`: the most similar tracks ever asked for one track ([serving] max_k)."""
         facets = TrackFacets.of(catalog)
         learned = np.zeros(len(facets), dtype=bool)
@@ -114,7 +114,7 @@ class SimilarIndex:
     content: ContentSimilar | None = None
 
     @classmethod
-    def of(cls, similar: RankedLists, catalog: Catalog, top: int) -> SimilarIndex:
+    def of(cls, similar: RankedLists, catalog: TrackCatalog, top: int) -> SimilarIndex:
         return cls(similar, ContentSimilar.of(catalog, similar, top) if len(catalog) else None)
 
     @property

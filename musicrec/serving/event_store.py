@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from musicrec.serving.history import LISTEN, EventKind
-from musicrec.settings import EventSettings
 
 
 @dataclass(frozen=True)
@@ -54,19 +53,3 @@ class EventStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
-
-
-def open_event_store(settings: EventSettings) -> EventStore:
-    """The backend `[events] backend` names, opened with its settings.
-
-    Backends are imported here, not at the top: they import `Listen` from this module.
-    """
-    if settings.backend == "redis":
-        from musicrec.serving.redis_events import RedisEventStore
-
-        return RedisEventStore(settings.redis_url, max_per_user=settings.max_per_user,
-                               max_dislikes=settings.max_dislikes_per_user)
-    from musicrec.serving.sqlite_events import SqliteEventStore
-
-    return SqliteEventStore(settings.sqlite_path, max_per_user=settings.max_per_user,
-                            max_dislikes=settings.max_dislikes_per_user)

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.indexes import KEY_MAX, KEY_MIN
 
 NO_CODE = -1
@@ -90,14 +90,14 @@ class Facet:
 
 @dataclass(frozen=True)
 class TrackFacets:
-    """The catalogue's track ids (sorted, as in `Catalog`) with their artists and genres as codes."""
+    """The catalogue's track ids (sorted, as in `TrackCatalog`) with their artists and genres as codes."""
 
     item_ids: np.ndarray
     artists: Facet
     genres: Facet
 
     @classmethod
-    def of(cls, catalog: Catalog) -> TrackFacets:
+    def of(cls, catalog: TrackCatalog) -> TrackFacets:
         rows = len(catalog)
         return cls(catalog.item_ids, Facet.of(catalog.artists, rows), Facet.of(catalog.genres, rows))
 

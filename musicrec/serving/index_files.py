@@ -33,14 +33,10 @@ import numpy as np
 import pyarrow as pa
 
 from musicrec import schema
-from musicrec.serving.catalog import Catalog, load_catalog
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
+from musicrec.serving.catalog import TrackCatalog, load_catalog
 from musicrec.serving.columns import artifact_error, column_values
-from musicrec.serving.indexes import (
-    RankedLists,
-    load_recommendations,
-    load_similar,
-    load_top_popular,
-)
+from musicrec.serving.indexes import RankedLists
 from musicrec.serving.reasons import SOURCE_CODE, OfflineSources, load_offline_sources
 from musicrec.serving.search import TrackSearch, build_search
 
@@ -81,7 +77,7 @@ def _save_offline_sources(sources: OfflineSources, folder: Path) -> None:
     (folder / _SOURCE_NAMES).write_text(json.dumps({"names": list(sources.names)}) + "\n")
 
 
-def _save_catalog(catalog: Catalog, path: Path) -> None:
+def _save_catalog(catalog: TrackCatalog, path: Path) -> None:
     columns = [pa.array(catalog.item_ids), catalog.names, catalog.artists, catalog.genres]
     names = [schema.ITEM_ID, schema.NAME, schema.ARTISTS, schema.GENRES]
     if catalog.albums is not None:
@@ -197,14 +193,14 @@ def _map_arrow(path: Path) -> pa.RecordBatch:
         raise artifact_error(path, f"cannot be mapped ({exc})") from None
 
 
-def map_catalog(folder: Path) -> Catalog:
+def map_catalog(folder: Path) -> TrackCatalog:
     """The names, zero-copy from the mapped Arrow file; empty when the set had no items.parquet."""
     path = folder / ITEMS
     if not path.exists():
-        return Catalog.empty()
+        return TrackCatalog.empty()
     batch = _map_arrow(path)
     albums = batch.column(schema.ALBUMS) if schema.ALBUMS in batch.schema.names else None  # older sets: none
-    return Catalog(item_ids=column_values(batch.column(schema.ITEM_ID)),
+    return TrackCatalog(item_ids=column_values(batch.column(schema.ITEM_ID)),
                    names=batch.column(schema.NAME), artists=batch.column(schema.ARTISTS),
                    genres=batch.column(schema.GENRES), albums=albums)
 

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from musicrec import schema
 from musicrec.serving.blending import Relation, SimilarList
-from musicrec.serving.catalog import Catalog, TrackDetails
+from musicrec.serving.catalog import TrackCatalog, TrackDetails
 from musicrec.serving.columns import artifact_error, column_values
 from musicrec.serving.indexes import RankedLists
 from musicrec.serving.recommender import Origin
@@ -128,7 +128,7 @@ class Explainer:
     is explained as popular.
     """
 
-    catalog: Catalog
+    catalog: TrackCatalog
     sources: OfflineSources
     popular: frozenset[int] | None = None
 

@@ -31,7 +31,7 @@ from musicrec.serving.blending import (
     configured_blend,
     configured_merge,
 )
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.facets import TrackFacets
 from musicrec.serving.history import NO_HISTORY, History
 from musicrec.serving.indexes import RankedLists
@@ -134,7 +134,7 @@ class Recommender:
 
     def __post_init__(self) -> None:
         if self.selector is None:
-            self.selector = Selector(TrackFacets.of(Catalog.empty()), self.popular)
+            self.selector = Selector(TrackFacets.of(TrackCatalog.empty()), self.popular)
 
     @property
     def _select(self) -> Selector:
@@ -250,6 +250,6 @@ def build_recommender(
         online_history=serving.online_history, similar_per_listen=serving.similar_per_listen,
         merge=configured_merge(serving), filter_heard=serving.filter_heard,
         heard_window=settings.events.max_per_user,
-        selector=Selector(facets or TrackFacets.of(Catalog.empty()), popular),
+        selector=Selector(facets or TrackFacets.of(TrackCatalog.empty()), popular),
         max_per_artist=serving.max_per_artist, max_similar=serving.max_k,
     )

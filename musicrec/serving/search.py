@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.arrow import arrow_text, arrow_view
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.columns import column_values
-from musicrec.serving.indexes import arrow_text, arrow_view
 
 CANDIDATES = 200  # matching lines looked at before ranking: bounds a request's work for common queries
 SEPARATOR = "\n"  # ends a title and a line
@@ -125,7 +125,7 @@ def _starts_a_word(text: bytes | mmap.mmap, position: int) -> bool:
     return before < 0x80 and not chr(before).isalnum()
 
 
-def build_search(catalog: Catalog, popular: np.ndarray) -> TrackSearch:
+def build_search(catalog: TrackCatalog, popular: np.ndarray) -> TrackSearch:
     """The search index of every named track; `popular` tracks (best first) come first among equals."""
     order = _popular_first(catalog.item_ids, popular)
     taken, empty = arrow_view(order), arrow_text("")

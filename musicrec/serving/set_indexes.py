@@ -30,8 +30,9 @@ from musicrec import schema
 from musicrec.artifacts import SERVING_CACHE, verify_artifact_set, verify_sizes
 from musicrec.manifest import build_manifest, fingerprint_inputs, read_manifest, write_manifest
 from musicrec.serving import index_files
-from musicrec.serving.catalog import Catalog, load_catalog
-from musicrec.serving.indexes import RankedLists, load_recommendations, load_similar, load_top_popular
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
+from musicrec.serving.catalog import TrackCatalog, load_catalog
+from musicrec.serving.indexes import RankedLists
 from musicrec.serving.reasons import OfflineSources, load_offline_sources
 from musicrec.serving.search import TrackSearch, build_search
 
@@ -111,14 +112,14 @@ class SetIndexes:
             return load_top_popular(self.set_folder)
         return index_files.map_top_popular(self._serving())
 
-    def catalog(self) -> Catalog:
+    def catalog(self) -> TrackCatalog:
         if schema.ITEMS_FILE not in self.used:
-            return Catalog.empty()
+            return TrackCatalog.empty()
         if self.root is None:
             return load_catalog(self.set_folder)
         return index_files.map_catalog(self._serving())
 
-    def search(self, catalog: Catalog, popular: np.ndarray) -> TrackSearch:
+    def search(self, catalog: TrackCatalog, popular: np.ndarray) -> TrackSearch:
         """The web page's track search: mapped when saved with the set, else built from `catalog`."""
         mapped = index_files.map_search(self._serving()) if self.root is not None else None
         return mapped if mapped is not None else build_search(catalog, popular)

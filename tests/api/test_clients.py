@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from musicrec.api.clients import EventsClient, FeaturesClient
-from musicrec.api.launcher import free_port
 from musicrec.errors import DependencyUnavailable
+from musicrec.runtime.launcher import free_port
 from musicrec.serving.history import History
 from musicrec.settings import ServingSettings
 

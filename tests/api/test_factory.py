@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from musicrec.api.factory import ERROR_RESPONSES, create_service_app
-from musicrec.api.metrics import service_counter
 from musicrec.api.params import ItemId, TopK, UserId, post_and_get, resolve_k
+from musicrec.api.prometheus import service_counter
 from musicrec.api.state import ServiceState
 from musicrec.api.wire import INT32_MAX
 from musicrec.errors import ArtifactError, NotFound

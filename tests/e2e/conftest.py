@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from musicrec.api.launcher import RunningService, private_trio_environment, running, trio
+from musicrec.runtime.launcher import RunningService, private_trio_environment, running, trio
 from musicrec.settings import Settings, load_settings
 from tests.artifact_factory import COURSE_RULE_ENV, write_artifact_set
 

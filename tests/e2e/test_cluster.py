@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from bench.redis_outage import MAX_PER_USER, WRITERS, run_outage, supervising
-from musicrec.api.launcher import free_port, wait_ready
-from musicrec.cluster.supervisor import RunningCluster, plan_cluster, running_cluster
+from musicrec.cluster.replicas import RunningCluster, plan_cluster, running_cluster
+from musicrec.runtime.launcher import free_port, wait_ready
 from musicrec.settings import load_settings
 from tests.artifact_factory import publish_artifact_set
 

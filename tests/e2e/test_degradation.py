@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from musicrec.api.launcher import stop_service
+from musicrec.runtime.launcher import stop_service
 from tests.e2e.conftest import Trio
 from tests.e2e.test_course_scenario import client
 

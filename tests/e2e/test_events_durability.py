@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from musicrec.api.launcher import ServiceSpec, free_port, start_service, stop_service, wait_ready
+from musicrec.runtime.launcher import ServiceSpec, free_port, start_service, stop_service, wait_ready
 
 WRITERS = 4
 USERS_PER_WRITER = 10

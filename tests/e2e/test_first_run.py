@@ -30,9 +30,9 @@ import httpx
 import psutil
 import pytest
 
-from musicrec.api.launcher import private_trio_environment
 from musicrec.api.reloading import ARTIFACT_SET_HEADER
 from musicrec.runtime import progress
+from musicrec.runtime.launcher import private_trio_environment
 from musicrec.runtime.pipeline_jobs import LOG_FILE, TUNED_WORK_FOLDER
 from musicrec.settings import PROJECT_ROOT
 

@@ -1,7 +1,7 @@
 """Hostile clients against real uvicorn processes: heads, bodies and slow senders are bounded.
 
-The services run as `python -m musicrec.api.server` starts them (the launcher), so these also guard
-`musicrec.api.http_limits`, the subclass of uvicorn's protocol, against an upgrade that changes it.
+The services run as `python -m musicrec.runtime.server` starts them (the launcher), so these also guard
+`musicrec.runtime.http_limits`, the subclass of uvicorn's protocol, against an upgrade that changes it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from musicrec.api.launcher import RunningService, ServiceFailed, ServiceSpec, free_port, running, trio
+from musicrec.runtime.launcher import RunningService, ServiceFailed, ServiceSpec, free_port, running, trio
 from musicrec.settings import load_settings
 from tests.e2e.conftest import trio_environment
 

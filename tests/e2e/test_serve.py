@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from musicrec.api.launcher import ServiceFailed, ServiceSpec, free_port, running
+from musicrec.runtime.launcher import ServiceFailed, ServiceSpec, free_port, running
 from musicrec.settings import PROJECT_ROOT, load_settings
 from tests.e2e.conftest import trio_environment
 

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from musicrec.pipeline.engine import LOCAL, open_engine
+from musicrec.pipeline.engine import LOCAL
+from musicrec.pipeline.engine_choice import open_engine
 from musicrec.pipeline.sources import chosen_sources
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import PipelineSettings, SparkSettings
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 import musicrec.cli, musicrec.commands.pipeline
 from musicrec.pipeline import evaluate, ranker, refit, split, tune, world
-from musicrec.pipeline.engine import open_engine
+from musicrec.pipeline.engine_choice import open_engine
 from musicrec.pipeline.workspace import Workspace
 from musicrec.settings import PipelineSettings, SparkSettings
 open_engine(PipelineSettings(), SparkSettings(), Workspace(Path("unused")))

@@ -25,7 +25,6 @@ import scipy.sparse as sp
 
 from musicrec import schema
 from musicrec.errors import RawDataError
-from musicrec.pipeline.popular import ItemCounts
 from musicrec.pipeline.prepare import prepare as prepare_locally
 from musicrec.pipeline.runner import run_pipeline
 from musicrec.pipeline.sources import SourceContext
@@ -38,6 +37,7 @@ from musicrec.pipeline.spark.engine import SparkEngine
 from musicrec.pipeline.spark.frames import ITEM, USER, ratings
 from musicrec.pipeline.spark.itemknn import SparkItemKnnSource
 from musicrec.pipeline.spark.prepare import prepare as prepare_on_spark
+from musicrec.pipeline.top_popular import ItemCounts
 from musicrec.pipeline.workspace import Cutoff, Workspace
 from musicrec.settings import PipelineSettings
 from tests.pipeline.conftest import SPARK

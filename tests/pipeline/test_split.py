@@ -9,7 +9,7 @@ from musicrec.pipeline.split import (
     TARGET,
     TEST,
     TRAIN,
-    Listens,
+    ListenArrays,
     LocalLog,
     Thickness,
     TooThin,
@@ -30,18 +30,18 @@ def _day(n: int, month: int = 1) -> int:
     return day_number(date(2022, month, n))
 
 
-def _log(listens: list[tuple[int, int, int]]) -> Listens:
+def _log(listens: list[tuple[int, int, int]]) -> ListenArrays:
     """Listens from (user, item, day number) rows, in the order given."""
     users, items, days = (np.array(column, dtype=np.int32) for column in zip(*listens))
-    return Listens(users, items, days)
+    return ListenArrays(users, items, days)
 
 
-def _daily(days: int) -> Listens:
+def _daily(days: int) -> ListenArrays:
     """Users 0 and 1 each listen to one track a day from Jan 1 on."""
     return _log([(user, day % 5, _day(1) + day) for day in range(days) for user in (0, 1)])
 
 
-def _monthly(months: int) -> Listens:
+def _monthly(months: int) -> ListenArrays:
     """Users 0..2 each listen to two tracks on the first day of every month: dates truncated to
     the month."""
     return _log([(user, item, _day(1, month)) for month in range(1, months + 1) for user in range(3)
@@ -134,7 +134,7 @@ def test_a_given_setting_is_never_replaced_by_the_per_user_split():
 
 
 # (user, item, day): train before Jan 6, target Jan 6..8, test from Jan 9
-LISTENS = Listens(
+LISTENS = ListenArrays(
     users=np.array([0, 0, 1, 1, 2, 2, 0], dtype=np.int32),
     items=np.array([0, 1, 0, 0, 2, 1, 2], dtype=np.int32),
     days=np.array([_day(1), _day(3), _day(5), _day(5), _day(7), _day(9), _day(10)], dtype=np.int32),

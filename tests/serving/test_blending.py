@@ -136,3 +136,11 @@ def test_every_registered_rule_is_named_by_settings_and_tuned_as_it_says() -> No
                 assert rule.from_settings(serving) == configuration  # the settings choose it back
     assert [blend.label for blend in WeightedBlend.tuning_grid()] == [
         "weighted 0.3", "weighted 0.5", "weighted 0.7", "weighted 0.85"]
+
+
+def test_the_settings_name_exactly_the_registered_blends_and_merges() -> None:
+    """settings.py names them itself (it imports nothing above it); the registries must agree."""
+    from musicrec.serving.blending import BLENDS, MERGES
+    from musicrec.settings import BLEND_NAMES, MERGE_NAMES
+
+    assert set(BLENDS) == set(BLEND_NAMES) and set(MERGES) == set(MERGE_NAMES)

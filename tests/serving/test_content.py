@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.content import ContentSimilar, SimilarIndex
 from musicrec.serving.indexes import RankedLists
 
@@ -25,10 +25,10 @@ TRACKS = {1: (["A"], ["X"], ["pop"]), 2: (["A"], ["Y"], ["pop"]), 3: (["B"], ["X
 LEARNED = {1: [2, 3], 2: [1, 4], 3: [4], 4: [2], 5: [2]}
 
 
-def _catalog(with_albums: bool = True) -> Catalog:
+def _catalog(with_albums: bool = True) -> TrackCatalog:
     ids = sorted(TRACKS)
     strings = pa.list_(pa.string())
-    return Catalog(np.array(ids, dtype=np.int32), pa.array([f"Track {item}" for item in ids]),
+    return TrackCatalog(np.array(ids, dtype=np.int32), pa.array([f"Track {item}" for item in ids]),
                    pa.array([TRACKS[item][0] for item in ids], strings),
                    pa.array([TRACKS[item][2] for item in ids], strings),
                    pa.array([TRACKS[item][1] for item in ids], strings) if with_albums else None)

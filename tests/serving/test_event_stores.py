@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from musicrec.api.launcher import free_port
 from musicrec.cluster.redis_server import running_redis_server
 from musicrec.errors import DependencyUnavailable
-from musicrec.serving.event_store import EventStore, Listen, open_event_store
+from musicrec.runtime.launcher import free_port
+from musicrec.serving.event_backends import open_event_store
+from musicrec.serving.event_store import EventStore, Listen
 from musicrec.serving.redis_events import RedisEventStore, decode_listen, encode_listen
 from musicrec.settings import EventSettings
 from tests.event_order import check_latest, concurrent_puts

@@ -13,14 +13,10 @@ import pytest
 
 from musicrec import schema
 from musicrec.errors import ArtifactError
-from musicrec.serving.catalog import Catalog, TrackDetails, load_catalog
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
+from musicrec.serving.catalog import TrackCatalog, TrackDetails, load_catalog
 from musicrec.serving.columns import column_values
-from musicrec.serving.indexes import (
-    RankedLists,
-    load_recommendations,
-    load_similar,
-    load_top_popular,
-)
+from musicrec.serving.indexes import RankedLists
 from tests.artifact_factory import write_artifact_set
 
 
@@ -97,7 +93,7 @@ def test_catalog_is_optional(tmp_path: Path) -> None:
     catalog = load_catalog(tmp_path)
     assert len(catalog) == 0
     assert catalog.details([10]) == [TrackDetails(10, None, [], [])]
-    assert Catalog.empty().details([]) == []
+    assert TrackCatalog.empty().details([]) == []
 
 
 def test_missing_file_names_file_and_command(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from musicrec import schema
 from musicrec.errors import NotFound
 from musicrec.serving import listeners
-from musicrec.serving.indexes import load_recommendations
+from musicrec.serving.artifact_reading import load_recommendations
 from musicrec.serving.listeners import Listener, load_listener_sampler
 from tests.artifact_factory import write_artifact_set
 

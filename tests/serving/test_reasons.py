@@ -19,10 +19,10 @@ from musicrec.artifacts import ArtifactSetWriter
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, read_manifest, write_manifest
 from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.blending import AlternateBlend
 from musicrec.serving.catalog import load_catalog
 from musicrec.serving.content import SimilarIndex
-from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.reasons import (
     Explainer,
     OfflineSources,

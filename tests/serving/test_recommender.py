@@ -13,9 +13,9 @@ import pytest
 
 from musicrec.errors import DependencyUnavailable
 from musicrec.replay.inprocess import InMemoryListens, InMemorySimilar
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.blending import AlternateBlend, SumMerge, WeightedBlend
 from musicrec.serving.history import EventKind, History
-from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.recommender import Recommender, build_recommender
 from musicrec.serving.selection import ListOptions
 from musicrec.settings import load_settings

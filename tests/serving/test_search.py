@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from musicrec.serving import search
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.search import build_search
 from tests.artifact_factory import write_artifact_set
 
@@ -24,9 +24,9 @@ TRACKS = {  # id: (name, artists)
 }
 
 
-def _catalog() -> Catalog:
+def _catalog() -> TrackCatalog:
     ids = sorted(TRACKS)
-    return Catalog(
+    return TrackCatalog(
         item_ids=np.array(ids, dtype=np.int32),
         names=pa.array([TRACKS[item][0] for item in ids], pa.string()),
         artists=pa.array([TRACKS[item][1] for item in ids], pa.list_(pa.string())),
@@ -81,7 +81,7 @@ def test_candidates_bound_the_work(monkeypatch) -> None:
 
 
 def test_empty_catalog() -> None:
-    index = build_search(Catalog.empty(), popular=np.array([1, 2], dtype=np.int32))
+    index = build_search(TrackCatalog.empty(), popular=np.array([1, 2], dtype=np.int32))
     assert len(index) == 0 and index.find("x", 5) == []
 
 
@@ -89,7 +89,7 @@ def test_building_and_answering_do_not_import_pandas(tmp_path: Path) -> None:
     """pa.array() and Python strings given to Arrow import pandas (0.3-0.4 s of a start-up)."""
     folder = write_artifact_set(tmp_path)
     probe = ("import sys; from pathlib import Path; from musicrec.serving.catalog import load_catalog; "
-             "from musicrec.serving.indexes import load_top_popular; "
+             "from musicrec.serving.artifact_reading import load_top_popular; "
              "from musicrec.serving.search import build_search; "
              f"folder = Path({str(folder)!r}); catalog = load_catalog(folder); "
              "index = build_search(catalog, load_top_popular(folder)); "

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from musicrec.serving.catalog import Catalog
+from musicrec.serving.catalog import TrackCatalog
 from musicrec.serving.facets import NO_CODE, TrackFacets
 from musicrec.serving.history import History
 from musicrec.serving.selection import ListOptions, Selector, cap_for, capped
@@ -24,9 +24,9 @@ ARTISTS = {1: ["A"], 2: ["A"], 3: ["B"], 4: ["A"], 5: ["C"], 6: ["B"], 7: [], 8:
 GENRES = {1: ["pop"], 2: ["rock"], 3: ["pop"], 4: ["pop"], 5: ["jazz"], 6: ["rock"], 7: ["pop"], 8: ["jazz"]}
 
 
-def _catalog() -> Catalog:
+def _catalog() -> TrackCatalog:
     ids = sorted(ARTISTS)
-    return Catalog(np.array(ids, dtype=np.int32), pa.array([f"Track {item}" for item in ids]),
+    return TrackCatalog(np.array(ids, dtype=np.int32), pa.array([f"Track {item}" for item in ids]),
                    pa.array([ARTISTS[item] for item in ids], pa.list_(pa.string())),
                    pa.array([GENRES[item] for item in ids], pa.list_(pa.string())))
 
@@ -49,7 +49,7 @@ def test_facets_find_rows_codes_and_tracks() -> None:
 
 
 def test_facets_of_an_empty_catalogue_know_nothing() -> None:
-    facets = TrackFacets.of(Catalog.empty())
+    facets = TrackFacets.of(TrackCatalog.empty())
     assert facets.rows(np.array([1])).tolist() == [-1]
     assert facets.genres.code_set(["pop"]).tolist() == []
 

@@ -15,8 +15,8 @@ from musicrec import schema
 from musicrec.artifacts import SERVING_CACHE, ArtifactSetWriter, prune_sets
 from musicrec.errors import ArtifactError
 from musicrec.manifest import build_manifest, write_manifest
+from musicrec.serving.artifact_reading import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.catalog import load_catalog
-from musicrec.serving.indexes import load_recommendations, load_similar, load_top_popular
 from musicrec.serving.search import build_search
 from musicrec.serving.set_indexes import SetIndexes, cache_folder, open_set_indexes
 from tests.artifact_factory import write_artifact_set, write_similar

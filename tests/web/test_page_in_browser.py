@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from musicrec.api.launcher import stop_service
+from musicrec.runtime.launcher import stop_service
 from tests.e2e.conftest import Trio, started_trio
 from tests.web.browser import BrowserPage, MusicrecPage, ShownTrack, chromium_page
 

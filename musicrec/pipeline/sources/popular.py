@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicrec.pipeline.data import Candidates, History
-from musicrec.pipeline.popular import ItemCounts
 from musicrec.pipeline.sources.base import CandidateSource, Choice, Progress, searched, top_from_dense, unheard_dense
+from musicrec.pipeline.top_popular import ItemCounts
 
 
 @dataclass(frozen=True)

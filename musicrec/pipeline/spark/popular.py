@@ -5,10 +5,10 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from musicrec.pipeline.data import History
-from musicrec.pipeline.popular import ItemCounts
 from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.spark import session
 from musicrec.pipeline.spark.frames import ITEM, LISTENS, RECENT, ratings, scattered
+from musicrec.pipeline.top_popular import ItemCounts
 
 
 class SparkPopularSource(PopularSource):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from musicrec.api.launcher import RunningService, ServiceSpec
-from musicrec.api.supervisor import FIRST_DELAY, MAX_DELAY, STABLE_AFTER, Supervisor
+from musicrec.runtime.launcher import RunningService, ServiceSpec
+from musicrec.runtime.supervisor import FIRST_DELAY, MAX_DELAY, STABLE_AFTER, Supervisor
 
 
 @dataclass

@@ -4,7 +4,7 @@ The public URLs in `[urls]` are nginx's; each replica listens on a free loopback
 and reads the same settings otherwise (`MUSICREC_*` overrides), with the events in Redis at
 `[events] redis_url`. If a Redis server already answers there it is used as it is (and kept
 running by whoever runs it); if not, one is started with its files in `data/redis/` (append-only
-file on). A replica that exits is started again (`musicrec.api.supervisor`, with backoff) while
+file on). A replica that exits is started again (`musicrec.runtime.supervisor`, with backoff) while
 nginx sends its share to the others; so is the redis-server we started, on the same port and files,
 and the log says what it replayed. Meanwhile the events replicas refuse writes (503) and their
 `/ready` is 503; they reconnect by themselves once it answers.
@@ -20,7 +20,9 @@ from pathlib import Path
 from subprocess import Popen
 from urllib.parse import urlsplit
 
-from musicrec.api.launcher import (
+from musicrec.cluster.nginx import nginx_config, start_nginx, stop_nginx
+from musicrec.cluster.redis_server import RedisServer, answers_ping
+from musicrec.runtime.launcher import (
     RunningService,
     ServiceSpec,
     free_port,
@@ -29,9 +31,7 @@ from musicrec.api.launcher import (
     trio,
     wait_ready,
 )
-from musicrec.api.supervisor import Supervisor
-from musicrec.cluster.nginx import nginx_config, start_nginx, stop_nginx
-from musicrec.cluster.redis_server import RedisServer, answers_ping
+from musicrec.runtime.supervisor import Supervisor
 from musicrec.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from musicrec.api.launcher import RunningService, start_service, stop_service
+from musicrec.runtime.launcher import RunningService, start_service, stop_service
 
 logger = logging.getLogger(__name__)
 

@@ -100,9 +100,9 @@ def _log_tail(log_path: Path | None, lines: int = 15) -> str:
 def start_service(
     spec: ServiceSpec, host: str, env: Mapping[str, str] | None = None, log_dir: Path | None = None
 ) -> RunningService:
-    """Start one uvicorn process (`musicrec.api.server`); its output goes to `log_dir/<name>.log`, or
+    """Start one uvicorn process (`musicrec.runtime.server`); its output goes to `log_dir/<name>.log`, or
     to this terminal."""
-    command = [sys.executable, "-m", "musicrec.api.server", spec.module, "--host", host,
+    command = [sys.executable, "-m", "musicrec.runtime.server", spec.module, "--host", host,
                "--port", str(port_of(spec.url))]
     log_path = log_dir / f"{spec.name}.log" if log_dir else None
     output: IO[bytes] | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 (child keeps it)

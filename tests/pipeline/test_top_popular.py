@@ -1,6 +1,6 @@
 import numpy as np
 
-from musicrec.pipeline.popular import top_popular
+from musicrec.pipeline.top_popular import top_popular
 
 
 def test_top_popular_orders_by_listens_then_listeners_then_index():

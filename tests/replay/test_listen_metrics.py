@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from musicrec.replay.metrics import bootstrap_means, estimates, listen_gains, per_user_sums
+from musicrec.replay.listen_metrics import bootstrap_means, estimates, listen_gains, per_user_sums
 
 RANKS = np.array([1, 2, 5, 0, 11])
 

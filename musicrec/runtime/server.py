@@ -1,10 +1,10 @@
 """Run one service in this process: uvicorn with the services' request limits, on an allowed address.
 
-    python -m musicrec.api.server events_service --host 127.0.0.1 --port 8020
+    python -m musicrec.runtime.server events_service --host 127.0.0.1 --port 8020
 
 The launcher (`python -m musicrec serve`, the cluster, the tests and benchmarks) starts every service
 this way rather than with the `uvicorn` command, so that each one
-- bounds request heads and their arrival time (`musicrec.api.http_limits`, `[serving]
+- bounds request heads and their arrival time (`musicrec.runtime.http_limits`, `[serving]
   max_header_bytes`, `read_timeout`), which the uvicorn command cannot be told;
 - refuses to listen beyond loopback without an API key (`musicrec.api.access.check_bind`).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from musicrec.api.access import check_bind
-from musicrec.api.http_limits import bounded_protocol
+from musicrec.runtime.http_limits import bounded_protocol
 from musicrec.settings import SettingsError, get_settings
 
 # uvicorn configures only its own loggers; this also shows the services' load logs (rows, seconds).
@@ -30,7 +30,7 @@ STARTUP_FAILED = 3  # uvicorn's own exit code when a server cannot start
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m musicrec.api.server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m musicrec.runtime.server", description=__doc__.splitlines()[0])
     parser.add_argument("module", help="the module holding `app`, e.g. events_service")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
