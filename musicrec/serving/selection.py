@@ -128,7 +128,7 @@ class Selector:
         ranked = self._ranked(pool, tail, taken_out, history.skipped, track_filter, length)
         if per_window is None:
             return list(islice(ranked, options.offset, length))
-        return capped(self._with_artists(ranked), k, per_window, length)[options.offset:]
+        return capped(self._with_artists(ranked, first=2 * length), k, per_window, length)[options.offset:]
 
     def _ranked(self, pool: np.ndarray | Sequence[int], tail: bool, taken_out: frozenset[int], skipped: frozenset[int],
                 track_filter: TrackFilter | None, length: int) -> Iterator[int]:
@@ -158,10 +158,14 @@ class Selector:
                 later = []
         yield from later
 
-    def _with_artists(self, ranked: Iterator[int]) -> Iterator[tuple[int, int]]:
-        """Each track with the code of its main artist, looked up a chunk at a time."""
-        for chunk in _chunks(ranked):
+    def _with_artists(self, ranked: Iterator[int], first: int) -> Iterator[tuple[int, int]]:
+        """Each track with the code of its main artist, looked up a chunk at a time: `first` tracks,
+        then twice as many each time up to CHUNK, so a cap that rarely binds ranks little more than
+        the list it fills."""
+        size = max(1, min(first, CHUNK))
+        while chunk := list(islice(ranked, size)):
             yield from zip(chunk, self.facets.main_artists(np.asarray(chunk, dtype=np.int64)).tolist())
+            size = min(2 * size, CHUNK)
 
 
 def capped(ranked: Iterable[tuple[int, int]], k: int, per_window: int, length: int) -> list[int]:
