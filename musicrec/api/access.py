@@ -71,7 +71,7 @@ def guarded_routes(routes: list[BaseRoute], serving: ServingSettings) -> list[Ba
     for route in routes:
         if needs_key(access_of(route), serving):
             route = copy.copy(route)
-            route.app = _requiring_key(route.app, key)  # type: ignore[attr-defined]
+            route.app = _requiring_key(route.app, key)  # type: ignore[attr-defined]  # every route here has one
             setattr(route, _GUARDED_ATTRIBUTE, True)
         guarded.append(route)
     return guarded
@@ -149,4 +149,4 @@ def document_key(app: FastAPI, serving: ServingSettings, error_model: dict[str, 
                                                  "content": {"application/json": {"schema": error_model}}}
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to change the schema

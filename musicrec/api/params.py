@@ -197,6 +197,7 @@ def _without(endpoint: Endpoint, parameter: str) -> Endpoint:
     async def without(**values: Any) -> Any:
         return await endpoint(**values, **{parameter: default})
 
+    # FastAPI reads the parameters from __signature__, which mypy does not know functions may carry
     without.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[value for name, value in signature.parameters.items() if name != parameter])
-    return without  # type: ignore[return-value]
+    return without  # type: ignore[return-value]  # the endpoint's call, less one keyword

@@ -47,10 +47,12 @@ class ServiceState(Generic[Plane]):
     @classmethod
     def of(cls, connection: HTTPConnection) -> Self:
         """The state of the app serving `connection` (a request)."""
-        return connection.app.state.service  # type: ignore[no-any-return]
+        state: Self = connection.app.state.service  # what `attach` stored
+        return state
 
     @classmethod
     def of_app(cls, app: FastAPI) -> Self:
         """The state of `app`, for tests and tools that hold the app rather than a request."""
-        return app.state.service  # type: ignore[no-any-return]
+        state: Self = app.state.service
+        return state
 

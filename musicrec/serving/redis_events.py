@@ -76,7 +76,7 @@ def _suffix(kind: EventKind) -> str:
 def decode_listen(value: bytes) -> Listen:
     item_id, listened_at, *kind = value.split(b":")
     return Listen(item_id=int(item_id), listened_at=float(listened_at),
-                  kind=kind[0].decode() if kind else LISTEN)  # type: ignore[arg-type]
+                  kind=kind[0].decode() if kind else LISTEN)  # type: ignore[arg-type]  # `put` writes only kinds
 
 
 class RedisEventStore:

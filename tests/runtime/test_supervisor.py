@@ -28,14 +28,14 @@ class Harness:
 
     def start(self, spec: ServiceSpec, host: str, env: object, log_dir: object) -> RunningService:
         self.started.append(spec.name)
-        return RunningService(spec, FakeProcess(pid=1000 + len(self.started)), None)  # type: ignore[arg-type]
+        return RunningService(spec, FakeProcess(pid=1000 + len(self.started)), None)  # type: ignore[arg-type]  # a fake Popen
 
 
 def _supervised(harness: Harness) -> tuple[Supervisor, dict[str, RunningService]]:
     supervisor = Supervisor("127.0.0.1", clock=lambda: harness.now, start=harness.start,
                             is_ready=lambda service: harness.ready)
     services = {name: RunningService(ServiceSpec(name, f"{name}_service", "http://127.0.0.1:1"),
-                                     FakeProcess(pid=number), None)  # type: ignore[arg-type]
+                                     FakeProcess(pid=number), None)  # type: ignore[arg-type]  # a fake Popen
                 for number, name in enumerate(("events", "features", "recommendations"))}
     supervisor.watch(list(services.values()))
     return supervisor, services
@@ -108,13 +108,13 @@ def test_a_process_watched_with_its_own_hooks_is_restarted_by_them_under_the_sam
     harness = Harness()
     supervisor, _ = _supervised(harness)
     redis = RunningService(ServiceSpec("redis", "redis-server", "redis://127.0.0.1:1/0"),
-                           FakeProcess(pid=50), None)  # type: ignore[arg-type]
+                           FakeProcess(pid=50), None)  # type: ignore[arg-type]  # a fake Popen
     restarted_from: list[RunningService] = []
     answers = {"ping": False}
 
     def restart(service: RunningService) -> RunningService:
         restarted_from.append(service)
-        return RunningService(service.spec, FakeProcess(pid=51), None)  # type: ignore[arg-type]
+        return RunningService(service.spec, FakeProcess(pid=51), None)  # type: ignore[arg-type]  # a fake Popen
 
     supervisor.watch([redis], restart=restart, is_ready=lambda service: answers["ping"])
     harness.ready = True  # the uvicorn probe says yes; redis must be asked its own way

@@ -38,7 +38,7 @@ def _recommender(folder: Path, history: list[int], kinds: list[EventKind] | None
     return Recommender(
         personal=load_recommendations(folder), popular=load_top_popular(folder), listens=listens,
         similar=InMemorySimilar(load_similar(folder)), online_history=2,
-        similar_per_listen=10, **options,  # type: ignore[arg-type]
+        similar_per_listen=10, **options,  # type: ignore[arg-type]  # each test passes the options it names
     )
 
 
