@@ -77,6 +77,9 @@ def out_of_fold(folds: Folds, table: CandidateTable, learner: Learner, relevant:
     runs = []
     for fold in range(folds.k):
         judged = folds.judged(fold)
+        if not judged.size:  # fewer users than folds: nothing to learn for
+            runs.append(FoldRun(0, 0.0))
+            continue
         started = time.perf_counter()
         scorer = learner(folds.learners(fold))
         seconds = time.perf_counter() - started

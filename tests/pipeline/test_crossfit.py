@@ -119,3 +119,17 @@ def test_the_fusion_of_each_fold_is_learnt_on_the_other_folds_only(monkeypatch: 
     out_of_fold(folds, sample.table, sample.fusion_learner(), sample.relevant, N_ITEMS)
     for fold, (rows_of, users) in enumerate(seen):
         assert rows_of.tolist() == users.tolist() == folds.learners(fold).tolist()
+
+
+def test_a_fold_left_empty_by_fewer_users_than_folds_is_skipped():
+    sample = _sample()
+    two = sample.users[:2]
+    folds = Folds.deal(two, two, 3, np.random.default_rng(0))
+    called: list[np.ndarray] = []
+
+    def learner(learners: np.ndarray) -> Any:
+        called.append(learners)
+        return lambda held: np.zeros(len(held))
+
+    per_user, runs = out_of_fold(folds, sample.table, learner, sample.relevant, N_ITEMS)
+    assert per_user.shape == (2,) and sorted(run.users for run in runs) == [0, 1, 1] and len(called) == 2
