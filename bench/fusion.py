@@ -6,7 +6,7 @@
 For each data shape: generate the built-in data (as `python -m musicrec data --scale S --shape X`
 does, unless it is in the work folder already) and run the whole pipeline with the settings of
 `config.ini`, then read its metrics.json: the fusion's learned weights and search, the choice on
-the ranker's held-out users, and NDCG@10 on the test period of every source, the fusion, the ranker
+the ranker's users judged out of fold, and NDCG@10 on the test period of every source, the fusion, the ranker
 and the published list, with the paired per-user difference to the best source. Run it through
 `../shared/quiet` for figures you quote.
 """
@@ -52,14 +52,14 @@ def render_shape(shape: str, report: dict[str, Any]) -> list[str]:
     lines += [f"Fusion learned on {fusion['learning_users']:,} users in {fusion['seconds']:.1f} s "
               f"({fusion['evaluations']} settings tried): weights {weights}; constant {fusion['constant']:g}. "
               f"Ranker stage {report['seconds']['ranker']:.0f} s in all.", "",
-              f"Choice on {ranker['held_out_users']:,} held-out users of the target window: "
-              f"**{report['published']}**.", "",
+              f"Choice on {ranker['judged_users']:,} users of the target window, each judged out of fold "
+              f"({ranker['folds']} folds): **{report['published']}**.", "",
               "| challenger | against | NDCG@10 difference | standard error |", "|---|---|---:|---:|"]
     lines += [f"| {name} | {entry['against']} | {entry['difference']:+.4f} | {entry['standard_error']:.4f} |"
               for name, entry in ranker["compared"].items()]
     lines += ["", f"Test period ({report['split']['evaluated_users']:,} users); difference to the best "
               f"source on it (`{best}`), per user:", "",
-              "| model | held-out NDCG@10 | test NDCG@10 | difference | standard error |",
+              "| model | out-of-fold NDCG@10 | test NDCG@10 | difference | standard error |",
               "|---|---:|---:|---:|---:|"]
     held = ranker["validation_ndcg@10"]
     for name in (*sorted(held.keys() & models.keys() - {"fusion", "ranker"},
@@ -87,10 +87,9 @@ def main() -> None:
     command = f"python -m bench.fusion --scale {args.scale} --shapes {' '.join(args.shapes)} --seed {args.seed}"
     lines = ["# Rank fusion beside the ranker and the sources", "",
              f"Command: `{command}` (through `../shared/quiet`). Scale `{args.scale}`, seed {args.seed}, the "
-             "settings of `config.ini`. The fusion and the ranker learn on the same users of the target window; "
-             "the choice is made on the users held out of both, cheapest first (best source, fusion, ranker), "
-             "each taken only when better than the one chosen before it by more than one standard error of "
-             "the paired per-user difference.", ""]
+             "settings of `config.ini`. The fusion and the ranker are cross-fitted on the users of the target "
+             "window (each fold scored by models learnt on the others); the choice is made on all of them, "
+             "cheapest first (best source, fusion, ranker), by the rule of `scoring.choose`.", ""]
     for shape in args.shapes:
         lines += render_shape(shape, run(args.scale, shape, args.seed, args.work))
     args.out.write_text("\n".join(lines) + "\n")

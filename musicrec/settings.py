@@ -186,6 +186,9 @@ class PipelineSettings(_Section):
     similar_per_item: int = Field(20, ge=1)
     ranker_users: int = Field(20_000, ge=10)
     ranker_iterations: int = Field(300, ge=1)
+    # Folds by user of the ranker's users (crossfit.py): each fold is judged by a ranker and a fusion
+    # learnt on the others, so the choice of the published list sees every user and every positive.
+    ranker_folds: int = Field(3, ge=2, le=10)
     ranker_loss: Literal["Logloss", "YetiRank", "PairLogit"] | None = None
     recommendations_per_user: int = Field(50, ge=1)
     evaluation_users: int = Field(200_000, ge=1)

@@ -19,7 +19,7 @@ import numpy as np
 from catboost import CatBoost, Pool
 
 from musicrec.pipeline.reports import RunPlan, SourceTuning, StagePlan
-from musicrec.pipeline.reranking import HELD_OUT_SHARE, NEGATIVES_PER_USER, catboost_params
+from musicrec.pipeline.reranking import NEGATIVES_PER_USER, catboost_params
 from musicrec.pipeline.workspace import Cutoff
 from musicrec.settings import PipelineSettings
 
@@ -90,16 +90,25 @@ class ListedUsers:
     similar_queries: int  # played tracks: each gets similar tracks at the eval and serve cutoffs
 
 
+def ranker_learn_seconds(settings: PipelineSettings, ranker: RankerSpeed, users: int) -> float:
+    """CatBoost's fits in the ranker stage (ranker.py): for each loss, one per fold on the other
+    `ranker_folds - 1` folds' rows, K - 1 times the rows in all; then the published fit of the loss
+    best out of fold on every row (priced at the slowest loss: which one wins is not known yet).
+    The rows are bounded by `ranker_users`, so this does not grow with the data beyond that."""
+    speeds = ranker.learn_seconds_per_row_iteration
+    slowest = max(speeds.values())
+    losses = [settings.ranker_loss] if settings.ranker_loss else list(speeds)
+    per_row = (settings.ranker_folds - 1) * sum(speeds.get(loss, slowest) for loss in losses) \
+        + max(speeds.get(loss, slowest) for loss in losses)
+    return per_row * users * LEARNING_ROWS_PER_USER * settings.ranker_iterations
+
+
 def plan_run(settings: PipelineSettings, sources: dict[str, SourceTuning], users: ListedUsers,
              ranker: RankerSpeed, spent_seconds: float) -> RunPlan:
     """The projected time of every stage after tuning, from the chosen settings' measured costs."""
     costs = {name: entry.cost for name, entry in sources.items() if entry.cost is not None}
     list_seconds_per_user = sum(cost.list_seconds_per_user for cost in costs.values())
-    losses = [settings.ranker_loss] if settings.ranker_loss else list(ranker.learn_seconds_per_row_iteration)
-    slowest = max(ranker.learn_seconds_per_row_iteration.values())
-    learning_rows = users.ranker * (1 - HELD_OUT_SHARE) * LEARNING_ROWS_PER_USER
-    learn = sum(ranker.learn_seconds_per_row_iteration.get(loss, slowest) for loss in losses) \
-        * learning_rows * settings.ranker_iterations
+    learn = ranker_learn_seconds(settings, ranker, users.ranker)
     scoring_per_user = ranker.predict_seconds_per_row * users.candidates_per_user
     # similar tracks: one query against the ALS pool per played track, like one user's ALS list
     similar = users.similar_queries * costs["als"].list_seconds_per_user if "als" in costs else 0.0

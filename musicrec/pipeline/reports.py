@@ -135,8 +135,9 @@ class TuningReport(Report):
 
 
 class FusionReport(Report):
-    """The rank fusion the ranker stage learned (fusion.py): each source's weight and the constant of
-    score = sum of weight / (constant + rank), searched on the ranker's learning users."""
+    """The rank fusion the ranker stage publishes (fusion.py): each source's weight and the constant of
+    score = sum of weight / (constant + rank), searched on every user of the ranker's sample (each
+    fold's own fusion, searched on the other folds, is what the choice judged)."""
 
     weights: dict[str, float]
     constant: float
@@ -146,21 +147,42 @@ class FusionReport(Report):
     seconds: float
 
 
+class FoldReport(Report):
+    """One fold of the cross-fitting (crossfit.py): its users, judged by the fusion and the rankers
+    learnt on the other folds, and what learning those cost."""
+
+    users: int
+    positives: int  # played candidates of its users
+    validation_ndcg_at_10: dict[str, float] = Field(alias="validation_ndcg@10")  # the fusion, each loss
+    catboost_seconds: dict[str, float]  # each loss's fit on the other folds
+    fusion_seconds: float  # the fusion's search on the other folds
+
+
 class RankerReport(Report):
     """What the ranker stage learned and which model it published: `RANKER`, `FUSION` or a source's name.
 
-    `compared` holds each challenger of the best source (the fusion, then the ranker) against the
-    model chosen before it, on the held-out users: NDCG@10 difference and its paired standard error.
+    Every user of the ranker's sample (`judged_users`, with `judged_pairs` unheard tracks in the
+    target window, `positives` of them among the candidates) is judged out of fold: dealt into
+    `folds` folds, each scored by a fusion and a ranker learnt on the others (`out_of_fold`).
+    `validation_ndcg@10` is every model's mean over all of them; `compared` holds the choice's
+    comparisons on them (scoring.choose): NDCG@10 difference and its paired standard error. The
+    published fusion and ranker are learnt afterwards on every user (`learning_users` with a
+    played candidate, `learning_rows` rows).
     """
 
     published: str
     loss: str | None
     best_source: str
-    learning_rows: int
+    folds: int
+    judged_users: int
+    judged_pairs: int
     positives: int
+    learning_rows: int
     learning_users: int
-    held_out_users: int
     validation_ndcg_at_10: dict[str, float] = Field(alias="validation_ndcg@10")
+    out_of_fold: list[FoldReport] = []
+    catboost_seconds: dict[str, float] = {}  # each loss over the folds, and `final` (the published fit)
+    fusion_seconds: float = 0.0  # every fusion search: the folds' and the published one
     feature_importance: dict[str, float] = {}
     skipped: str | None = None  # why no ranker and no fusion were learned, when none were
     fusion: FusionReport | None = None

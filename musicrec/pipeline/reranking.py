@@ -15,7 +15,6 @@ from musicrec.settings import PipelineSettings
 
 RANKER_LOSSES = ("Logloss", "YetiRank")
 NEGATIVES_PER_USER = 20
-HELD_OUT_SHARE = 0.25  # of the ranker's users, kept to choose between the ranker and the sources
 MIN_POSITIVES = 20  # fewer played candidates teach a ranker nothing: the best source is published
 
 
@@ -45,9 +44,3 @@ def fit_ranker(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, los
                       "verbose": max(1, params.ranker_iterations // 5)})
     model.fit(Pool(features, labels.astype(np.float32), group_id=groups))
     return model
-
-
-def split_users(users: np.ndarray, share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(learning users, held-out users), both sorted."""
-    held_out = rng.random(users.size) < share
-    return users[~held_out], users[held_out]

@@ -1,12 +1,13 @@
 """Judging ranked lists against the pairs a period held out: the one way every stage measures.
 
-Tuning (on the target window), the choice of the published model (held-out users of the target
-window; `choose`) and the evaluation (test period) all call `judge`, so a number in the validation
-table and one in metrics.json mean the same thing.
+Tuning (on the target window), the choice of the published model (every user of the ranker's
+sample, judged out of fold on the target window; `choose`) and the evaluation (test period) all
+call `judge`, so a number in the validation table and one in metrics.json mean the same thing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from musicrec.datasets.packed import distinct
 from musicrec.pipeline import ranking_metrics
 from musicrec.pipeline.data import Candidates, History, Pairs
+from musicrec.pipeline.reports import FUSION, RANKER
 
 K = ranking_metrics.EVALUATION_K
 
@@ -68,23 +70,64 @@ def clearly_better(challenger: np.ndarray, incumbent: np.ndarray) -> bool:
     return compared["difference"] > compared["standard_error"]
 
 
-def choose(contenders: dict[str, np.ndarray]) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The model to publish, from each contender's per-user scores on the same users, cheapest first
-    (the best single source, then the fusion, then the ranker).
+@dataclass(frozen=True)
+class Choice:
+    """What `choose` publishes, the best single source it started from, and each comparison made
+    (against whom, the mean per-user difference and its paired standard error, whether taken)."""
 
-    Each contender replaces the one chosen so far only when `clearly_better` than it: a dearer model
-    earns its place over the simpler one, never by noise, and the choice never measured worse than
-    the first contender. Returns the choice and each comparison made (against whom, the mean
-    difference and its paired standard error).
+    published: str
+    best_source: str
+    compared: dict[str, dict[str, Any]]
+
+
+def choose(sources: dict[str, np.ndarray], fusion: np.ndarray | None = None,
+           ranker: np.ndarray | None = None) -> Choice:
+    """The model to publish, from every contender's per-user scores on the same users.
+
+    Cheapest first. The best single source (highest mean) is the first choice. The fusion (fusion.py)
+    replaces it when it is `clearly_better`, or when the two best sources are within noise of each
+    other (the best not clearly better than the runner-up) and the fusion's mean is not below the
+    best source's: close sources are fused rather than one of them picked on noise, and the fused
+    list never measured worse than the best source. The ranker then replaces the model chosen so far
+    only when `clearly_better` than it: a dearer model earns its place over a simpler one, never by
+    noise, and the choice never measured worse than the best source. This is the one place the rule
+    lives; `compared` holds the runner-up source (against the best), the fusion and the ranker.
     """
-    names = list(contenders)
-    chosen = names[0]
-    compared: dict[str, dict[str, Any]] = {}
-    for name in names[1:]:
-        compared[name] = {"against": chosen, **paired_difference(contenders[name], contenders[chosen])}
-        if clearly_better(contenders[name], contenders[chosen]):
-            chosen = name
-    return chosen, compared
+    ranked = sorted(sources, key=lambda name: -_mean(sources[name]))
+    best, compared = ranked[0], {}
+    close = False  # are the two best sources within noise of each other?
+    if len(ranked) > 1:
+        behind = paired_difference(sources[ranked[1]], sources[best])
+        compared[ranked[1]] = {"against": best, **behind}
+        close = -behind["difference"] <= behind["standard_error"]
+    chosen, incumbent = best, sources[best]
+    if fusion is not None:
+        compared[FUSION] = _challenge(fusion, chosen, incumbent, fuses_close_sources=close)
+        if compared[FUSION]["taken"]:
+            chosen, incumbent = FUSION, fusion
+    if ranker is not None:
+        compared[RANKER] = _challenge(ranker, chosen, incumbent, fuses_close_sources=False)
+        if compared[RANKER]["taken"]:
+            chosen = RANKER
+    return Choice(chosen, best, compared)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else 0.0
+
+
+def _challenge(challenger: np.ndarray, against: str, incumbent: np.ndarray,
+               fuses_close_sources: bool) -> dict[str, Any]:
+    """One comparison of `choose`: taken when clearly better, or (a fusion of sources within noise of
+    each other) when not below the incumbent."""
+    entry: dict[str, Any] = {"against": against, **paired_difference(challenger, incumbent)}
+    if entry["difference"] > entry["standard_error"]:
+        entry.update(taken=True, why="clearly better")
+    elif fuses_close_sources and entry["difference"] >= 0:
+        entry.update(taken=True, why="the best sources are within noise and the fusion is not below the best")
+    else:
+        entry.update(taken=False, why="not clearly better")
+    return entry
 
 
 def judged_users(history: History, relevant: Pairs) -> np.ndarray:

@@ -45,3 +45,15 @@ def test_the_plan_adds_fits_lists_and_learning_and_says_whether_the_run_fits():
     assert plan.projected_seconds == pytest.approx(60 + 601 + 90 + 180)
     assert plan.fits
     assert not budget.plan_run(PipelineSettings(budget_minutes=10), sources, users, speed, 60).fits
+
+
+def test_the_ranker_learns_once_per_fold_and_loss_then_once_on_every_row():
+    speed = budget.RankerSpeed({"Logloss": 1e-6, "YetiRank": 4e-6}, 0.0)
+    rows = 100 * budget.LEARNING_ROWS_PER_USER * 10  # 100 users, 10 iterations
+    for folds in (2, 3, 5):
+        settings = PipelineSettings(ranker_folds=folds, ranker_iterations=10)
+        # each fold learns on (K-1)/K of the rows with both losses; the published fit at the slowest
+        expected = ((folds - 1) * (1e-6 + 4e-6) + 4e-6) * rows
+        assert budget.ranker_learn_seconds(settings, speed, 100) == pytest.approx(expected)
+    pinned = PipelineSettings(ranker_folds=3, ranker_iterations=10, ranker_loss="Logloss")
+    assert budget.ranker_learn_seconds(pinned, speed, 100) == pytest.approx(3 * 1e-6 * rows)

@@ -7,7 +7,6 @@ from musicrec.pipeline import scoring
 from musicrec.pipeline.data import Candidates, Pairs
 from musicrec.pipeline.fusion import FusionJudge, RankFusion, learn_fusion
 from musicrec.pipeline.lists import MISSING_RANK, CandidateTable
-from musicrec.pipeline.ranker import contenders
 from musicrec.pipeline.reports import FUSION, RANKER
 
 M = MISSING_RANK
@@ -80,6 +79,9 @@ def test_the_judge_scores_what_the_pipeline_measures_on_the_fused_lists():
 
 
 def _alternating(mean: float, spread: float, n: int = 200) -> np.ndarray:
+    """Per-user scores around `mean`; a negative `spread` alternates the other way round. The paired
+    difference to a constant has a standard error of |spread| / sqrt(n) (0.0035 for 0.05 over 200
+    users), between two arrays of opposite spreads twice that."""
     return mean + spread * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
 
 
@@ -91,15 +93,38 @@ def _alternating(mean: float, spread: float, n: int = 200) -> np.ndarray:
 ])
 def test_a_dearer_model_is_published_only_when_clearly_better_than_the_one_chosen_before_it(
         fusion, ranker, published, ranker_against):
-    per_user = {"ease": np.zeros(200), "als": np.full(200, -0.1), FUSION: fusion,
-                f"{RANKER}:YetiRank": ranker}
-    found = contenders(per_user, "ease", "YetiRank")
-    assert list(found) == ["ease", FUSION, RANKER]  # cheapest first
-    chosen, compared = scoring.choose(found)
-    assert chosen == published
-    assert compared[FUSION]["against"] == "ease" and compared[RANKER]["against"] == ranker_against
+    sources = {"als": np.full(200, -0.1), "ease": np.zeros(200)}  # ease clearly ahead of als
+    choice = scoring.choose(sources, fusion, ranker)
+    assert choice.best_source == "ease" and choice.published == published
+    assert list(choice.compared) == ["als", FUSION, RANKER]  # the runner-up, then cheapest first
+    assert choice.compared[FUSION]["against"] == "ease"
+    assert choice.compared[RANKER]["against"] == ranker_against
+
+
+@pytest.mark.parametrize(("fusion_mean", "published"), [
+    (0.0, FUSION),  # level with the best source: the close sources are fused
+    (0.004, FUSION),  # above it, though within noise
+    (-0.004, "ease"),  # below the best source: never published on noise
+])
+def test_when_the_best_sources_are_within_noise_a_fusion_not_below_the_best_is_published(
+        fusion_mean, published):
+    sources = {"als": _alternating(-0.001, -0.05), "ease": _alternating(0.0, 0.05)}  # within noise
+    choice = scoring.choose(sources, _alternating(fusion_mean, -0.05), ranker=None)
+    assert choice.published == published
+    runner_up = choice.compared["als"]
+    assert runner_up["against"] == "ease" and -runner_up["difference"] <= runner_up["standard_error"]
+    fusion = choice.compared[FUSION]
+    assert fusion["difference"] <= fusion["standard_error"]  # never clearly better: taken by the rule alone
+    assert fusion["taken"] == (published == FUSION)
+
+
+def test_a_fusion_within_noise_of_a_clearly_best_source_is_not_published():
+    sources = {"als": np.full(200, -0.1), "ease": np.zeros(200)}
+    choice = scoring.choose(sources, _alternating(0.002, -0.05))
+    assert choice.published == "ease" and not choice.compared[FUSION]["taken"]
 
 
 def test_without_a_fusion_or_a_ranker_the_best_source_is_published():
-    found = contenders({"ease": np.zeros(3)}, "ease", None)
-    assert scoring.choose(found) == ("ease", {})
+    assert scoring.choose({"ease": np.zeros(3)}) == scoring.Choice("ease", "ease", {})
+    choice = scoring.choose({"als": np.ones(3), "ease": np.zeros(3)})
+    assert (choice.published, choice.best_source, list(choice.compared)) == ("als", "als", ["ease"])

@@ -12,6 +12,7 @@ import pytest
 
 from musicrec import schema
 from musicrec.artifacts import verify_artifact_set
+from musicrec.pipeline.reranking import RANKER_LOSSES
 from musicrec.pipeline.workspace import PUBLISHED_FILES
 from tests.pipeline.conftest import PARAMS
 
@@ -122,14 +123,27 @@ def test_metrics_report_every_source_the_choice_and_the_validation_tables(artifa
     assert set(ranker["validation_ndcg@10"]) >= {*PARAMS.sources, "fusion"}
     assert set(ranker["fusion"]["weights"]) == set(PARAMS.sources) and ranker["fusion"]["constant"] > 0
     best_source = max(PARAMS.sources, key=ranker["validation_ndcg@10"].get)
-    assert report["published"] in ("ranker", "fusion", best_source)
-    # the choice replays from the comparisons on held-out users: cheapest first, each challenger
-    # taken only when clearly better than the model chosen before it
+    assert report["published"] in ("ranker", "fusion", best_source) and ranker["best_source"] == best_source
+    # every user of the ranker's sample was judged out of fold: the folds hold them all
+    assert ranker["folds"] == PARAMS.ranker_folds == len(ranker["out_of_fold"])
+    assert sum(fold["users"] for fold in ranker["out_of_fold"]) == ranker["judged_users"]
+    assert sum(fold["positives"] for fold in ranker["out_of_fold"]) == ranker["positives"]
+    assert ranker["judged_pairs"] >= ranker["positives"]
+    assert ranker["judged_users"] >= ranker["learning_users"]
+    assert set(ranker["catboost_seconds"]) == {*RANKER_LOSSES, "final"}
+    # the choice replays from the comparisons on those users: cheapest first; the fusion taken when
+    # clearly better than the best source, or not below it while the two best sources are within
+    # noise; the ranker only when clearly better than the model chosen before it
+    runner_up = max(set(PARAMS.sources) - {best_source}, key=ranker["validation_ndcg@10"].get)
+    close = -ranker["compared"][runner_up]["difference"] <= ranker["compared"][runner_up]["standard_error"]
     chosen = best_source
     for name in ("fusion", "ranker"):
         compared = ranker["compared"][name]
         assert compared["against"] == chosen
-        if compared["difference"] > compared["standard_error"]:
+        clearly = compared["difference"] > compared["standard_error"]
+        fused = name == "fusion" and close and compared["difference"] >= 0
+        assert compared["taken"] == (clearly or fused)
+        if compared["taken"]:
             chosen = name
     assert report["published"] == chosen
     for name, entry in report["validation"]["tuning"]["sources"].items():
