@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Callable, Protocol
 
 from musicrec.api.launcher import READY_TIMEOUT, ServiceFailed, running, trio
 from musicrec.api.supervisor import Supervisor
-from musicrec.settings import PROJECT_ROOT, Settings
+from musicrec.settings import Settings
 
-CLUSTER_DIR = PROJECT_ROOT / "data" / "cluster"
+CLUSTER_DIR = Path("data") / "cluster"  # of the working directory, like the relative paths of the settings
 SUPERVISE_EVERY = 0.2  # seconds between checks for a service that exited
 
 
