@@ -481,7 +481,8 @@ def packaged_config() -> Path:
 def load_settings(
     config_path: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Build settings from a config file (default: `find_config`) and an environment (default: the real one)."""
+    """Build settings from a config file (default: `find_config`) and an environment (default: the real
+    one)."""
     environ = os.environ if environ is None else environ
     if config_path is None:
         config_path = find_config(environ).path
