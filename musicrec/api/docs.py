@@ -1,11 +1,15 @@
-"""`/docs` (Swagger UI) and `/redoc` with their scripts and styles served by the service itself.
+"""`/docs` (Swagger UI) with its script and styles served by the service itself.
 
 FastAPI's own documentation pages load Swagger UI and ReDoc from a CDN, so offline (air-gapped
-machines, many production networks) they are blank. These are the same pages (FastAPI's
-`get_swagger_ui_html` and `get_redoc_html`, its documented recipe for self-hosting the assets), with
-the assets read from the `fastapi-offline` package, which ships copies of Swagger UI's and ReDoc's
-bundles (pinned in the lock). The assets are fixed-path routes rather than a mount, so the fixed-path
-dispatch keeps every service route in its table (`musicrec.api.routing.FixedPathDispatch`).
+machines, many production networks) they are blank. This is the same Swagger UI page (FastAPI's
+`get_swagger_ui_html`, its documented recipe for self-hosting the assets), with the assets read from
+the `fastapi-offline` package, which ships copies of Swagger UI's bundle (pinned in the lock). The
+assets are fixed-path routes rather than a mount, so the fixed-path dispatch keeps every service
+route in its table (`musicrec.api.routing.FixedPathDispatch`).
+
+`/redoc` is not kept: ReDoc's bundle loads its vendor's logo from that vendor's CDN on every view
+(it cannot be switched off), so it would still reach outside; `/docs` and `/openapi.json` document
+the same API.
 """
 
 from __future__ import annotations
@@ -15,18 +19,16 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 DOCS_URL = "/docs"
-REDOC_URL = "/redoc"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 ASSETS_URL = "/docs/assets"
 # Each asset the pages load, and its media type.
 ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "redoc.standalone.js": "text/javascript",
     "favicon.png": "image/png",
 }
 
@@ -38,7 +40,7 @@ def assets_dir() -> Path:
 
 
 def add_docs(app: FastAPI) -> None:
-    """Add `/docs`, its OAuth2 redirect, `/redoc` and their assets to `app` (made with `docs_url=None,
+    """Add `/docs`, its OAuth2 redirect and its assets to `app` (made with `docs_url=None,
     redoc_url=None`), none of them in the OpenAPI schema."""
     app.router.routes.extend(docs_router(app).routes)
 
@@ -65,15 +67,6 @@ def docs_router(app: FastAPI) -> APIRouter:
     @router.get(OAUTH2_REDIRECT_URL)
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @router.get(REDOC_URL)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False,
-        )
 
     for name, media_type in ASSETS.items():
         router.add_api_route(f"{ASSETS_URL}/{name}", _asset(folder / name, media_type), methods=["GET"])

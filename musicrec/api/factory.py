@@ -98,7 +98,7 @@ def create_service_app(
     service = state(settings or get_settings())
     app = FastAPI(title=title, lifespan=_lifespan(name, load, service), telemetry=NO_OPENTELEMETRY,
                   docs_url=None, redoc_url=None)
-    add_docs(app)  # the same pages, their assets served here rather than from a CDN
+    add_docs(app)  # FastAPI's Swagger UI page, its assets served here rather than from a CDN
     service.attach(app)
     install_request_metrics(app, service.metrics_registry)
     _add_error_handlers(app)

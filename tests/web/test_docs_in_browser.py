@@ -1,5 +1,5 @@
-"""`/docs` (Swagger UI) and `/redoc` render in a real browser with every request beyond the service
-blocked: their scripts and styles come from the service itself (musicrec/api/docs.py)."""
+"""`/docs` (Swagger UI) renders in a real browser with every request beyond the service blocked: its
+script and styles come from the service itself (musicrec/api/docs.py)."""
 
 from __future__ import annotations
 
@@ -65,13 +65,3 @@ def test_swagger_ui_renders_the_operations_offline(events_url: str,
     assert assets <= set(network.served)
     assert opened.errors == []
 
-
-def test_redoc_renders_offline(events_url: str, offline_browser: tuple[BrowserPage, Offline]) -> None:
-    opened, network = offline_browser
-    opened.page.goto(f"{events_url}/redoc")
-    opened.page.wait_for_selector("h1", timeout=20_000)  # ReDoc's API title, drawn by its script
-    assert opened.page.locator("h1").first.inner_text().startswith("Events service")
-    assert opened.page.get_by_text("/put").count() > 0
-    assert network.blocked == []
-    assert "/docs/assets/redoc.standalone.js" in network.served
-    assert opened.errors == []
