@@ -18,6 +18,7 @@ import sys
 import uvicorn
 
 from musicrec.api.access import check_bind
+from musicrec.api.compat import unsupported
 from musicrec.api.http_limits import bounded_protocol
 from musicrec.logs import log_config
 from musicrec.settings import SettingsError, find_config, get_settings
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )  # uvicorn.Config sets up logging, so the line below is formatted as configured
     logger.info("settings from %s", config_file)
+    for problem in unsupported():  # pip keeps to pyproject's ranges; a hand-made environment may not
+        logger.warning("unsupported framework version: %s (musicrec/api/compat.py)", problem)
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else STARTUP_FAILED
