@@ -6,8 +6,8 @@ import io
 import json
 import logging
 import logging.config
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 import pytest
 

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def _make(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": path} if path is not None else dict(os.environ)
     assert MAKE is not None
-    return subprocess.run([MAKE, "--no-print-directory", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run([MAKE, "--no-print-directory", *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_make_run_installs_no_debian_package_and_the_others_do() -> None:
@@ -35,7 +35,7 @@ def test_make_run_installs_no_debian_package_and_the_others_do() -> None:
         assert all(package in planned for package in packages), target
 
 
-def test_without_root_a_missing_package_is_named_with_the_command_to_run_and_make_stops(tmp_path: Path) -> None:
+def test_without_root_a_missing_package_is_named_with_the_apt_get_line_and_make_stops(tmp_path: Path) -> None:
     (tmp_path / "id").write_text("#!/bin/sh\necho 1000\n")  # a user, not root
     (tmp_path / "id").chmod(0o755)
     stopped = _make("system-bench", path=str(tmp_path))  # nothing else on PATH: wrk is missing

@@ -12,6 +12,7 @@ the same ranges). Public API (`fastapi.FastAPI`, `starlette.types`, ...) is impo
 from __future__ import annotations
 
 from importlib.metadata import version
+
 from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_typed_return_annotation
@@ -62,7 +63,7 @@ def check_versions(installed: dict[str, str] | None = None) -> None:
 def embeds_body_fields(route: APIRoute) -> bool:
     """Whether FastAPI reads a route's single body parameter as a field of an object (`Body(embed=True)`,
     or several body parameters), from its private `_embed_body_fields`."""
-    return bool(getattr(route, "_embed_body_fields"))
+    return bool(route._embed_body_fields)
 
 
 def route_loop(router: Router) -> ASGIApp:
@@ -73,4 +74,4 @@ def route_loop(router: Router) -> ASGIApp:
 
 def set_route_loop(router: Router, app: ASGIApp) -> None:
     """Have `router` hand its requests to `app` instead (which may call `route_loop`'s app)."""
-    router.middleware_stack = app
+    router.middleware_stack = app  # type: ignore[assignment]  # typed by Starlette as its own bound method

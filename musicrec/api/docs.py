@@ -14,9 +14,9 @@ the same API.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html

@@ -3,8 +3,8 @@ script and styles come from the service itself (musicrec/api/docs.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
