@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 def _events(tmp_path: Path, **logging: str) -> tuple[ServiceSpec, dict[str, str]]:
     spec = ServiceSpec("events", "events_service", f"http://127.0.0.1:{free_port()}")
-    env = {"MUSICREC_EVENTS__BACKEND": "sqlite", "MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3"),
+    env = {"MUSICREC_EVENTS__BACKEND": "sqlite",
+           "MUSICREC_EVENTS__SQLITE_PATH": str(tmp_path / "events.sqlite3"),
            **{f"MUSICREC_LOGGING__{key.upper()}": value for key, value in logging.items()}}
     return spec, env
 
@@ -32,8 +33,8 @@ def test_json_lines_with_the_access_log(tmp_path: Path) -> None:
     assert {line["service"] for line in lines} == {"events"}
     assert all(datetime.fromisoformat(line["time"]).utcoffset() is not None for line in lines)
     access = [line for line in lines if line["logger"] == "uvicorn.access"]
-    assert [(line["method"], line["path"], line["status"]) for line in access if line["path"] != "/ready"] == [
-        ("POST", "/put?user_id=3&item_id=9", 200), ("GET", "/nowhere", 404)]
+    requests = [(line["method"], line["path"], line["status"]) for line in access if line["path"] != "/ready"]
+    assert requests == [("POST", "/put?user_id=3&item_id=9", 200), ("GET", "/nowhere", 404)]
     assert any("settings from" in line["message"] for line in lines)
     assert any(line["message"].startswith("events loaded in") for line in lines)
 
@@ -43,6 +44,7 @@ def test_text_lines_are_dated_and_the_access_log_is_off_by_default(tmp_path: Pat
     with running([spec], "127.0.0.1", env, log_dir=tmp_path):
         assert httpx.post(f"{spec.url}/put", params={"user_id": 3, "item_id": 9}).status_code == 200
     lines = [line for line in (tmp_path / "events.log").read_text().splitlines() if line.strip()]
-    assert lines and all(datetime.fromisoformat(line.split(" ", 1)[0]).utcoffset() is not None for line in lines)
+    stamps = [datetime.fromisoformat(line.split(" ", 1)[0]) for line in lines]
+    assert stamps and all(stamp.utcoffset() is not None for stamp in stamps)
     assert any(" INFO musicrec.api.factory: events loaded in " in line for line in lines)
     assert not any("/put" in line for line in lines)
