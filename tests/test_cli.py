@@ -29,11 +29,17 @@ def test_the_command_is_found_after_the_config_option() -> None:
 
 
 @pytest.fixture()
-def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(CONFIG_ENV, raising=False)  # main() sets it: undone after the test
+def fresh_settings() -> Iterator[None]:
+    """No MUSICREC_CONFIG and freshly read settings; main() sets both, so both are put back after."""
+    before = os.environ.pop(CONFIG_ENV, None)
     get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.pop(CONFIG_ENV, None)
+        if before is not None:
+            os.environ[CONFIG_ENV] = before
+        get_settings.cache_clear()
 
 
 def test_config_option_is_read_and_passed_on_to_the_processes_started(
