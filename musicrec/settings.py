@@ -1,6 +1,9 @@
 """Settings: `config.ini` plus `MUSICREC_<SECTION>__<KEY>` environment overrides, read once.
 
-Precedence, lowest first: defaults below < `config.ini` < environment. One typed object is built at
+Precedence, lowest first: defaults below < the config file < environment. The config file is the
+first of: `--config FILE` (the CLI puts it in `MUSICREC_CONFIG`, so the services it starts read the
+same one), `MUSICREC_CONFIG`, `./config.ini`, the defaults shipped in the package (`find_config`);
+relative paths in it are relative to the working directory. One typed object is built at
 start-up, so a wrong or missing value fails at once with the key's name instead of deep inside a
 request. Values may be wrapped in double or single quotes: the course's `config.ini` quoted its
 URLs, and configparser keeps quotes, which made the course services call `"http://..."/get`.
@@ -12,6 +15,7 @@ import configparser
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 ENV_PREFIX = "MUSICREC_"
 CONFIG_ENV = "MUSICREC_CONFIG"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config.ini"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The source checkout, for the tests and benchmarks that live in it (not part of an installed package).
+PROJECT_ROOT = PACKAGE_DIR.parent
+# The defaults shipped in the wheel: the checkout's config.ini, copied in at build (pyproject.toml).
+PACKAGED_CONFIG = PACKAGE_DIR / "defaults" / "config.ini"
+LOCAL_CONFIG = Path("config.ini")
 
 
 class SettingsError(ValueError):
@@ -283,6 +291,16 @@ class RunSettings(_Section):
     tune_in_background: bool = True
 
 
+class LoggingSettings(_Section):
+    """How every process of the project writes its log (musicrec/logs.py): each line dated (ISO 8601
+    with the zone), as readable text or as one JSON object a line for a log collector."""
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One line per HTTP request answered by a service (uvicorn's access log).
+    access_log: bool = False
+
+
 class S3Settings(_Section):
     endpoint_url: str = ""
     bucket: str = "musicrec"
@@ -374,6 +392,7 @@ class Settings(_Section):
     run: RunSettings = RunSettings()
     spark: SparkSettings = SparkSettings()
     s3: S3Settings = S3Settings()
+    logging: LoggingSettings = LoggingSettings()
     experiments: ExperimentSettings = ExperimentSettings()
 
     @model_validator(mode="after")
@@ -430,7 +449,8 @@ def _raw_values(config_path: Path, environ: Mapping[str, str]) -> dict[str, dict
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
-    """Relative paths in the config are relative to the project root, not the working directory."""
+    """Relative paths in the config are made absolute against `base` (the working directory) once,
+    so what a process reads and writes does not change if it changes directory later."""
     def absolute(path: Path) -> Path:
         return path if path.is_absolute() else base / path
 
@@ -443,13 +463,44 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     return settings.model_copy(update={"paths": paths, "events": events, "experiments": experiments})
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """The config file settings come from, and why that one (for the log line at start-up)."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.reason})"
+
+
+def find_config(environ: Mapping[str, str] | None = None) -> ConfigFile:
+    """The config file in use: `MUSICREC_CONFIG` (where `--config` puts it), else `./config.ini`, else
+    the packaged defaults. A `MUSICREC_CONFIG` naming no file is refused rather than ignored."""
+    environ = os.environ if environ is None else environ
+    if named := environ.get(CONFIG_ENV, "").strip():
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_ENV} (or --config) names {path}, which is not a file")
+        return ConfigFile(path.resolve(), f"from {CONFIG_ENV} or --config")
+    if LOCAL_CONFIG.is_file():
+        return ConfigFile(LOCAL_CONFIG.resolve(), "./config.ini of the working directory")
+    return ConfigFile(packaged_config(), "the packaged defaults")
+
+
+def packaged_config() -> Path:
+    """The defaults shipped in the wheel; in a source checkout, the checkout's config.ini (the same file)."""
+    return PACKAGED_CONFIG if PACKAGED_CONFIG.is_file() else PROJECT_ROOT / "config.ini"
+
+
 def load_settings(
     config_path: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Build settings from a config file and an environment (both default to the real ones)."""
+    """Build settings from a config file (default: `find_config`) and an environment (default: the real
+    one)."""
     environ = os.environ if environ is None else environ
     if config_path is None:
-        config_path = Path(environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+        config_path = find_config(environ).path
     values = _raw_values(config_path, environ)
     try:
         settings = Settings.model_validate(values)
@@ -465,7 +516,7 @@ def load_settings(
             else:  # a whole section (or sections together): the message names what is wrong
                 problems.append(f"[{location[0]}]: {message}" if location else message)
         raise SettingsError(f"{config_path}: " + "; ".join(problems)) from None
-    return _resolve_paths(settings, PROJECT_ROOT)
+    return _resolve_paths(settings, Path.cwd())
 
 
 @lru_cache(maxsize=1)

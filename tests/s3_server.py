@@ -117,7 +117,7 @@ def _start(folder: Path) -> tuple[subprocess.Popen, S3Server]:
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One SeaweedFS for the session; a start that lost a port race is retried on new ports."""
     if not WEED.exists():
-        pytest.fail(f"{WEED} is missing: install the pinned requirements (make setup)")
+        pytest.fail(f"{WEED} is missing: install the locked requirements (make setup)")
     folder = tmp_path_factory.mktemp("seaweedfs")
     for attempt in range(3):
         try:

@@ -2,7 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from musicrec.settings import PROJECT_ROOT, SettingsError, load_settings, port_of
+from musicrec.settings import (
+    CONFIG_ENV,
+    PACKAGED_CONFIG,
+    PROJECT_ROOT,
+    LoggingSettings,
+    SettingsError,
+    find_config,
+    load_settings,
+    packaged_config,
+    port_of,
+)
 
 CONFIG = """
 [urls]
@@ -41,10 +51,55 @@ def test_environment_overrides_file(config_file: Path) -> None:
     assert settings.paths.artifacts == Path("/tmp/elsewhere")
 
 
-def test_relative_paths_are_relative_to_the_project_root(config_file: Path) -> None:
+def test_relative_paths_are_relative_to_the_working_directory(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     settings = load_settings(config_file, environ={"MUSICREC_EVENTS__SQLITE_PATH": "data/x.db"})
-    assert settings.events.sqlite_path == PROJECT_ROOT / "data" / "x.db"
-    assert settings.paths.raw == PROJECT_ROOT / "data" / "raw"
+    assert settings.events.sqlite_path == elsewhere / "data" / "x.db"
+    assert settings.paths.raw == elsewhere / "data" / "raw"
+    assert settings.experiments.exposure_log == elsewhere / "data" / "exposures.jsonl"
+    assert settings.paths.artifacts == Path("/srv/artifacts")  # absolute: as given
+
+
+def test_config_is_found_from_the_variable_then_the_working_directory_then_the_package(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    packaged = find_config({})
+    assert packaged.path == packaged_config() and packaged.reason == "the packaged defaults"
+    assert load_settings(environ={}).serving.max_k == 100  # the defaults' value
+    (here / "config.ini").write_text("[serving]\nmax_k = 60\n")
+    assert find_config({}).path == here / "config.ini"
+    assert load_settings(environ={}).serving.max_k == 60
+    chosen = find_config({CONFIG_ENV: str(config_file)})
+    assert chosen.path == config_file and CONFIG_ENV in str(chosen)
+    assert load_settings(environ={CONFIG_ENV: str(config_file)}).serving.max_k == 50
+
+
+def test_a_config_variable_naming_no_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"MUSICREC_CONFIG \(or --config\) names .*missing.ini, which"):
+        load_settings(environ={CONFIG_ENV: str(tmp_path / "missing.ini")})
+
+
+def test_the_packaged_defaults_are_the_checkouts_config_ini() -> None:
+    """In a checkout the defaults are its config.ini; the wheel ships that file
+    (tests/e2e/test_installed_package.py checks the installed copy)."""
+    assert packaged_config() in (PACKAGED_CONFIG, PROJECT_ROOT / "config.ini")
+    assert packaged_config().read_text() == (PROJECT_ROOT / "config.ini").read_text()
+
+
+def test_logging_settings_come_from_the_file_and_the_environment(config_file: Path) -> None:
+    assert load_settings(config_file, environ={}).logging == LoggingSettings()
+    settings = load_settings(config_file, environ={"MUSICREC_LOGGING__FORMAT": "json",
+                                                   "MUSICREC_LOGGING__ACCESS_LOG": "true"})
+    assert settings.logging.format == "json" and settings.logging.access_log is True
+    with pytest.raises(SettingsError, match=r"\[logging\] format \(or MUSICREC_LOGGING__FORMAT\)"):
+        load_settings(config_file, environ={"MUSICREC_LOGGING__FORMAT": "xml"})
 
 
 def test_wrong_value_names_the_key_and_its_environment_variable(config_file: Path) -> None:

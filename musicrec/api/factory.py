@@ -45,6 +45,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from musicrec.api.access import document_key, guarded_routes
+from musicrec.api.docs import add_docs
 from musicrec.api.prometheus import install_request_metrics
 from musicrec.api.routing import LeanRoute, dispatch_fixed_paths
 from musicrec.api.state import ServiceState
@@ -97,7 +98,9 @@ def create_service_app(
     inside it). Routes that need the API key get its check.
     """
     service = state(settings or get_settings())
-    app = FastAPI(title=title, lifespan=_lifespan(name, load, service), telemetry=NO_OPENTELEMETRY)
+    app = FastAPI(title=title, lifespan=_lifespan(name, load, service), telemetry=NO_OPENTELEMETRY,
+                  docs_url=None, redoc_url=None)
+    add_docs(app)  # FastAPI's Swagger UI page, its assets served here rather than from a CDN
     service.attach(app)
     install_request_metrics(app, service.metrics_registry)
     _add_error_handlers(app)
@@ -205,7 +208,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc,
+                 extra={"method": request.method, "path": request.url.path, "status": 500})
     return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
 
 

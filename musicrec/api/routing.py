@@ -17,8 +17,9 @@ handlers.
 
 `FixedPathDispatch`: finds the route of a fixed path with a dict lookup instead of the router's loop.
 
-`LeanRoute` leans on a FastAPI internal (`ModelField.validate`) of the version pinned in
-requirements.txt; tests/api/test_routing.py compares the answers of both with FastAPI's own, so an
+`LeanRoute` leans on FastAPI internals (`ModelField.validate`, the route's dependant), and
+`FixedPathDispatch` on Starlette's; all come through `musicrec.api.compat`, which names the releases
+they were checked against; tests/api/test_routing.py compares the answers of both with FastAPI's own, so an
 upgrade that changes them fails there. The factory uses both for every service.
 """
 
@@ -33,15 +34,22 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response, params
-from fastapi._compat import ModelField
-from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_typed_return_annotation
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic_core import from_json
-from starlette.routing import BaseRoute, Match, Route, Router, get_route_path
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from musicrec.api.compat import (
+    TELEMETRY_SCOPE_KEY,
+    Dependant,
+    ModelField,
+    embeds_body_fields,
+    get_route_path,
+    get_typed_return_annotation,
+    route_loop,
+    set_route_loop,
+)
 from musicrec.api.state import ServiceState
 from musicrec.errors import MalformedRequest, RequestTooLarge
 from musicrec.settings import ServingSettings
@@ -117,7 +125,7 @@ def _body_is_one_json_model(route: APIRoute) -> bool:
     """No body, or one JSON body (required, or optional: an empty body then gives its default)."""
     body = route.body_field
     return body is None or (
-        len(route.dependant.body_params) == 1 and not route._embed_body_fields
+        len(route.dependant.body_params) == 1 and not embeds_body_fields(route)
         and not isinstance(body.field_info, (params.Form, params.File))
     )
 
@@ -285,12 +293,12 @@ class FixedPathDispatch:
 
     def __init__(self, router: Router) -> None:
         self.router = router
-        self.routes_in_order = router.middleware_stack
+        self.routes_in_order = route_loop(router)
         self.table = _fixed_path_table(router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = None
-        if scope["type"] == "http" and "fastapi.telemetry" not in scope:
+        if scope["type"] == "http" and TELEMETRY_SCOPE_KEY not in scope:
             route = self.table.get((get_route_path(scope), scope["method"]))
         if route is not None:
             match, child_scope = route.matches(scope)  # FULL unless FastAPI changed how routes match
@@ -304,7 +312,7 @@ class FixedPathDispatch:
 
 def dispatch_fixed_paths(router: Router) -> None:
     """Route `router`'s requests through a `FixedPathDispatch` of the routes it has now."""
-    router.middleware_stack = FixedPathDispatch(router)
+    set_route_loop(router, FixedPathDispatch(router))
 
 
 def _fixed_path_table(routes: list[BaseRoute]) -> dict[tuple[str, str], Route]:

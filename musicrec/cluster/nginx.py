@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-INSTALL_HINT = "nginx is not installed; `make setup` installs it (Debian package nginx)"
+INSTALL_HINT = "nginx is not installed; `make cluster` installs it (Debian package nginx)"
 WRITE_ROUTES = ("/put",)  # never retried on another replica
 MAX_FAILS = 1
 FAIL_TIMEOUT_S = 2

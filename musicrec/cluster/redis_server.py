@@ -28,7 +28,7 @@ from musicrec.runtime.launcher import free_port
 START_TIMEOUT_SECONDS = 10.0
 # What redis-server logs when it loaded its append-only file, or loaded it although its tail was cut.
 REPLAY_LINES = ("DB loaded from append only file", "AOF loaded anyway", "short read")
-INSTALL_HINT = "redis-server is not installed; `make setup` installs it (Debian package redis-server)"
+INSTALL_HINT = "redis-server is not installed; `make cluster` installs it (Debian redis-server)"
 
 
 def answers_ping(url: str, timeout: float = 0.5) -> bool:

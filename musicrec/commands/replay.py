@@ -13,9 +13,9 @@ from musicrec.replay.compare import CAPS
 from musicrec.replay.evaluate import ReplayOptions, run_evaluation
 from musicrec.replay.listen_metrics import BOOTSTRAP_RESAMPLES, DEFAULT_KS
 from musicrec.replay.scores import LIFT_K
-from musicrec.settings import PROJECT_ROOT, Settings
+from musicrec.settings import Settings
 
-DEFAULT_REPORT = PROJECT_ROOT / "bench" / "results" / "replay.md"
+DEFAULT_REPORT = Path("bench") / "results" / "replay.md"  # of the working directory (in a checkout: its own)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -11,14 +11,15 @@ import argparse
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
 from musicrec.runtime.launcher import READY_TIMEOUT, ServiceFailed, running, trio
 from musicrec.runtime.supervisor import Supervisor
-from musicrec.settings import PROJECT_ROOT, Settings
+from musicrec.settings import Settings
 
-CLUSTER_DIR = PROJECT_ROOT / "data" / "cluster"
+CLUSTER_DIR = Path("data") / "cluster"  # under the working directory, as the settings' relative paths
 SUPERVISE_EVERY = 0.2  # seconds between checks for a service that exited
 
 
@@ -92,10 +93,11 @@ def run_trio(settings: Settings, ready_timeout: float, companion: Companion | No
 def _run_cluster(settings: Settings, replicas: int) -> int:
     from musicrec.cluster.replicas import plan_cluster, running_cluster
 
-    plan = plan_cluster(settings, replicas, CLUSTER_DIR)
+    run_dir = CLUSTER_DIR.resolve()  # nginx reads its paths from its config: absolute ones
+    plan = plan_cluster(settings, replicas, run_dir)
     with running_cluster(plan) as cluster:
         print(f"\nnginx balances {replicas} replica(s) of each service (Ctrl-C stops them all; "
-              f"logs and nginx.conf in {CLUSTER_DIR}):")
+              f"logs and nginx.conf in {run_dir}):")
         for name, url in plan.public.items():
             replica_urls = ", ".join(spec.url for spec in plan.replicas[name])
             print(f"  {name:<16} {url}   replicas: {replica_urls}")

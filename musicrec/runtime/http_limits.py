@@ -4,7 +4,8 @@ uvicorn's httptools protocol (the fast one the services use) accepts a request l
 any size, buffering them in memory, and waits for a request as long as the client likes, so slow
 senders can hold every connection (what was measured: bench/results/serving-notes.md). Its h11
 protocol has a head limit but costs far more CPU per request. This subclass, the one place the services touch
-uvicorn's internals (guarded by tests/e2e/test_http_limits.py against real uvicorn processes):
+uvicorn's internals (imported through `musicrec.api.compat`; guarded by tests/e2e/test_http_limits.py
+against real uvicorn processes):
 
 - counts the bytes received while a request head is incomplete; beyond `[serving] max_header_bytes`
   it answers 431 and closes the connection, so at most one read (256 KB) more is ever buffered;
@@ -21,8 +22,7 @@ import asyncio
 import json
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
-
+from musicrec.api.compat import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from musicrec.settings import ServingSettings
 
 
@@ -38,7 +38,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
 
-    # uvicorn's protocol narrows asyncio's BaseTransport to the Transport it is always given
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._expect_request()

@@ -22,7 +22,7 @@ from typing import IO
 
 import httpx
 
-from musicrec.settings import PROJECT_ROOT, Settings, port_of
+from musicrec.settings import Settings, port_of
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -107,7 +107,7 @@ def start_service(
     log_path = log_dir / f"{spec.name}.log" if log_dir else None
     output: IO[bytes] | None = open(log_path, "ab") if log_path else None  # noqa: SIM115 (child keeps it)
     try:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+        process = subprocess.Popen(command, env={**os.environ, **(env or {})},
                                    stdout=output, stderr=subprocess.STDOUT if output else None)
     finally:
         if output:

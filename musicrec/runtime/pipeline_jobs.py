@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from musicrec.runtime import progress
-from musicrec.settings import PROJECT_ROOT, Settings
+from musicrec.settings import Settings
 
 NICENESS = 10  # `nice -n`: the background pipeline gets the CPU the services leave
 STOP_TIMEOUT = 30.0  # seconds a pipeline may take to stop after SIGINT before it is killed
@@ -59,7 +59,7 @@ def make_quick_set(settings: Settings) -> float:
     RuntimeError if it fails; KeyboardInterrupt (after stopping it) if the user stops it.
     """
     started = time.monotonic()
-    process = subprocess.Popen(pipeline_command(settings, "--quick"), cwd=PROJECT_ROOT, process_group=0)
+    process = subprocess.Popen(pipeline_command(settings, "--quick"), process_group=0)
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -101,7 +101,7 @@ class BackgroundPipeline:
             log.write(f"\n=== {datetime.now(UTC).isoformat(timespec='seconds')}: "
                       f"{shlex.join(command)}\n")
             log.flush()
-            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, process_group=0)
         self.started_at = time.monotonic()
         resumed = f", going on after stages {', '.join(done)}" if done else ""

@@ -12,17 +12,27 @@ this way rather than with the `uvicorn` command, so that each one
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from pathlib import Path
 
 import uvicorn
 
 from musicrec.api.access import check_bind
+from musicrec.api.compat import unsupported
+from musicrec.logs import log_config
 from musicrec.runtime.http_limits import bounded_protocol
-from musicrec.settings import SettingsError, get_settings
+from musicrec.settings import SettingsError, find_config, get_settings
 
-# uvicorn configures only its own loggers; this also shows the services' load logs (rows, seconds).
-LOG_CONFIG = Path(__file__).with_name("logging.json")
+logger = logging.getLogger("musicrec.runtime.server")  # also when run as __main__
+
+# The apps of the three services, made in the package (not the checkout's `*_service.py` files that
+# say the same), so an installed package serves from any directory; any other module's `app` is
+# served as it is.
+SERVICE_APPS = {
+    "events_service": "musicrec.api.events_app:create_app",
+    "features_service": "musicrec.api.features_app:create_app",
+    "recommendations_service": "musicrec.api.recommendations_app:create_app",
+}
 # Seconds an idle keep-alive connection stays open (uvicorn's default); the services' own clients
 # drop idle connections sooner (`musicrec.api.clients.IDLE_CONNECTION_SECONDS`).
 KEEP_ALIVE_SECONDS = 5
@@ -40,15 +50,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        serving = get_settings().serving
-        check_bind(args.host, serving)
+        settings = get_settings()
+        check_bind(args.host, settings.serving)
+        config_file = find_config()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    factory = SERVICE_APPS.get(args.module)
     config = uvicorn.Config(
-        f"{args.module}:app", host=args.host, port=args.port, http=bounded_protocol(serving),
-        access_log=False, log_config=str(LOG_CONFIG), timeout_keep_alive=KEEP_ALIVE_SECONDS,
-    )
+        factory or f"{args.module}:app", factory=factory is not None, host=args.host, port=args.port,
+        http=bounded_protocol(settings.serving), access_log=settings.logging.access_log,
+        log_config=log_config(settings.logging, service=args.module.removesuffix("_service")),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )  # uvicorn.Config sets up logging, so the line below is formatted as configured
+    logger.info("settings from %s", config_file)
+    for problem in unsupported():  # pip keeps to pyproject's ranges; a hand-made environment may not
+        logger.warning("unsupported framework version: %s (musicrec/api/compat.py)", problem)
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else STARTUP_FAILED

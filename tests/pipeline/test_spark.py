@@ -3,7 +3,7 @@
 Where its steps are exact (prepare, split, popularity) it must leave the local engine's very files;
 the set it makes must pass the local set's contract checks; and where it fits differently (ALS),
 NDCG@10 on the test period must stay within `NDCG_TOLERANCE` of the local engine's on the same data
-with the same settings. Needs Java (`make system` installs openjdk-17-jre-headless).
+with the same settings. Needs Java (`make test` installs openjdk-17-jre-headless).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from tests.pipeline.test_runner import (  # noqa: F401 (imported tests and fixtu
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None,
-                                 reason="Java is missing: `make system` installs openjdk-17-jre-headless")]
+                                 reason="Java is missing: `make test` installs openjdk-17-jre-headless")]
 
 # Spark's ALS is not implicit's: exact solves instead of conjugate-gradient steps, and regularization
 # scaled by each user's and track's pairs (so each engine tunes its own value). Its NDCG@10, and the

@@ -1,7 +1,7 @@
 """A real browser for the page's tests and tools: Debian's chromium driven by Playwright for Python.
 
 Playwright's own browser download is not used (nor reachable here): it drives the system's
-/usr/bin/chromium (installed by `make system`), headless and without any network of its own.
+/usr/bin/chromium (installed by `make test`), headless and without any network of its own.
 Every console error and uncaught page error is collected, so a test can assert there were none.
 """
 
@@ -53,7 +53,7 @@ class BrowserPage:
 def chromium_page() -> Iterator[BrowserPage]:
     """A fresh headless chromium page; the browser is closed on exit."""
     if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium with `make system`")
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (`make system-test` does)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
