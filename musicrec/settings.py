@@ -167,8 +167,9 @@ class SimilarSettings(_Section):
     dampings: tuple[float, ...] = (0.0, 0.5)
     merge_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     validation_pairs: int = Field(200_000, ge=100)
+    choice_pairs: int = Field(20_000_000, ge=1_000)
     chunk_listens: int = Field(10_000_000, ge=1_000)
-    part_pairs: int = Field(100_000_000, ge=1_000)
+    part_pairs: int = Field(50_000_000, ge=1_000)
 
     @field_validator("windows", "decays", "dampings", "merge_weights", mode="before")
     @classmethod

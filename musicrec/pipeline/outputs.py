@@ -89,8 +89,12 @@ def judge_similar_on_test(context: StageContext, maker: similar.SimilarMaker,
     if maker.sequence is None:
         return report
     maker.prefer_full = report.chosen != similar.ALS  # evaluation/similar.parquet needs every track's
-    pairs = next_listens(maker.sequence, TEST, context.params.similar.chunk_listens).sample(
-        context.params.similar.validation_pairs, np.random.default_rng(context.params.seed))
+    settings, rng = context.params.similar, np.random.default_rng(context.params.seed)
+    pairs = next_listens(maker.sequence, TEST, settings.chunk_listens)
+    if not maker.prefer_full:  # only ALS is served: judge the others after a share of the tracks (cost)
+        pairs = pairs.from_tracks(similar.judged_tracks(maker.item_listens, similar.params_of(report).window,
+                                                        settings.choice_pairs, rng))
+    pairs = pairs.sample(settings.validation_pairs, rng)
     test = similar.judge_each(maker, report, pairs)
     log.info("similar tracks: next-listen HitRate@10 on the test period %s (%d pairs)", test, len(pairs))
     return report.model_copy(update={"test": test, "test_pairs": len(pairs)})

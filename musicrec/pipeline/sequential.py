@@ -4,10 +4,10 @@ The online half asks "what comes after the listens I just had?"; ALS neighbours 
 heard by the same people", which ignores order. Here a pair (a, b) counts each time b follows a
 within `window` positions of one user's listens (by track_seq), weighted by decay^(distance - 1).
 
-Everything is one sort of packed keys per chunk of users, so memory is bounded by a chunk's pairs
-and the distinct pairs, never by a Python loop: each chunk's keys pack (a, b, distance - 1), so one
-pass gives the counts at every distance and any (window, decay) of the search is a weighted sum of
-columns, not another pass over the listens.
+The listens are read in blocks of users (a user's pairs stay in one block) and counted by one plain
+sort of packed keys per range of first tracks, so memory holds one range's pairs at any size, never a
+Python loop over users: each key packs (a, b, distance - 1), so one pass gives the counts at every
+distance and any (window, decay) of the search is a weighted sum of columns, not another pass.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ class NextListens:
         return NextListens(self.previous[keep], self.next[keep])
 
 
+    def from_tracks(self, asked: np.ndarray) -> NextListens:
+        """The pairs whose previous track is asked (a boolean mask over the tracks)."""
+        keep = asked[self.previous]
+        return NextListens(self.previous[keep], self.next[keep])
+
     def halves(self, rng: np.random.Generator) -> tuple[NextListens, NextListens]:
         """The pairs split at random in two: one to search settings on, one to judge them."""
         order = rng.permutation(self.next.size)
@@ -128,30 +133,35 @@ class FollowCounts:
 
 def _chunk_keys(items: np.ndarray, users: np.ndarray, window: int, n_items: int,
                 wanted: np.ndarray | None) -> np.ndarray:
-    """Sorted keys (a * n_items + b) << 3 | (distance - 1) of one chunk's following pairs."""
+    """Keys (a * n_items + b) << 3 | (distance - 1) of one chunk's following pairs (unsorted)."""
     parts = []
     for distance in range(1, window + 1):
         a, b = items[:-distance], items[distance:]
         keep = (users[:-distance] == users[distance:]) & (a != b)
         if wanted is not None:
             keep &= wanted[a]
-        pair = a[keep].astype(np.int64) * n_items + b[keep]
-        parts.append((pair << _DISTANCE_BITS) | np.int64(distance - 1))
-    keys = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    keys.sort()
-    return keys
+        pair = a[keep].astype(np.int64)
+        pair *= n_items
+        pair += b[keep]
+        pair <<= _DISTANCE_BITS
+        pair |= np.int64(distance - 1)
+        parts.append(pair)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
-def _runs(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of sorted `keys` and their counts (or summed `weights`)."""
-    if not keys.size:
-        return keys, np.zeros(0, np.float32)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    if weights is None:
-        counts = np.diff(np.r_[starts, keys.size]).astype(np.float32)
-    else:
-        counts = np.add.reduceat(weights, starts).astype(np.float32)
-    return keys[starts], counts
+def _starts(values: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal values begins in a sorted array."""
+    new = np.empty(values.size, dtype=bool)
+    if values.size:
+        new[0] = True
+        np.not_equal(values[1:], values[:-1], out=new[1:])
+    return np.flatnonzero(new)
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of sorted `keys` and how often each occurs."""
+    starts = _starts(keys)
+    return keys[starts], np.diff(starts, append=keys.size).astype(np.float32)
 
 
 def follow_counts(sequence: Sequence, ends_before: int | None, window: int, n_items: int,
@@ -159,9 +169,9 @@ def follow_counts(sequence: Sequence, ends_before: int | None, window: int, n_it
     """Pairs (a, b) with b within `window` listens after a, among the listens whose period is before
     `ends_before` (all when None), only for first tracks in `rows` (dense items) if given.
 
-    Chunked by users: each chunk's pairs are counted on their own (one sort), then the chunks'
-    counts are merged (a stable sort of sorted runs), so memory holds one chunk's pairs and the
-    distinct ones of `rows`, not every pair at once.
+    Chunked by users (a user's pairs stay in one chunk), the pairs of `rows` then counted by one
+    sort of their packed keys: memory holds the pairs of `rows`, so for every track use
+    `follow_counts_in_parts`.
     """
     wanted = None
     if rows is not None:
@@ -184,49 +194,52 @@ def item_parts(item_listens: np.ndarray, window: int, part_pairs: int) -> list[t
 
 
 def follow_counts_in_parts(sequence: Sequence, ends_before: int | None, window: int, n_items: int,
-                           chunk_listens: int, item_listens: np.ndarray,
-                           part_pairs: int) -> Iterator[FollowCounts]:
-    """The follow counts of every track, one range of first tracks at a time (`item_parts`): memory
-    holds one part's pairs, whatever the size of the data; each part is one pass over the listens."""
-    for lo, hi in item_parts(item_listens, window, part_pairs):
+                           chunk_listens: int, item_listens: np.ndarray, part_pairs: int,
+                           rows: np.ndarray | None = None) -> Iterator[FollowCounts]:
+    """The follow counts of every track (of `rows` only, if given), one range of first tracks at a
+    time (`item_parts`): memory holds one part's pairs, whatever the size of the data; each part is
+    one pass over the listens."""
+    asked = np.ones(n_items, dtype=bool)
+    if rows is not None:
+        asked[:] = False
+        asked[rows] = True
+    for lo, hi in item_parts(np.where(asked, item_listens, 0), window, part_pairs):
         wanted = np.zeros(n_items, dtype=bool)
-        wanted[lo:hi] = True
-        yield _follow_counts(sequence, ends_before, window, n_items, chunk_listens, wanted)
+        wanted[lo:hi] = asked[lo:hi]
+        if wanted.any():
+            yield _follow_counts(sequence, ends_before, window, n_items, chunk_listens, wanted)
 
 
 def _follow_counts(sequence: Sequence, ends_before: int | None, window: int, n_items: int,
                    chunk_listens: int, wanted: np.ndarray | None) -> FollowCounts:
     if not 1 <= window <= MAX_WINDOW:
         raise ValueError(f"window must be 1..{MAX_WINDOW}, got {window}")
-    keys, counts = [], []
+    keys = []
     for first, last in sequence.chunks(chunk_listens):
         items = np.asarray(sequence.items[first:last])
         users = sequence.users_of(first, last)
         if ends_before is not None:
             inside = np.asarray(sequence.period[first:last]) < ends_before
             items, users = items[inside], users[inside]
-        chunk_keys, chunk_counts = _runs(_chunk_keys(items, users, window, n_items, wanted))
-        keys.append(chunk_keys)
-        counts.append(chunk_counts)
-    return _merged(keys, counts, window, n_items)
+        keys.append(_chunk_keys(items, users, window, n_items, wanted))
+    every = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    del keys
+    every.sort()  # in place: one plain sort of the part's pairs, the fastest way to count them
+    return _as_rows(*_runs(every), window, n_items)
 
 
-def _merged(keys: list[np.ndarray], counts: list[np.ndarray], window: int, n_items: int) -> FollowCounts:
-    """The chunks' (pair, distance) counts added up, as one row of `window` counts per pair."""
-    if len(keys) > 1:
-        every = np.concatenate(keys)
-        order = np.argsort(every, kind="stable")  # merges the sorted runs
-        every_key, every_count = _runs(every[order], np.concatenate(counts)[order])
-    elif keys:
-        every_key, every_count = keys[0], counts[0]
-    else:
-        every_key, every_count = np.zeros(0, np.int64), np.zeros(0, np.float32)
-    pair, distance = every_key >> _DISTANCE_BITS, (every_key & np.int64(MAX_WINDOW - 1)).astype(np.intp)
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if pair.size else np.zeros(0, np.intp)
-    matrix = np.zeros((starts.size, window), dtype=np.float32)
-    row = np.cumsum(np.r_[False, pair[1:] != pair[:-1]]) if pair.size else np.zeros(0, np.intp)
-    matrix[row, distance] = every_count
-    return FollowCounts(pair[starts], matrix, n_items)
+def _as_rows(keys: np.ndarray, counts: np.ndarray, window: int, n_items: int) -> FollowCounts:
+    """Distinct (pair, distance) keys and their counts as one row of `window` counts per pair."""
+    pair = keys >> _DISTANCE_BITS
+    starts = _starts(pair)
+    row = np.zeros(pair.size, dtype=np.int64)
+    row[starts[1:]] = 1
+    np.cumsum(row, out=row)
+    row *= window
+    row += keys & np.int64(MAX_WINDOW - 1)
+    matrix = np.zeros(starts.size * window, dtype=np.float32)
+    matrix[row] = counts
+    return FollowCounts(pair[starts], matrix.reshape(starts.size, window), n_items)
 
 
 @dataclass(frozen=True)
@@ -255,8 +268,26 @@ def sequential_neighbours(counts: FollowCounts, params: SequentialParams, item_l
     first, second, weights = counts.first[keep], counts.second[keep], weights[keep]
     if not first.size:
         return Candidates.empty()
-    starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
-    totals = np.repeat(np.add.reduceat(weights, starts), np.diff(np.r_[starts, first.size]))
-    damped = np.maximum(item_listens[second], 1).astype(np.float32) ** np.float32(params.damping)
-    score = (weights / damped / totals).astype(np.float32)
-    return Candidates.top_by_score(first, second, score, k)
+    starts = _starts(first)
+    sizes = np.diff(starts, append=first.size)
+    score = weights / np.repeat(np.add.reduceat(weights, starts), sizes)
+    if params.damping:
+        score /= np.maximum(item_listens[second], 1).astype(np.float32) ** np.float32(params.damping)
+    keep = score >= np.repeat(_floor_of_top(score.astype(np.float32), starts, k), sizes)
+    return Candidates.top_by_score(first[keep], second[keep], score[keep].astype(np.float32), k)
+
+
+PRUNING_LEVELS = (0.01, 0.03, 0.1, 0.3)  # shares of a track's best score tried as floors, loosest first
+
+
+def _floor_of_top(score: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """Per track, a score at or below its k-th best: the highest of PRUNING_LEVELS x its best score
+    that at least k of its followers reach (0 if none). Dropping what scores below it leaves every
+    track's top k as it was and saves sorting the long tail of followers heard once."""
+    best = np.maximum.reduceat(score, starts)
+    best_of_each = np.repeat(best, np.diff(starts, append=score.size))
+    floor = np.zeros(starts.size, dtype=np.float32)
+    for level in PRUNING_LEVELS:
+        enough = np.add.reduceat((score >= best_of_each * np.float32(level)).astype(np.int32), starts) >= k
+        floor[enough] = best[enough] * np.float32(level)
+    return floor

@@ -30,15 +30,8 @@ from musicrec.pipeline import scoring
 from musicrec.pipeline.content import ItemContent, content_neighbours
 from musicrec.pipeline.data import Candidates, History
 from musicrec.pipeline.reports import SimilarReport
-from musicrec.pipeline.sequential import (
-    FollowCounts,
-    NextListens,
-    Sequence,
-    SequentialParams,
-    follow_counts,
-    follow_counts_in_parts,
-    sequential_neighbours,
-)
+from musicrec.pipeline.sequential import (NextListens, Sequence, SequentialParams, follow_counts_in_parts,
+                                          sequential_neighbours)
 from musicrec.pipeline.sources.als import AlsSource
 from musicrec.settings import SimilarSettings
 
@@ -113,6 +106,7 @@ class SimilarMaker:
         self.als, self.history, self.content = als, history, content
         self.sequence, self.ends_before, self.settings = sequence, ends_before, settings
         self.n_items, self.per_item = len(history.items), per_item
+        self.item_listens = history.item_listens  # a sum over the whole history: once
         self.seconds: dict[str, float] = {}
         # Make every track's followers at the first ask (and keep them) when similar.parquet will
         # need them anyway: one pass over the listens instead of two.
@@ -128,39 +122,31 @@ class SimilarMaker:
         self._timed("als", started)
         return rows
 
-    def counts(self, window: int, queries: np.ndarray) -> FollowCounts:
-        """Followers of the queries within `window` listens."""
+    def neighbours(self, queries: np.ndarray | None,
+                   grid: list[SequentialParams]) -> dict[SequentialParams, Candidates]:
+        """Each setting's sequential neighbours of the queries (of every track when None), from one
+        count of the followers within the largest window, made one range of tracks at a time."""
         assert self.sequence is not None
         started = time.perf_counter()
-        found = follow_counts(self.sequence, self.ends_before, window, self.n_items,
-                              self.settings.chunk_listens, queries)
-        self._timed("follow counts", started)
-        return found
-
-    def sequential_rows(self, counts: FollowCounts, params: SequentialParams) -> Candidates:
-        started = time.perf_counter()
-        rows = sequential_neighbours(counts, params, self.history.item_listens, self.per_item)
+        found: dict[SequentialParams, list[Candidates]] = {params: [] for params in grid}
+        for counts in follow_counts_in_parts(self.sequence, self.ends_before, max(p.window for p in grid),
+                                             self.n_items, self.settings.chunk_listens,
+                                             self.item_listens, self.settings.part_pairs, queries):
+            for params, parts in found.items():
+                parts.append(sequential_neighbours(counts, params, self.item_listens, self.per_item))
         self._timed("sequential neighbours", started)
-        return rows
+        return {params: Candidates.concat(parts) for params, parts in found.items()}
 
     def every_sequential(self, params: SequentialParams) -> Candidates:
-        """Every track's sequential neighbours, counted one range of tracks at a time (bounded memory)."""
-        assert self.sequence is not None
+        """Every track's sequential neighbours (kept for the next ask)."""
         if params not in self._every:
-            started = time.perf_counter()
-            parts = follow_counts_in_parts(self.sequence, self.ends_before, params.window, self.n_items,
-                                           self.settings.chunk_listens, self.history.item_listens,
-                                           self.settings.part_pairs)
-            self._every[params] = Candidates.concat(
-                [sequential_neighbours(counts, params, self.history.item_listens, self.per_item)
-                 for counts in parts])
-            self._timed("every track's followers", started)
+            self._every[params] = self.neighbours(None, [params])[params]
         return self._every[params]
 
     def sequential_of(self, queries: np.ndarray, params: SequentialParams) -> Candidates:
         """The sequential neighbours of the queries (from every track's, when those are wanted anyway)."""
         if not self.prefer_full and params not in self._every:
-            return self.sequential_rows(self.counts(params.window, queries), params)
+            return self.neighbours(queries, [params])[params]
         every = self.every_sequential(params)
         keep = is_member(every.users, queries)
         return Candidates(every.users[keep], every.items[keep], every.scores[keep], every.ranks[keep])
@@ -172,9 +158,21 @@ class SimilarMaker:
         if only == ALS:
             return {ALS: als}
         sequential = self.sequential_of(queries, params)
-        made = {ALS: als, SEQUENTIAL: with_fallback(sequential, als),
-                MERGED: merged(als, sequential, weight, self.n_items, self.per_item)}
+        made = {ALS: als}
+        if only in (None, SEQUENTIAL):
+            made[SEQUENTIAL] = with_fallback(sequential, als)
+        if only in (None, MERGED):
+            made[MERGED] = merged(als, sequential, weight, self.n_items, self.per_item)
         return made if only is None else {only: made[only]}
+
+
+def judged_tracks(item_listens: np.ndarray, window: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
+    """A random share of the tracks (a boolean mask) whose followers number about `pairs` (listens x
+    window): the next listens after them judge the candidates. Each pair is kept with the same chance
+    whatever its hit, so the hit rates stay unbiased, and the cost of a choice stays bounded at any size."""
+    total = float(item_listens.sum()) * window
+    share = 1.0 if total <= pairs else pairs / total
+    return rng.random(item_listens.size) < share
 
 
 def search_grid(settings: SimilarSettings) -> list[SequentialParams]:
@@ -186,23 +184,26 @@ def search_grid(settings: SimilarSettings) -> list[SequentialParams]:
 def choose(maker: SimilarMaker, pairs: NextListens, rng: np.random.Generator) -> SimilarReport:
     """The candidate whose next-listen HitRate@10 is best by more than the noise.
 
-    The sequential settings and the merge weight are searched on one half of the pairs and the
-    candidates compared on the other, so the searched ones carry no advantage of having been picked
+    The pairs are those after a random share of the tracks (`judged_tracks`, so the counts cost what
+    `choice_pairs` says at any size); the sequential settings and the merge weight are searched on
+    one half of them and the candidates compared on the other, so the searched ones carry no advantage of having been picked
     on the pairs that judge them.
     """
     settings = maker.settings
+    grid = search_grid(settings)
+    pairs = pairs.from_tracks(judged_tracks(maker.item_listens, max(params.window for params in grid),
+                                            settings.choice_pairs, rng))
     if len(pairs) < MIN_PAIRS:
         return without_order(f"the target window holds {len(pairs)} consecutive listens of one user "
                              f"(at least {MIN_PAIRS} are needed to choose)")
     search, judged = pairs.sample(settings.validation_pairs, rng).halves(rng)
     queries = distinct(np.concatenate([search.previous, judged.previous]))
     als = maker.als_rows(queries)
-    grid = search_grid(settings)
-    counts = maker.counts(max(params.window for params in grid), queries)
-    rates = [float(next_listen_hits(with_fallback(maker.sequential_rows(counts, params), als), search,
-                                    maker.n_items).mean()) for params in grid]
+    found = maker.neighbours(queries, grid)
+    rates = [float(next_listen_hits(with_fallback(found[params], als), search, maker.n_items).mean())
+             for params in grid]
     params = grid[int(np.argmax(rates))]
-    sequential = maker.sequential_rows(counts, params)
+    sequential = found[params]
     merges = {weight: float(next_listen_hits(merged(als, sequential, weight, maker.n_items, maker.per_item),
                                              search, maker.n_items).mean()) for weight in settings.merge_weights}
     weight = max(merges, key=lambda value: merges[value])

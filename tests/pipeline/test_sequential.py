@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from musicrec.pipeline.data import Candidates
 from musicrec.pipeline.sequential import (
     FollowCounts,
     Sequence,
@@ -118,3 +119,24 @@ def test_next_listens_are_consecutive_pairs_ending_in_the_period() -> None:
     test = next_listens(sequence, TEST, chunk_listens=1_000)
     assert list(zip(test.previous.tolist(), test.next.tolist())) == [(4, 5)]
     assert len(target.sample(1, np.random.default_rng(0))) == 1
+
+
+def test_dropping_the_tail_leaves_every_tracks_top_k_as_it_was() -> None:
+    """The floor below each track's k-th best saves sorting its long tail and changes no list."""
+    rng = np.random.default_rng(11)
+    users = [list(rng.zipf(1.6, size=int(length)) % 300) for length in rng.integers(2, 60, size=400)]
+    counts = follow_counts(sequence_of(*users), None, 3, 300, chunk_listens=1_000)
+    listens = rng.integers(1, 50, size=300)
+    for params in (SequentialParams(3, 0.7, 0.0), SequentialParams(2, 1.0, 0.5)):
+        weights = counts.weights(params.window, params.decay)
+        heard = weights > 0  # a pair seen only beyond the window is no follower
+        first, second, weights = counts.first[heard], counts.second[heard], weights[heard]
+        totals = np.array([weights[first == a].sum() for a in first])
+        score = (weights / totals / listens[second].astype(np.float32) ** np.float32(params.damping))
+        expected = Candidates.top_by_score(first, second, score.astype(np.float32), 5)
+
+        found = sequential_neighbours(counts, params, listens, k=5)
+        np.testing.assert_array_equal(found.users, expected.users)
+        np.testing.assert_array_equal(found.items, expected.items)
+        np.testing.assert_allclose(found.scores, expected.scores, rtol=1e-5)
+        assert len(found) < first.size  # the lists were cut to k
