@@ -165,7 +165,7 @@ class SimilarSettings(_Section):
     windows: tuple[int, ...] = (1, 3, 5)
     decays: tuple[float, ...] = (1.0, 0.7)
     dampings: tuple[float, ...] = (0.0, 0.5)
-    merge_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
+    merge_weights: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
     validation_pairs: int = Field(200_000, ge=100)
     choice_pairs: int = Field(20_000_000, ge=1_000)
     chunk_listens: int = Field(10_000_000, ge=1_000)

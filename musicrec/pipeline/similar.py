@@ -175,6 +175,17 @@ def judged_tracks(item_listens: np.ndarray, window: int, pairs: int, rng: np.ran
     return rng.random(item_listens.size) < share
 
 
+def cheapest_within_noise(grid: list[SequentialParams], hits: list[np.ndarray]) -> SequentialParams:
+    """The setting with the smallest window (the cost of every count grows with it) among those whose
+    hit rate is within one paired standard error of the best one's; the best among those."""
+    best = int(np.argmax([found.mean() for found in hits]))
+    close = [j for j, found in enumerate(hits)
+             if j == best or -scoring.paired_difference(found, hits[best])["difference"]
+             <= scoring.paired_difference(found, hits[best])["standard_error"]]
+    window = min(grid[j].window for j in close)
+    return grid[max((j for j in close if grid[j].window == window), key=lambda j: hits[j].mean())]
+
+
 def search_grid(settings: SimilarSettings) -> list[SequentialParams]:
     """Every (window, decay, damping) of the settings; a window of 1 has no decay to search."""
     return [SequentialParams(window, decay, damping) for window in settings.windows
@@ -200,9 +211,9 @@ def choose(maker: SimilarMaker, pairs: NextListens, rng: np.random.Generator) ->
     queries = distinct(np.concatenate([search.previous, judged.previous]))
     als = maker.als_rows(queries)
     found = maker.neighbours(queries, grid)
-    rates = [float(next_listen_hits(with_fallback(found[params], als), search, maker.n_items).mean())
-             for params in grid]
-    params = grid[int(np.argmax(rates))]
+    searched = [next_listen_hits(with_fallback(found[params], als), search, maker.n_items) for params in grid]
+    rates = [float(hits.mean()) for hits in searched]
+    params = cheapest_within_noise(grid, searched)
     sequential = found[params]
     merges = {weight: float(next_listen_hits(merged(als, sequential, weight, maker.n_items, maker.per_item),
                                              search, maker.n_items).mean()) for weight in settings.merge_weights}
@@ -215,7 +226,7 @@ def choose(maker: SimilarMaker, pairs: NextListens, rng: np.random.Generator) ->
         chosen=chosen if settings.choose == "auto" else settings.choose, pinned=settings.choose != "auto",
         sequential=asdict(params), merge_weight=weight, validation_pairs=len(judged), search_pairs=len(search),
         validation={name: round(float(found.mean()), 6) for name, found in hits.items()}, compared=compared,
-        searched=[{**asdict(tried), "hit_rate@10": round(rate, 6)} for tried, rate in zip(grid, rates)],
+        searched=[{**asdict(tried), "hit_rate@10": round(rate, 6)} for tried, rate in zip(grid, rates, strict=True)],
         merge_weights={str(value): round(rate, 6) for value, rate in merges.items()}, seconds=dict(maker.seconds))
 
 

@@ -142,7 +142,7 @@ def test_metrics_say_which_similar_tracks_are_served_and_why(artifacts):
     report = json.loads((artifacts / schema.METRICS_FILE).read_text())["similar"]
     assert set(report["validation"]) == set(report["test"]) == {"als", "sequential", "merged"}
     assert report["validation_pairs"] > 0 and report["search_pairs"] > 0 and report["test_pairs"] > 0
-    assert len(report["searched"]) == 10 and set(report["merge_weights"]) == {"0.25", "0.5", "0.75"}
+    assert len(report["searched"]) == 10 and set(report["merge_weights"]) == {"0.25", "0.5", "0.75", "0.9"}
     chosen = "als"
     for name in ("sequential", "merged"):
         compared = report["compared"][name]

@@ -130,3 +130,16 @@ def test_without_the_order_the_report_says_why() -> None:
     assert report.chosen == "als" and report.sequential is None
     assert "spark" in (report.unavailable or "")
     assert similar.judge_each(maker_of(None), report, NextListens(np.zeros(1, np.int32), np.ones(1, np.int32))) == {}
+
+
+def test_the_smallest_window_within_noise_of_the_best_is_searched_out() -> None:
+    grid = [similar.SequentialParams(1), similar.SequentialParams(3), similar.SequentialParams(5)]
+    rng = np.random.default_rng(2)
+    base = (rng.random(4_000) < 0.3).astype(float)
+    slightly_better = base.copy()  # 10 pairs more hit, 8 fewer: +0.05 points, within the noise
+    slightly_better[np.flatnonzero(base == 0)[:10]] = 1.0
+    slightly_better[np.flatnonzero(base == 1)[:8]] = 0.0
+    clearly_better = np.maximum(base, (rng.random(4_000) < 0.05))
+
+    assert similar.cheapest_within_noise(grid, [base, base, slightly_better]) == grid[0]
+    assert similar.cheapest_within_noise(grid, [base, clearly_better, clearly_better]) == grid[1]
