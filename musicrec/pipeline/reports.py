@@ -180,13 +180,16 @@ class Validation(Report):
     ranker: RankerReport
 
 
+SimilarCandidate = Literal["als", "sequential", "merged"]
+
+
 class SimilarReport(Report):
     """Which similar tracks similar.parquet holds (similar.py) and how each candidate did at
     predicting the next listen from the one before: HitRate@10 on the target window's consecutive
     listens (`validation`, with the paired comparisons of the choice) and on the test period's (`test`,
     set by the evaluation). `unavailable` says why only ALS neighbours were made, when it is so."""
 
-    chosen: Literal["als", "sequential", "merged"]
+    chosen: SimilarCandidate
     pinned: bool  # [pipeline.similar] choose named it
     sequential: dict[str, float] | None  # window, decay, damping of the best sequential setting
     merge_weight: float | None  # the sequential share of the merge

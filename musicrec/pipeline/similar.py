@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from typing import Final, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,7 @@ from musicrec.datasets.packed import distinct, is_member
 from musicrec.pipeline import scoring
 from musicrec.pipeline.content import ItemContent, content_neighbours
 from musicrec.pipeline.data import Candidates, History
+from musicrec.pipeline.reports import SimilarCandidate as Candidate
 from musicrec.pipeline.reports import SimilarReport
 from musicrec.pipeline.sequential import (NextListens, Sequence, SequentialParams, follow_counts_in_parts,
                                           sequential_neighbours)
@@ -36,7 +38,9 @@ from musicrec.pipeline.sources.als import AlsSource
 from musicrec.settings import SimilarSettings
 
 log = logging.getLogger(__name__)
-ALS, SEQUENTIAL, MERGED = "als", "sequential", "merged"
+ALS: Final = "als"
+SEQUENTIAL: Final = "sequential"
+MERGED: Final = "merged"
 CANDIDATES = (ALS, SEQUENTIAL, MERGED)  # cheapest first
 K = scoring.K
 MIN_PAIRS = 20  # fewer next listens in the target window choose nothing: ALS neighbours, and why
@@ -223,7 +227,7 @@ def choose(maker: SimilarMaker, pairs: NextListens, rng: np.random.Generator) ->
     hits = {name: next_listen_hits(rows, judged, maker.n_items) for name, rows in tables.items()}
     chosen, compared = scoring.choose(hits)
     return SimilarReport(
-        chosen=chosen if settings.choose == "auto" else settings.choose, pinned=settings.choose != "auto",
+        chosen=cast(Candidate, chosen) if settings.choose == "auto" else settings.choose, pinned=settings.choose != "auto",
         sequential=asdict(params), merge_weight=weight, validation_pairs=len(judged), search_pairs=len(search),
         validation={name: round(float(found.mean()), 6) for name, found in hits.items()}, compared=compared,
         searched=[{**asdict(tried), "hit_rate@10": round(rate, 6)} for tried, rate in zip(grid, rates, strict=True)],
