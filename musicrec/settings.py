@@ -169,6 +169,55 @@ class ArtistSettings(SourceSettings):
     tracks: int | None = Field(None, ge=1)
 
 
+def _comma_tuple(value: object) -> object:
+    """"1, 3, 5" (config.ini) -> ("1", "3", "5"), for pydantic to turn into numbers."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class SimilarSettings(_Section):
+    """How similar.parquet is made (`[pipeline.similar]`; musicrec/pipeline/similar.py): ALS
+    neighbours, tracks played soon after in the same user's history (sequential), or a merge of the
+    two, chosen on the target window by next-listen HitRate@10 unless `choose` pins one."""
+
+    choose: Literal["auto", "als", "sequential", "merged"] = "auto"
+    windows: tuple[int, ...] = (1, 3, 5)
+    decays: tuple[float, ...] = (1.0, 0.7)
+    dampings: tuple[float, ...] = (0.0, 0.5)
+    merge_weights: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+    validation_pairs: int = Field(200_000, ge=100)
+    choice_pairs: int = Field(20_000_000, ge=1_000)
+    chunk_listens: int = Field(10_000_000, ge=1_000)
+    part_pairs: int = Field(50_000_000, ge=1_000)
+
+    @field_validator("windows", "decays", "dampings", "merge_weights", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _comma_tuple(value)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, values: tuple[int, ...]) -> tuple[int, ...]:
+        if not values or not all(1 <= value <= 8 for value in values):
+            raise ValueError(f"expected window sizes from 1 to 8, got {values}")
+        return values
+
+    @field_validator("decays", "merge_weights")
+    @classmethod
+    def _shares(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if not values or not all(0 < value <= 1 for value in values):
+            raise ValueError(f"expected values in (0, 1], got {values}")
+        return values
+
+    @field_validator("dampings")
+    @classmethod
+    def _dampings(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if not values or not all(0 <= value <= 2 for value in values):
+            raise ValueError(f"expected values from 0 to 2, got {values}")
+        return values
+
+
 class PipelineSettings(_Section):
     """The offline pipeline's settings; each candidate source's own in a section of its own."""
 
@@ -206,6 +255,7 @@ class PipelineSettings(_Section):
     ease: EaseSettings = EaseSettings()
     popular: PopularSettings = PopularSettings()
     artist: ArtistSettings = ArtistSettings()
+    similar: SimilarSettings = SimilarSettings()
 
     @field_validator("test_start", "test_days", "target_days", "ranker_loss", mode="before")
     @classmethod

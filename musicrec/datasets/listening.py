@@ -9,8 +9,9 @@ the artist, or the genre), and each listen of it draws a track from the anchor b
 an occasional jump to another of the user's genres; heavy listeners, who run out of hits, dig
 deeper into each genre's less popular artists. A user hears each track at most once (later draws of
 a heard track are discarded, as are draws before a track's release day), so each user draws more
-listens than they keep (`Scale.draws_per_listen`). The shape sets the session length: at one listen
-per session (playlists) every listen picks its own anchor, so neighbours share an artist by chance.
+listens than they keep (`Scale.draws_per_listen`). The shape sets the session length: from about eight
+listens per session (course) to one and a half (playlists: mostly each listen picks its own anchor,
+now and then the next one keeps it, so neighbours share an artist a little more than chance).
 """
 
 from __future__ import annotations

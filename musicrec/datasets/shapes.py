@@ -6,7 +6,9 @@ the pipeline is tested on two differently shaped ones:
 - `course`: a music service's listening log like the course data: sessions that stay with an
   artist, album or genre, users and tracks in similar numbers.
 - `playlists`: a public playlist data set: many more tracks than users, a strong popularity
-  skew, and each track picked on its own, so consecutive tracks share an artist only by chance.
+  skew, and short runs: most tracks are picked on their own, but now and then the next one comes
+  from the same album, artist or genre as the one before (a playlist is often built by adding a
+  few tracks of one place in a row), so its order carries some signal, far less than the course's.
 
 Both keep what real data shares: users with a few favourite genres and artists whose taste drifts,
 heavy-tailed activity, dated listens in time order over a year, each track at most once per user.
@@ -28,9 +30,10 @@ class Shape:
     name : str
         The name used on the command line (`--shape`).
     mean_session_length : float
-        Listens per session on average. A session keeps one anchor (an artist, one of its
-        albums, or a genre), so long sessions make runs of one artist; at 1.0 every listen picks
-        its own anchor, as when tracks are added to a playlist one by one from different places.
+        Listens per session on average (session lengths are geometric). A session keeps one
+        anchor (an artist, one of its albums, or a genre), so long sessions make runs of one
+        artist; at 1.0 every listen picks its own anchor and the order of a user's listens tells
+        nothing; at 1.5 a listen keeps the anchor of the one before a third of the time.
     track_popularity_sigma : float
         Log-normal spread of track popularity inside an artist: the larger, the more a few hits
         dominate and the more tracks nobody plays.
@@ -46,7 +49,7 @@ class Shape:
 
 
 COURSE = Shape("course", mean_session_length=8.0, track_popularity_sigma=2.8, tail_floor_quantile=0.0)
-PLAYLISTS = Shape("playlists", mean_session_length=1.0, track_popularity_sigma=2.5, tail_floor_quantile=0.85)
+PLAYLISTS = Shape("playlists", mean_session_length=1.5, track_popularity_sigma=2.5, tail_floor_quantile=0.85)
 SHAPES: dict[str, Shape] = {shape.name: shape for shape in (COURSE, PLAYLISTS)}
 SHAPE_NAMES = tuple(SHAPES)
 

@@ -9,7 +9,9 @@ unheard tracks).
 Users judged: known before the test period, with at least one relevant track; cold users (first
 listen in the test period) are judged separately, where only top popular can serve them. The
 published model's lists, with similar tracks and top popular of the same history, are kept in
-evaluation/ as a servable set for the replay.
+evaluation/ as a servable set for the replay. Which similar tracks those are is chosen here too, on
+the target window's next listens with the models of the fit cutoff (similar.py), and each candidate
+is judged on the test period's.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from musicrec.pipeline import ranking_metrics, scoring
 from musicrec.pipeline.context import StageContext
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.fusion import RankFusion
-from musicrec.pipeline.outputs import write_servable
+from musicrec.pipeline.outputs import choose_similar, judge_similar_on_test, similar_maker, write_servable
 from musicrec.pipeline.reports import FUSION, RANKER, MetricsReport, Validation
 from musicrec.pipeline.sources.popular import PopularSource
 from musicrec.pipeline.workspace import EVALUATION_DIR
@@ -59,6 +61,7 @@ def cold_report(history: History, relevant: Pairs, popular: np.ndarray) -> dict[
 
 def evaluate(context: StageContext) -> MetricsReport:
     work, params = context.work, context.params
+    chosen_similar = choose_similar(context)  # first: the fit history it reads is let go before the eval world
     ranker_report = work.load_ranker_report()
     world = FittedWorld.at(context, "eval", earlier="fit")
     models_listed = tuple(world.sources)
@@ -99,7 +102,11 @@ def evaluate(context: StageContext) -> MetricsReport:
         validation=Validation(tuning=work.load_tuning(), ranker=ranker_report),
         forward_seconds=world.seconds,
     )
-    report.evaluation_rows = write_servable(context, EVALUATION_DIR, lists[published], world)
+    maker = similar_maker(context, world)
+    report.similar = judge_similar_on_test(context, maker, chosen_similar)
+    work.save_similar(report.similar)
+    report.evaluation_rows = write_servable(context, EVALUATION_DIR, lists[published], world, report.similar,
+                                            maker)
     return report
 
 

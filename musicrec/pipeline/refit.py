@@ -31,6 +31,6 @@ def run(context: StageContext) -> dict[str, Any]:
         world.with_fusion(RankFusion.of(report.fusion))
     lists = world.lists(world.history.active_users, params.recommendations_per_user, (report.published,),
                         desc="published lists")[report.published]
-    rows = write_servable(context, "", lists, world)
+    rows = write_servable(context, "", lists, world, work.load_similar())
     log.info("refit: lists from %s, rows %s", report.published, rows)
     return {"published": report.published, "rows": rows, "forward_seconds": world.seconds}

@@ -202,6 +202,31 @@ class Validation(Report):
     ranker: RankerReport
 
 
+SimilarCandidate = Literal["als", "sequential", "merged"]
+
+
+class SimilarReport(Report):
+    """Which similar tracks similar.parquet holds (similar.py) and how each candidate did at
+    predicting the next listen from the one before: HitRate@10 on the target window's consecutive
+    listens (`validation`, with the paired comparisons of the choice) and on the test period's (`test`,
+    set by the evaluation). `unavailable` says why only ALS neighbours were made, when it is so."""
+
+    chosen: SimilarCandidate
+    pinned: bool  # [pipeline.similar] choose named it
+    sequential: dict[str, float] | None  # window, decay, damping of the best sequential setting
+    merge_weight: float | None  # the sequential share of the merge
+    validation_pairs: int  # the pairs that judge the candidates
+    search_pairs: int = 0  # the other pairs of the target window, that the settings were searched on
+    validation: dict[str, float] = {}
+    compared: dict[str, dict[str, Any]] = {}
+    searched: list[dict[str, float]] = []  # every sequential setting tried, its HitRate@10 on the search pairs
+    merge_weights: dict[str, float] = {}  # each merge weight's HitRate@10 on the search pairs
+    test: dict[str, float] = {}
+    test_pairs: int = 0
+    unavailable: str | None = None
+    seconds: dict[str, float] = {}
+
+
 class MetricsReport(Report):
     """metrics.json: every model on the test period, the published choice, how it was chosen."""
 
@@ -215,3 +240,4 @@ class MetricsReport(Report):
     validation: Validation
     evaluation_rows: dict[str, int] = {}
     forward_seconds: dict[str, float] = {}  # each source's bringing forward to the eval cutoff
+    similar: SimilarReport | None = None  # how similar.parquet was chosen, each candidate's next-listen hits

@@ -96,12 +96,15 @@ def publish(context: StageContext) -> dict[str, Any]:
 
 def _chosen(work: Workspace) -> dict[str, Any]:
     """What the pipeline learned from the data: each source's settings, the ranker's loss, the
-    fusion's weights and the published model (also in metrics.json, with the validation tables)."""
-    ranker_report = work.load_ranker_report()
+    fusion's weights, the similar tracks served and the published model (also in metrics.json,
+    with the validation tables)."""
+    ranker_report, similar = work.load_ranker_report(), work.load_similar()
     fusion = ranker_report.fusion
     return {"sources": work.load_tuning().values(), "ranker_loss": ranker_report.loss,
             "fusion": {"weights": fusion.weights, "constant": fusion.constant} if fusion else None,
-            "published": ranker_report.published}
+            "published": ranker_report.published,
+            "similar": {"chosen": similar.chosen, "sequential": similar.sequential,
+                        "merge_weight": similar.merge_weight}}
 
 
 def _costs(tuning: TuningReport) -> dict[str, Any]:

@@ -70,6 +70,22 @@ def clearly_better(challenger: np.ndarray, incumbent: np.ndarray) -> bool:
     return compared["difference"] > compared["standard_error"]
 
 
+def choose_in_order(contenders: dict[str, np.ndarray]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The contender to use, from each one's per-user (or per-pair) scores on the same units, given
+    cheapest first: each replaces the one chosen so far only when `clearly_better` than it, so a
+    dearer one earns its place over noise and the choice never measured worse than the first.
+    Returns the choice and each comparison made (against whom, the mean difference, its standard
+    error). The similar tracks are chosen this way; the published list by `choose`."""
+    names = list(contenders)
+    chosen = names[0]
+    compared: dict[str, dict[str, Any]] = {}
+    for name in names[1:]:
+        compared[name] = {"against": chosen, **paired_difference(contenders[name], contenders[chosen])}
+        if clearly_better(contenders[name], contenders[chosen]):
+            chosen = name
+    return chosen, compared
+
+
 @dataclass(frozen=True)
 class Choice:
     """What `choose` publishes, the best single source it started from, and each comparison made

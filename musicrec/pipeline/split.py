@@ -49,6 +49,7 @@ from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs, user_runs
 from musicrec.pipeline.ids import MISSING, IdIndex
 from musicrec.pipeline.reports import SplitReport
+from musicrec.pipeline.sequential import Sequence
 from musicrec.pipeline.workspace import Cutoff, Period, Workspace
 from musicrec.settings import PipelineSettings
 
@@ -91,7 +92,7 @@ class ListenArrays:
 def read_listens(events_path: Path, items: IdIndex) -> tuple[IdIndex, ListenArrays, int]:
     """Read events.parquet into dense arrays; returns the user index, listens, dropped count.
 
-    ListenArrays of tracks outside the catalog cannot be named or served, so they are dropped (prepare
+    Listens of tracks outside the catalog cannot be named or served, so they are dropped (prepare
     normally leaves none) and counted.
     """
     table = pq.read_table(events_path, columns=[schema.USER_ID, schema.ITEM_ID, schema.STARTED_AT])
@@ -487,4 +488,18 @@ def split_locally(context: StageContext) -> dict[str, Any]:
             inside = split.period == value
             yield name, Pairs.from_listens(listens.users[inside], listens.items[inside], len(items))
 
+    work.save_sequence(listening_order(listens, split.period, len(users)))
     return save(work, split, log, histories(), pairs(), np.bincount(split.period, minlength=3), dropped)
+
+
+def listening_order(listens: ListenArrays, period: np.ndarray, n_users: int) -> Sequence:
+    """The listens by user in the order of events.parquet (track_seq): what the sequential similar
+    tracks learn from and are judged on. Dense users follow the raw ids' order, so each user's
+    listens are already together; a log that is not sorted so is sorted (stably) first."""
+    users = listens.users
+    starts = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=n_users), out=starts[1:])
+    if users.size and not bool(np.all(users[1:] >= users[:-1])):
+        order = np.argsort(users, kind="stable")
+        return Sequence(listens.items[order], np.asarray(period)[order], starts)
+    return Sequence(listens.items, np.asarray(period, dtype=np.int8), starts)

@@ -22,12 +22,21 @@ from musicrec.datasets.packed import distinct
 from musicrec.errors import ArtifactError
 from musicrec.pipeline.data import History, Pairs
 from musicrec.pipeline.ids import IdIndex
-from musicrec.pipeline.reports import MetricsReport, RankerReport, Report, SplitReport, TuningReport
+from musicrec.pipeline.reports import (
+    MetricsReport,
+    RankerReport,
+    Report,
+    SimilarReport,
+    SplitReport,
+    TuningReport,
+)
+from musicrec.pipeline.sequential import Sequence
 
 Cutoff = Literal["fit", "eval", "serve"]
 Period = Literal["target", "test"]
 EVALUATION_DIR = schema.EVALUATION_DIR
 
+SEQUENCE_FILES = ("sequence_items.npy", "sequence_period.npy", "sequence_starts.npy")
 # Files published as the artifact set (paths relative to the work folder).
 PUBLISHED_FILES = (
     schema.ITEMS_FILE,
@@ -131,6 +140,24 @@ class Workspace:
         stored = np.load(self.require(f"{period}_pairs.npz", "split"))
         return Pairs(stored["users"], stored["items"])
 
+    def save_sequence(self, sequence: Sequence) -> None:
+        """Every listen's track and period in listening order (sequential.py); the Spark engine
+        keeps the order on the cluster and writes none."""
+        for name, values in zip(SEQUENCE_FILES, (sequence.items, sequence.period, sequence.starts)):
+            np.save(self.output(name), values)
+
+    def drop_sequence(self) -> None:
+        """Forget the order an earlier run left, when this run's split writes none."""
+        for name in SEQUENCE_FILES:
+            self.path(name).unlink(missing_ok=True)
+
+    def load_sequence(self) -> Sequence | None:
+        """The listens in order, memory-mapped (read a chunk at a time), or None if none was saved."""
+        items, period, starts = (self.path(name) for name in SEQUENCE_FILES)
+        if not starts.exists():
+            return None
+        return Sequence(np.load(items, mmap_mode="r"), np.load(period, mmap_mode="r"), np.load(starts))
+
     def save_split(self, report: SplitReport) -> None:
         self.save_report("split.json", report)
 
@@ -164,6 +191,12 @@ class Workspace:
         return RankerReport.model_validate(self.load_json("ranker.json", "ranker"))
 
     # --- evaluate ------------------------------------------------------------------------------
+    def save_similar(self, report: SimilarReport) -> None:
+        self.save_report("similar.json", report)
+
+    def load_similar(self) -> SimilarReport:
+        return SimilarReport.model_validate(self.load_json("similar.json", "evaluate"))
+
     def metrics_path(self) -> Path:
         return self.path(schema.METRICS_FILE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,17 +82,36 @@ def test_playlists_hold_each_user_track_pair_once(playlists: pd.DataFrame) -> No
     assert not unique.duplicated([schema.USER_ID, schema.TRACK_ID]).any()
 
 
-def test_only_the_course_has_artist_sessions(playlists: pd.DataFrame, course: pd.DataFrame) -> None:
-    """Against the same listens of each user in random order: only the course keeps neighbours
-    with one artist and genre; in playlists neighbours share them about as often as chance."""
+def _beyond_chance(listens: pd.DataFrame, column: str) -> float:
+    """Consecutive listens sharing `column`, against the same listens of each user in random order."""
+    return same_as_previous(listens, column) / same_as_previous(shuffled_within_users(listens), column)
 
-    def beyond_chance(listens: pd.DataFrame, column: str) -> float:
-        return same_as_previous(listens, column) / same_as_previous(shuffled_within_users(listens), column)
 
-    assert beyond_chance(course, schema.ARTISTS) > 2.5
-    assert beyond_chance(course, schema.GENRES) > 1.3
-    assert beyond_chance(playlists, schema.ARTISTS) < 1.4  # taste drift alone gives a little
-    assert beyond_chance(playlists, schema.GENRES) < 1.15
+def test_the_course_has_long_artist_sessions(playlists: pd.DataFrame, course: pd.DataFrame) -> None:
+    """The course keeps neighbours with one artist and genre far more often than chance, and more of
+    its consecutive listens share an artist than the playlists' short runs do."""
+    assert _beyond_chance(course, schema.ARTISTS) > 2.5
+    assert _beyond_chance(course, schema.GENRES) > 1.3
+    assert same_as_previous(course, schema.ARTISTS) > 1.3 * same_as_previous(playlists, schema.ARTISTS)
+
+
+def test_the_order_of_playlists_carries_some_signal(playlists: pd.DataFrame) -> None:
+    """Playlists have short runs: consecutive tracks share an artist and a genre clearly more often
+    than in the same lists shuffled (so a model of the order has something to learn), in fewer of
+    their listens than the course's sessions (above); taste drift alone gives about 1.2 and 1.05."""
+    assert _beyond_chance(playlists, schema.ARTISTS) > 2.0
+    assert _beyond_chance(playlists, schema.GENRES) > 1.2
+
+
+def test_playlists_without_runs_have_no_order(tmp_path: Path) -> None:
+    """The shape's parameter is what makes the order: at one listen per session, neighbours share an
+    artist about as often as in the same lists shuffled."""
+    shape = replace(get_shape("playlists"), mean_session_length=1.0)
+    generate(tmp_path, replace(get_scale("tiny", "playlists"), shape=shape), seed=7)
+    listens = read_listens(tmp_path)
+
+    assert _beyond_chance(listens, schema.ARTISTS) < 1.4  # taste drift alone gives a little
+    assert _beyond_chance(listens, schema.GENRES) < 1.15
 
 
 def test_playlist_popularity_is_strongly_skewed(

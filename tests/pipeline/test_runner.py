@@ -148,3 +148,21 @@ def test_metrics_report_every_source_the_choice_and_the_validation_tables(artifa
     assert report["published"] == chosen
     for name, entry in report["validation"]["tuning"]["sources"].items():
         assert entry["trials"], name
+
+
+def test_metrics_say_which_similar_tracks_are_served_and_why(artifacts):
+    """Each candidate's next-listen HitRate@10 on the target window and the test period, and the
+    choice replayed from its paired comparisons: cheapest first, each taken only when clearly better."""
+    report = json.loads((artifacts / schema.METRICS_FILE).read_text())["similar"]
+    assert set(report["validation"]) == set(report["test"]) == {"als", "sequential", "merged"}
+    assert report["validation_pairs"] > 0 and report["search_pairs"] > 0 and report["test_pairs"] > 0
+    assert len(report["searched"]) == 10 and set(report["merge_weights"]) == {"0.25", "0.5", "0.75", "0.9"}
+    chosen = "als"
+    for name in ("sequential", "merged"):
+        compared = report["compared"][name]
+        assert compared["against"] == chosen
+        if compared["difference"] > compared["standard_error"]:
+            chosen = name
+    assert report["chosen"] == chosen
+    manifest = json.loads((artifacts / schema.MANIFEST_FILE).read_text())
+    assert manifest["parameters"]["chosen"]["similar"]["chosen"] == chosen

@@ -72,6 +72,14 @@ NDCG_TOLERANCE = 0.15
 CUTOFFS: tuple[Cutoff, ...] = ("fit", "eval", "serve")
 
 
+def test_similar_tracks_on_spark_are_als_neighbours_and_say_why(artifacts: Path) -> None:  # noqa: F811 (the fixture)
+    """The order of listening stays on the executors: no sequential candidate, and metrics.json says so."""
+    report = json.loads((artifacts / schema.METRICS_FILE).read_text())["similar"]
+
+    assert report["chosen"] == "als" and report["validation"] == {} and report["test"] == {}
+    assert "spark engine keeps the listens' order" in report["unavailable"]
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(pipeline_runs: Callable[..., Path]) -> Path:
     return pipeline_runs("course", "spark")

@@ -80,6 +80,18 @@ class AlsSource(CandidateSource):
         self.history = history
         self._fit(history, None, state, self.settings.forward_iterations)
 
+    def restore(self, history: History, state: dict[str, np.ndarray]) -> None:
+        """The fit whose `state` an earlier stage saved, as it was (no iteration): its similar tracks
+        at that cutoff, for choosing similar tracks on the window after it (similar.py)."""
+        params: AlsParams = self.params
+        self.history = history
+        self.model = AlternatingLeastSquares(factors=params.factors, regularization=params.regularization,
+                                             alpha=params.alpha, iterations=params.iterations,
+                                             dtype=np.float32, random_state=self.settings.seed)
+        self.model.user_factors = np.ascontiguousarray(state["user_factors"], dtype=np.float32)
+        self.model.item_factors = np.ascontiguousarray(state["item_factors"], dtype=np.float32)
+        self.pool = candidate_pool(history.item_listens)
+
     def forward_cost_share(self) -> float:
         return min(self.settings.forward_iterations / self.params.iterations, 1.0)
 

@@ -123,6 +123,7 @@ def split(session: SparkSession, context: StageContext) -> dict[str, Any]:
             yield name, period_pairs(listens, value, len(items))
 
     counts = {row[PERIOD]: int(row["count"]) for row in listens.groupBy(PERIOD).count().collect()}
+    work.drop_sequence()  # the order stays on the cluster: similar tracks are ALS ones (similar.py)
     summary = save(work, chosen, log, histories(), pairs(),
                    np.array([counts.get(value, 0) for value in (TRAIN, TARGET, TEST)]), int(dropped))
     log.listens.unpersist()
