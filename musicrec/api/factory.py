@@ -100,7 +100,6 @@ def create_service_app(
     service = state(settings or get_settings())
     app = FastAPI(title=title, lifespan=_lifespan(name, load, service), telemetry=NO_OPENTELEMETRY,
                   docs_url=None, redoc_url=None)
-    add_docs(app)  # FastAPI's Swagger UI page, its assets served here rather than from a CDN
     service.attach(app)
     install_request_metrics(app, service.metrics_registry)
     _add_error_handlers(app)
@@ -108,15 +107,16 @@ def create_service_app(
     for router in routers:
         app.router.routes.extend(guarded_routes(router.routes, service.settings.serving))
     document_key(app, service.settings.serving, {"$ref": "#/components/schemas/ErrorResponse"})
+    add_docs(app)  # FastAPI's Swagger UI page, its assets served here rather than from a CDN
     service_routes_first(app)
     dispatch_fixed_paths(app.router)
     return app
 
 
 def service_routes_first(app: FastAPI) -> None:
-    """Move FastAPI's documentation routes (added when the app is made) after the service's own, where
-    FastAPI's custom-docs recipe declares them: the router tries routes in order, so a request for a
-    service route no longer first tries each documentation route."""
+    """Move the routes FastAPI adds when the app is made (`/openapi.json`) after the service's own,
+    as the documentation routes (`add_docs`) already are: the router tries routes in order, so a
+    request for a service route no longer first tries each of them."""
     app.router.routes.sort(key=lambda route: not isinstance(route, APIRoute))  # stable: order kept within each
 
 
