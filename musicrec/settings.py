@@ -14,12 +14,12 @@ from __future__ import annotations
 import configparser
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -70,6 +70,16 @@ class DataSettings(_Section):
 # import nothing above them; tests/serving/test_blending.py checks its registries hold exactly these.
 BLEND_NAMES = ("alternate", "weighted")
 MERGE_NAMES = ("max", "sum")
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _each(values: tuple[Number, ...], fits: Callable[[Number], bool], expected: str) -> tuple[Number, ...]:
+    """`values` when there are some and each `fits`; the error says what was `expected`."""
+    if not values or not all(fits(value) for value in values):
+        raise ValueError(f"expected {expected}, got {values}")
+    return values
 
 
 def implemented(names: tuple[str, ...], name: str) -> str:
@@ -199,23 +209,17 @@ class SimilarSettings(_Section):
     @field_validator("windows")
     @classmethod
     def _windows(cls, values: tuple[int, ...]) -> tuple[int, ...]:
-        if not values or not all(1 <= value <= 8 for value in values):
-            raise ValueError(f"expected window sizes from 1 to 8, got {values}")
-        return values
+        return _each(values, lambda value: 1 <= value <= 8, "window sizes from 1 to 8")
 
     @field_validator("decays", "merge_weights")
     @classmethod
     def _shares(cls, values: tuple[float, ...]) -> tuple[float, ...]:
-        if not values or not all(0 < value <= 1 for value in values):
-            raise ValueError(f"expected values in (0, 1], got {values}")
-        return values
+        return _each(values, lambda value: 0 < value <= 1, "values in (0, 1]")
 
     @field_validator("dampings")
     @classmethod
     def _dampings(cls, values: tuple[float, ...]) -> tuple[float, ...]:
-        if not values or not all(0 <= value <= 2 for value in values):
-            raise ValueError(f"expected values from 0 to 2, got {values}")
-        return values
+        return _each(values, lambda value: 0 <= value <= 2, "values from 0 to 2")
 
 
 class PipelineSettings(_Section):

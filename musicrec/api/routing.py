@@ -75,7 +75,8 @@ class LeanRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
-        if _is_plannable(self):
+        self.planned = _is_plannable(self)
+        if self.planned:
             self.app = _planned_app(self.dependant, self.body_field)
         elif not hasattr(endpoint, FASTAPI_HANDLED):
             raise UnplannedRoute(
@@ -95,7 +96,7 @@ def on_fastapis_handler(why: str) -> Callable[[Endpoint], Endpoint]:
 
 def runs_on_fastapis_handler(route: APIRoute) -> bool:
     """Is this route left to FastAPI's own handler (not planned)?"""
-    return not route.app.__qualname__.startswith(_planned_app.__name__)
+    return not getattr(route, "planned", False)
 
 
 def _is_plannable(route: APIRoute) -> bool:
